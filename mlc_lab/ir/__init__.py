@@ -1,0 +1,30 @@
+"""The graph IR: types, nodes and graphs, the op set, and the tools every stage uses on them."""
+
+from mlc_lab.ir.builder import GraphBuilder
+from mlc_lab.ir.graph import Graph, GraphRewriter, Node
+from mlc_lab.ir.interpreter import InterpreterError, evaluate, interpret
+from mlc_lab.ir.ops import OPS, OpDef, OpError, OpKind, get_op, register
+from mlc_lab.ir.printer import format_graph
+from mlc_lab.ir.types import DTYPES, TensorType
+from mlc_lab.ir.verifier import VerificationError, verify
+
+__all__ = [
+    "DTYPES",
+    "OPS",
+    "Graph",
+    "GraphBuilder",
+    "GraphRewriter",
+    "InterpreterError",
+    "Node",
+    "OpDef",
+    "OpError",
+    "OpKind",
+    "TensorType",
+    "VerificationError",
+    "evaluate",
+    "format_graph",
+    "get_op",
+    "interpret",
+    "register",
+    "verify",
+]

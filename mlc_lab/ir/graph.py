@@ -1,0 +1,194 @@
+"""The graph IR: single-output nodes in a list, referring to each other by object.
+
+A Node is one operation and the one tensor it produces (SSA: a value is defined once).
+Graph inputs are nodes with op "input"; weights are nodes with op "constant" that hold their array.
+A Graph is an ordered list of nodes (definitions before uses) plus the list of output nodes.
+Passes never edit a graph in place: they build a new one (see `GraphRewriter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlc_lab.ir.types import TensorType
+
+if TYPE_CHECKING:
+    import matplotlib.figure
+
+
+class Node:
+    """One operation: `op(inputs, attrs) -> value of type `type``."""
+
+    __slots__ = ("name", "op", "inputs", "attrs", "type")
+
+    def __init__(
+        self,
+        op: str,
+        inputs: Sequence[Node],
+        attrs: Mapping[str, Any] | None,
+        type: TensorType,
+        name: str,
+    ) -> None:
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.attrs = MappingProxyType(dict(attrs or {}))
+        self.type = type
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def value(self) -> np.ndarray:
+        """The array of a constant node."""
+        if self.op != "constant":
+            raise AttributeError(f"node %{self.name} is a {self.op}, not a constant")
+        return self.attrs["value"]
+
+    @property
+    def subgraph(self) -> Graph:
+        """The graph a fused node stands for."""
+        if "subgraph" not in self.attrs:
+            raise AttributeError(f"node %{self.name} ({self.op}) has no subgraph")
+        return self.attrs["subgraph"]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"%{i.name}" for i in self.inputs)
+        return f"<Node %{self.name} = {self.op}({args}) : {self.type}>"
+
+
+class Graph:
+    """A dataflow graph: `nodes` in definition order, `inputs` and `outputs` among them."""
+
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        inputs: Sequence[Node],
+        outputs: Sequence[Node],
+        name: str = "main",
+    ) -> None:
+        self.nodes = list(nodes)
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.name = name
+
+    # -- queries -------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"graph {self.name!r} has no node %{name}")
+
+    def users(self) -> dict[Node, list[Node]]:
+        """Who reads each node (graph outputs are not counted as users)."""
+        users: dict[Node, list[Node]] = {n: [] for n in self.nodes}
+        for n in self.nodes:
+            for i in n.inputs:
+                users.setdefault(i, []).append(n)
+        return users
+
+    @property
+    def constants(self) -> list[Node]:
+        return [n for n in self.nodes if n.op == "constant"]
+
+    @property
+    def ops(self) -> list[Node]:
+        """The nodes that compute something (not inputs or constants)."""
+        return [n for n in self.nodes if n.op not in ("input", "constant")]
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for n in self.ops:
+            counts[n.op] = counts.get(n.op, 0) + 1
+        return counts
+
+    @property
+    def num_params(self) -> int:
+        return sum(n.type.numel for n in self.constants)
+
+    # -- checking, printing, drawing, running ----------------------------------------------------
+    def verify(self) -> Graph:
+        """Raise `VerificationError` naming the first bad node; return self so calls chain."""
+        from mlc_lab.ir.verifier import verify
+
+        verify(self)
+        return self
+
+    def __str__(self) -> str:
+        from mlc_lab.ir.printer import format_graph
+
+        return format_graph(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name!r}: {len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs>"
+
+    def draw(self, **kwargs: Any) -> matplotlib.figure.Figure:
+        """A matplotlib picture of the graph (see `mlc_lab.viz.graph.draw_graph`)."""
+        from mlc_lab.viz.graph import draw_graph
+
+        return draw_graph(self, **kwargs)
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Run the reference interpreter."""
+        from mlc_lab.ir.interpreter import interpret
+
+        return interpret(self, *inputs)
+
+    def copy(self) -> Graph:
+        """A new graph with new nodes (constant arrays and subgraphs are shared: both are immutable)."""
+        return GraphRewriter(self).run()
+
+
+class GraphRewriter:
+    """Rebuild a graph node by node; override `rewrite` to replace nodes.
+
+    `rewrite(node, inputs)` receives a node of the old graph and its inputs already mapped into the
+    new graph, and returns the node that stands for it in the new graph (default: a copy).
+    New nodes made along the way go through `emit` so they land in order.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.mapping: dict[Node, Node] = {}
+        self.new_nodes: list[Node] = []
+        self._names: set[str] = set()
+
+    def emit(self, node: Node) -> Node:
+        if node.name in self._names:
+            node.name = self.fresh_name(node.name)
+        self._names.add(node.name)
+        self.new_nodes.append(node)
+        return node
+
+    def fresh_name(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._names or name in self._old_names:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node:
+        return self.emit(Node(node.op, inputs, node.attrs, node.type, node.name))
+
+    def run(self) -> Graph:
+        self._old_names = {n.name for n in self.graph.nodes}
+        for node in self.graph.nodes:
+            inputs = tuple(self.mapping[i] for i in node.inputs)
+            self.mapping[node] = self.rewrite(node, inputs)
+        inputs = [self.mapping[i] for i in self.graph.inputs]
+        outputs = [self.mapping[o] for o in self.graph.outputs]
+        return Graph(self.new_nodes, inputs, outputs, self.graph.name)

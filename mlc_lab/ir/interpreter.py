@@ -1,0 +1,69 @@
+"""The reference interpreter: runs any graph with NumPy, one op at a time.
+
+It is the oracle: every pass, code generator and simulator is tested against its answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.ops import OPS
+
+
+class InterpreterError(RuntimeError):
+    pass
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """Accept NumPy arrays, torch tensors and Python scalars/lists."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def check_inputs(graph: Graph, inputs: tuple[Any, ...]) -> list[np.ndarray]:
+    """Match the caller's arrays against the graph's inputs, naming the first that does not fit."""
+    if len(inputs) != len(graph.inputs):
+        names = ", ".join(f"%{x.name}: {x.type}" for x in graph.inputs)
+        raise InterpreterError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs ({names}), got {len(inputs)}")
+    arrays = []
+    for node, value in zip(graph.inputs, inputs):
+        array = to_numpy(value)
+        if tuple(array.shape) != node.type.shape:
+            raise InterpreterError(f"input %{node.name}: expected shape {list(node.type.shape)}, got {list(array.shape)}")
+        if array.dtype.name != node.type.dtype:
+            raise InterpreterError(
+                f"input %{node.name}: expected dtype {node.type.dtype}, got {array.dtype.name} (convert it with .astype)"
+            )
+        arrays.append(array)
+    return arrays
+
+
+def evaluate(graph: Graph, *inputs: Any) -> dict[Node, np.ndarray]:
+    """Every node's value, for inspecting intermediate results."""
+    env: dict[Node, np.ndarray] = dict(zip(graph.inputs, check_inputs(graph, inputs)))
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        opdef = OPS[node.op]
+        args = [env[x] for x in node.inputs]
+        try:
+            result = np.asarray(opdef.compute(*args, **node.attrs))
+        except Exception as e:
+            raise InterpreterError(f"node %{node.name} ({node.op}) failed: {type(e).__name__}: {e}") from e
+        if result.shape != node.type.shape or result.dtype.name != node.type.dtype:
+            raise InterpreterError(
+                f"node %{node.name} ({node.op}) produced {result.dtype.name}{list(result.shape)}, "
+                f"its type says {node.type}"
+            )
+        env[node] = result
+    return env
+
+
+def interpret(graph: Graph, *inputs: Any) -> list[np.ndarray]:
+    """Run `graph` on `inputs` and return its outputs as NumPy arrays."""
+    env = evaluate(graph, *inputs)
+    return [env[o] for o in graph.outputs]

@@ -1,0 +1,55 @@
+"""Reductions over axes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlc_lab.ir.ops.registry import OpError, OpKind, register
+from mlc_lab.ir.types import TensorType
+
+
+def _axes(op: str, axes, rank: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(rank))
+    out = []
+    for a in (axes,) if isinstance(axes, int) else axes:
+        if not -rank <= a < rank:
+            raise OpError(f"{op}: axis {a} out of range for rank {rank}")
+        out.append(a % rank)
+    if len(set(out)) != len(out):
+        raise OpError(f"{op}: repeated axis in {list(axes)}")
+    return tuple(sorted(out))
+
+
+def _reduce_type(op: str):
+    def infer(types, attrs):
+        (x,) = types
+        axes = _axes(op, attrs["axes"], x.rank)
+        if attrs["keepdims"]:
+            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+            raise OpError(f"{op}: cannot reduce an empty axis of {list(x.shape)}")
+        return TensorType(shape, x.dtype)
+
+    return infer
+
+
+def _canon(attrs):
+    axes = attrs["axes"]
+    return {**attrs, "axes": (axes,) if isinstance(axes, int) else axes, "keepdims": bool(attrs["keepdims"])}
+
+
+for _name, _fn in {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}.items():
+    register(
+        _name,
+        OpKind.REDUCTION,
+        _reduce_type(_name),
+        lambda x, axes, keepdims, _fn=_fn: np.asarray(
+            _fn(x, axis=_axes("", axes, x.ndim), keepdims=keepdims)
+        ).astype(x.dtype),
+        attrs={"axes": None, "keepdims": False},
+        canonicalize=_canon,
+        doc=f"{_name} over `axes` (None: all axes)",
+    )
