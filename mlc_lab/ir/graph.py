@@ -181,14 +181,27 @@ class GraphRewriter:
             name, k = f"{base}_{k}", k + 1
         return name
 
-    def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node:
+    def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node | None:
+        """Return the node standing for `node` in the new graph, or None to drop it."""
         return self.emit(Node(node.op, inputs, node.attrs, node.type, node.name))
+
+    def keep(self, node: Node) -> bool:
+        """False drops `node` before its inputs are looked at (dead code may read dead code)."""
+        return True
 
     def run(self) -> Graph:
         self._old_names = {n.name for n in self.graph.nodes}
         for node in self.graph.nodes:
-            inputs = tuple(self.mapping[i] for i in node.inputs)
-            self.mapping[node] = self.rewrite(node, inputs)
+            if not self.keep(node):
+                continue
+            inputs = []
+            for i in node.inputs:
+                if i not in self.mapping:
+                    raise ValueError(f"rewriting %{node.name}: its input %{i.name} was dropped or never defined")
+                inputs.append(self.mapping[i])
+            new = self.rewrite(node, tuple(inputs))
+            if new is not None:
+                self.mapping[node] = new
         inputs = [self.mapping[i] for i in self.graph.inputs]
         outputs = [self.mapping[o] for o in self.graph.outputs]
         return Graph(self.new_nodes, inputs, outputs, self.graph.name)

@@ -28,15 +28,19 @@ def check_inputs(graph: Graph, inputs: tuple[Any, ...]) -> list[np.ndarray]:
     """Match the caller's arrays against the graph's inputs, naming the first that does not fit."""
     if len(inputs) != len(graph.inputs):
         names = ", ".join(f"%{x.name}: {x.type}" for x in graph.inputs)
-        raise InterpreterError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs ({names}), got {len(inputs)}")
+        raise InterpreterError(
+            f"graph {graph.name!r} takes {len(graph.inputs)} inputs ({names}), got {len(inputs)}"
+        )
     arrays = []
     for node, value in zip(graph.inputs, inputs):
         array = to_numpy(value)
         if tuple(array.shape) != node.type.shape:
-            raise InterpreterError(f"input %{node.name}: expected shape {list(node.type.shape)}, got {list(array.shape)}")
+            raise InterpreterError(
+                f"input %{node.name}: expected shape {list(node.type.shape)}, got {list(array.shape)}"
+            )
         if array.dtype.name != node.type.dtype:
             raise InterpreterError(
-                f"input %{node.name}: expected dtype {node.type.dtype}, got {array.dtype.name} (convert it with .astype)"
+                f"input %{node.name}: expected dtype {node.type.dtype}, got {array.dtype.name} (use .astype)"
             )
         arrays.append(array)
     return arrays

@@ -20,7 +20,7 @@ class LayoutError(ValueError):
 
 
 def parse_layout(layout: str) -> list[tuple[str, int | None]]:
-    """"NCHW8c" -> [("N", None), ("C", None), ("H", None), ("W", None), ("c", 8)]."""
+    """ "NCHW8c" -> [("N", None), ("C", None), ("H", None), ("W", None), ("c", 8)]."""
     tokens = _TOKEN.findall(layout)
     if "".join(f + a for f, a in tokens) != layout or not tokens:
         raise LayoutError(f"cannot parse layout {layout!r}")

@@ -1,11 +1,11 @@
 """The text form: one op per line, SSA style, attributes that differ from their defaults in braces.
 
-    graph mlp(%x: f32[1, 784]) -> (f32[1, 10]) {
-      %fc1_weight = constant : f32[256, 784]
-      %linear = dense(%x, %fc1_weight) : f32[1, 256]
-      ...
-      return %linear_2
-    }
+graph mlp(%x: f32[1, 784]) -> (f32[1, 10]) {
+  %fc1_weight = constant : f32[256, 784]
+  %linear = dense(%x, %fc1_weight) : f32[1, 256]
+  ...
+  return %linear_2
+}
 """
 
 from __future__ import annotations

@@ -129,7 +129,9 @@ def _bias_add_type(types, attrs):
     if axis is None:
         raise OpError(f"bias_add: axis {attrs['axis']} out of range for rank {x.rank}")
     if b.shape != (x.shape[axis],):
-        raise OpError(f"bias_add: bias shape {list(b.shape)} must be [{x.shape[axis]}] (axis {axis} of {list(x.shape)})")
+        raise OpError(
+            f"bias_add: bias shape {list(b.shape)} must be [{x.shape[axis]}] (axis {axis} of {list(x.shape)})"
+        )
     return x
 
 

@@ -352,7 +352,14 @@ def _log_softmax(x, axis):
     return (s - np.log(np.exp(s).sum(axis=axis, keepdims=True))).astype(x.dtype)
 
 
-register("softmax", OpKind.REDUCTION, _softmax_type("softmax"), _softmax, attrs={"axis": -1}, doc="exp(x) / sum(exp(x))")
 register(
-    "log_softmax", OpKind.REDUCTION, _softmax_type("log_softmax"), _log_softmax, attrs={"axis": -1}, doc="log(softmax(x))"
+    "softmax", OpKind.REDUCTION, _softmax_type("softmax"), _softmax, attrs={"axis": -1}, doc="exp(x) / sum(exp(x))"
+)
+register(
+    "log_softmax",
+    OpKind.REDUCTION,
+    _softmax_type("log_softmax"),
+    _log_softmax,
+    attrs={"axis": -1},
+    doc="log(softmax(x))",
 )

@@ -46,9 +46,9 @@ for _name, _fn in {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}
         _name,
         OpKind.REDUCTION,
         _reduce_type(_name),
-        lambda x, axes, keepdims, _fn=_fn: np.asarray(
-            _fn(x, axis=_axes("", axes, x.ndim), keepdims=keepdims)
-        ).astype(x.dtype),
+        lambda x, axes, keepdims, _fn=_fn: np.asarray(_fn(x, axis=_axes("", axes, x.ndim), keepdims=keepdims)).astype(
+            x.dtype
+        ),
         attrs={"axes": None, "keepdims": False},
         canonicalize=_canon,
         doc=f"{_name} over `axes` (None: all axes)",

@@ -1,0 +1,17 @@
+"""Graph-to-graph transformations. Every pass has `.apply(graph) -> Graph` and never edits its input."""
+
+from mlc_lab.passes.base import Pass, PassError, PassManager, PassRecord, ir_diff
+from mlc_lab.passes.dce import DeadCodeElimination, live_nodes
+from mlc_lab.passes.fold import ConstantFolding, FoldConstants
+
+__all__ = [
+    "ConstantFolding",
+    "DeadCodeElimination",
+    "FoldConstants",
+    "Pass",
+    "PassError",
+    "PassManager",
+    "PassRecord",
+    "ir_diff",
+    "live_nodes",
+]

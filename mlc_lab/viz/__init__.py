@@ -1,0 +1,5 @@
+"""Pictures the chapters use: graphs, and later rooflines, tuning curves and wafer heatmaps."""
+
+from mlc_lab.viz.graph import draw_graph
+
+__all__ = ["draw_graph"]
