@@ -43,5 +43,5 @@ def test_fused_node_prints_its_subgraph():
     x = b.input("x", (1, 4, 4, 4))
     f = b.add_node(Node("fused", (x,), {"subgraph": sub, "pattern": "relu"}, TensorType((1, 4, 4, 4)), "f"))
     text = str(b.build(f))
-    assert '%f = fused(%x) {pattern="relu"} : f32[1, 4, 4, 4] conv_relu(%p: f32[1, 4, 4, 4])' in text
-    assert "    %relu = relu(%p) : f32[1, 4, 4, 4]" in text
+    assert '  %f = fused(%x) {pattern="relu"} : f32[1, 4, 4, 4] {\n      // %p = %x\n' in text
+    assert "      %relu = relu(%p) : f32[1, 4, 4, 4]\n      return %relu\n  }" in text

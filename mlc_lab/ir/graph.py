@@ -181,8 +181,14 @@ class GraphRewriter:
             name, k = f"{base}_{k}", k + 1
         return name
 
-    def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node | None:
-        """Return the node standing for `node` in the new graph, or None to drop it."""
+    def rewrite(self, node: Node, inputs: tuple[Node | None, ...]) -> Node | None:
+        """Return the node standing for `node` in the new graph, or None to drop it.
+
+        `inputs` are `node.inputs` mapped into the new graph (None where an input was dropped).
+        """
+        for old, new in zip(node.inputs, inputs):
+            if new is None:
+                raise ValueError(f"rewriting %{node.name}: its input %{old.name} was dropped or never defined")
         return self.emit(Node(node.op, inputs, node.attrs, node.type, node.name))
 
     def keep(self, node: Node) -> bool:
@@ -194,12 +200,7 @@ class GraphRewriter:
         for node in self.graph.nodes:
             if not self.keep(node):
                 continue
-            inputs = []
-            for i in node.inputs:
-                if i not in self.mapping:
-                    raise ValueError(f"rewriting %{node.name}: its input %{i.name} was dropped or never defined")
-                inputs.append(self.mapping[i])
-            new = self.rewrite(node, tuple(inputs))
+            new = self.rewrite(node, tuple(self.mapping.get(i) for i in node.inputs))
             if new is not None:
                 self.mapping[node] = new
         inputs = [self.mapping[i] for i in self.graph.inputs]

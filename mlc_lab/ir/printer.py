@@ -49,19 +49,22 @@ def format_node(node: Node, indent: str = "  ") -> str:
         text += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in attrs.items()) + "}"
     text += f" : {node.type}"
     if node.op == "fused":
-        text += " " + format_graph(node.attrs["subgraph"], indent + "  ", header="")
+        sub = node.attrs["subgraph"]
+        params = ", ".join(f"%{p.name} = %{x.name}" for p, x in zip(sub.inputs, node.inputs))
+        body = [f"{indent}    // {params}"] + _body(sub, indent + "    ")
+        text += " {\n" + "\n".join(body) + f"\n{indent}}}"
     return text
 
 
-def format_graph(graph: Graph, indent: str = "", header: str = "graph") -> str:
+def _body(graph: Graph, indent: str) -> list[str]:
+    lines = [format_node(n, indent) for n in graph.nodes if n.op != "input"]
+    return lines + [f"{indent}return " + ", ".join(f"%{o.name}" for o in graph.outputs)]
+
+
+def format_graph(graph: Graph, indent: str = "") -> str:
     params = ", ".join(f"%{x.name}: {x.type}" for x in graph.inputs)
     results = ", ".join(str(o.type) for o in graph.outputs)
-    head = f"{header} {graph.name}" if header else ""
-    lines = [f"{indent[:-2] if not header else indent}{head}({params}) -> ({results}) {{".lstrip()]
-    if not header:
-        lines[0] = f"{graph.name}({params}) -> ({results}) {{"
-    body = indent + "  "
-    lines += [format_node(n, body) for n in graph.nodes if n.op != "input"]
-    lines.append(f"{body}return " + ", ".join(f"%{o.name}" for o in graph.outputs))
+    lines = [f"{indent}graph {graph.name}({params}) -> ({results}) {{"]
+    lines += _body(graph, indent + "  ")
     lines.append(f"{indent}}}")
     return "\n".join(lines)

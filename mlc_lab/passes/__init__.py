@@ -3,11 +3,15 @@
 from mlc_lab.passes.base import Pass, PassError, PassManager, PassRecord, ir_diff
 from mlc_lab.passes.dce import DeadCodeElimination, live_nodes
 from mlc_lab.passes.fold import ConstantFolding, FoldConstants
+from mlc_lab.passes.fusion import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
 
 __all__ = [
     "ConstantFolding",
     "DeadCodeElimination",
+    "ElementwiseFusionPass",
+    "FoldBatchNorm",
     "FoldConstants",
+    "OperatorFusionPass",
     "Pass",
     "PassError",
     "PassManager",
