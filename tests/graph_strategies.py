@@ -124,3 +124,45 @@ def random_graphs(draw, max_ops: int = 12, allow_reductions: bool = True) -> Ran
             steps.append(("softmax", None, (a,), None))
         nodes.append(node)
     return RandomGraph(b.build(nodes[-1]), steps, shapes, constants)
+
+
+@st.composite
+def random_conv_graphs(draw, max_ops: int = 8) -> Graph:
+    """Small NCHW conv nets: conv2d/pools/relu/bias_add/batch_norm/residual add/scalar mul, then a head.
+
+    Channel counts are drawn from {3, 4, 8, 12, 16} so blocked layouts sometimes fit and sometimes do not.
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    channels = st.sampled_from([3, 4, 8, 12, 16])
+    c = draw(channels)
+    size = draw(st.integers(6, 12))
+    b = GraphBuilder("random_conv")
+    x = b.input("x", (1, c, size, size))
+
+    def const(*shape):
+        return b.constant(rng.standard_normal(shape).astype(np.float32))
+
+    for _ in range(draw(st.integers(1, max_ops))):
+        kind = draw(st.sampled_from(["conv", "conv", "pool", "relu", "bias", "bn", "residual", "scale"]))
+        cur_c, h = x.type.shape[1], x.type.shape[2]
+        if kind == "conv":
+            out_c = draw(channels)
+            k = draw(st.sampled_from([1, 3]))
+            stride = draw(st.sampled_from([1, 2])) if h >= 4 else 1
+            x = b.conv2d(x, const(out_c, cur_c, k, k), strides=stride, padding=k // 2)
+        elif kind == "pool" and h >= 2:
+            x = getattr(b, draw(st.sampled_from(["max_pool2d", "avg_pool2d"])))(x, kernel=2)
+        elif kind == "relu":
+            x = b.relu(x)
+        elif kind == "bias":
+            x = b.bias_add(x, const(cur_c), axis=1)
+        elif kind == "bn":
+            var = b.constant(np.abs(rng.standard_normal(cur_c)).astype(np.float32) + 0.5)
+            x = b.batch_norm(x, const(cur_c), const(cur_c), const(cur_c), var)
+        elif kind == "residual":
+            x = b.add(x, b.relu(x))
+        elif kind == "scale":
+            x = b.mul(x, const(1, cur_c, 1, 1))
+    head = draw(st.sampled_from(["gap", "flatten"]))
+    x = b.global_avg_pool2d(x) if head == "gap" else x
+    return b.build(b.reshape(x, shape=(1, -1)))
