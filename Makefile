@@ -1,0 +1,63 @@
+# mlc-lab: `make book` and `make test` are all a fresh clone needs (plus Python 3.11 and make).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mlc-lab-installed
+# A local wheel folder (this project's build machines keep the CPU torch wheel there); elsewhere the
+# CPU-only torch index, so pip does not fetch the multi-gigabyte CUDA build.
+WHEELS := $(wildcard /opt/wheels)
+PIP_SOURCES := $(if $(WHEELS),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu)
+NOTEBOOK_DIRS := $(wildcard chapters solutions)
+LAB_ARGS ?= --no-browser
+
+.PHONY: help setup book test test-unit test-notebooks lint lab clean distclean
+
+help:
+	@echo "make setup   create $(VENV) with the pinned environment (requirements.txt) and mlc_lab"
+	@echo "make book    setup, then build the book into _build/html (every chapter executed)"
+	@echo "make test    setup, then pytest tests/ and nbval over chapters/ and solutions/"
+	@echo "make lint    ruff"
+	@echo "make lab     JupyterLab with .md chapters opening as notebooks (LAB_ARGS='--port 8890')"
+	@echo "make clean   remove build outputs (distclean: also $(VENV))"
+
+setup: $(STAMP)
+
+# Re-runs only when the pins or the package metadata change; delete $(STAMP) to force it.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_SOURCES) -r requirements.txt -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlc-lab)" >/dev/null
+	$(BIN)/python -c "from mlc_lab.book import configure_jupyterlab as c; c()"
+	@touch $(STAMP)
+
+book: setup
+	$(BIN)/mlc-lab book
+
+# Both suites always run; the target fails if either did.
+test: setup
+	@status=0; \
+	$(MAKE) --no-print-directory test-unit || status=1; \
+	$(MAKE) --no-print-directory test-notebooks || status=1; \
+	exit $$status
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/
+
+test-notebooks: setup
+	$(if $(NOTEBOOK_DIRS),$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOK_DIRS),@echo "no chapters/ or solutions/ yet")
+
+lint: setup
+	$(BIN)/ruff check mlc_lab tests conftest.py
+
+lab: setup
+	$(BIN)/mlc-lab lab $(LAB_ARGS)
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,108 @@
+"""Read notebooks the way the book does, and start kernels from this environment.
+
+Notebooks live in git as jupytext MyST Markdown (`.md`), so every tool here (nbval, the grader)
+reads them through jupytext with the format forced. A `.md` file whose header does not declare
+MyST would otherwise be read as plain Markdown and give a notebook with no code cells: a test run
+that passes having run nothing. We raise instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import yaml
+
+#: Files that sit next to notebooks but are prose, never notebooks.
+PROSE_FILES = frozenset({"readme.md", "changelog.md", "license.md"})
+
+
+class NotebookFormatError(ValueError):
+    """A file that should be a notebook but cannot be read as one."""
+
+
+def front_matter(text: str) -> dict:
+    """The YAML block between the leading `---` lines, or {} when there is none."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    for end, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            try:
+                data = yaml.safe_load("\n".join(lines[1:end]))
+            except yaml.YAMLError as e:
+                raise NotebookFormatError(f"unreadable YAML header: {e}") from None
+            return data if isinstance(data, dict) else {}
+    raise NotebookFormatError("the YAML header opened with '---' is never closed")
+
+
+def is_myst_notebook(text: str) -> bool:
+    """The rule MyST-NB (the book) uses: a header naming the MyST format, or `file_format: mystnb`."""
+    header = front_matter(text)
+    fmt = (header.get("jupytext") or {}).get("text_representation", {}).get("format_name")
+    return fmt == "myst" or header.get("file_format") == "mystnb"
+
+
+def read_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
+    """Read a `.ipynb`, a MyST `.md` or a percent-format `.py` notebook as nbformat v4.
+
+    Raises NotebookFormatError when a text file does not declare its notebook format, or when
+    the notebook has no code cell at all (almost always a header jupytext did not recognise).
+    """
+    path = Path(path)
+    if path.suffix == ".ipynb":
+        return nbformat.read(path, as_version=4)
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".md":
+            if not is_myst_notebook(text):
+                raise NotebookFormatError(
+                    "not a MyST notebook: the header needs `jupytext: text_representation: format_name: myst` "
+                    "(run `jupytext --set-formats md:myst FILE` or copy the header of another chapter)"
+                )
+            nb = jupytext.reads(text, fmt="md:myst")
+        elif path.suffix == ".py":
+            if "# %%" not in text:
+                raise NotebookFormatError("not a percent-format notebook: no `# %%` cell markers")
+            nb = jupytext.reads(text, fmt="py:percent")
+        else:
+            raise NotebookFormatError(f"unknown notebook extension {path.suffix!r}")
+    except NotebookFormatError as e:
+        raise NotebookFormatError(f"{path}: {e}") from None
+    if not any(cell.cell_type == "code" for cell in nb.cells):
+        raise NotebookFormatError(f"{path}: no code cells (cells must be ```{{code-cell}} ipython3 blocks)")
+    return nb
+
+
+def find_notebooks(folder: str | os.PathLike[str]) -> list[Path]:
+    """Notebooks under `folder`: `.ipynb` files and `.md` files with a MyST notebook header.
+
+    A `.ipynb` with a `.md` twin (a jupytext pairing) is left out: the `.md` is the source.
+    """
+    found = []
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue  # .ipynb_checkpoints, editor backups
+        if path.suffix == ".md" and path.name.lower() not in PROSE_FILES:
+            if is_myst_notebook(path.read_text(encoding="utf-8")):
+                found.append(path)
+        elif path.suffix == ".ipynb" and not path.with_suffix(".md").exists():
+            found.append(path)
+    return found
+
+
+def use_environment_kernels() -> None:
+    """Make kernel name lookups (`python3`) resolve to this environment's kernel spec first.
+
+    Jupyter searches the user's data directory (~/.local/share/jupyter) before the environment's,
+    so a stale user-level `python3` kernel would run notebooks with another interpreter and other
+    packages. JUPYTER_PATH is searched before both; kernels inherit it, which is harmless.
+    """
+    env_data = str(Path(sys.prefix) / "share" / "jupyter")
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if not paths or paths[0] != env_data:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([env_data, *[p for p in paths if p != env_data]])

@@ -1,0 +1,217 @@
+"""The grader and the nbval `.md` collection, on synthetic notebooks (tests/grading_data), not real chapters.
+
+Each grade or nbval run starts a Jupyter kernel (~2 s), so related cases share one run where they can.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from mlc_lab.cli import main
+from mlc_lab.grading import grade, list_checks, module_name, read_notebook, run_check
+from mlc_lab.grading.notebooks import NotebookFormatError, find_notebooks
+from mlc_lab.grading.registry import NoChecksError
+
+DATA = Path(__file__).parent / "grading_data"
+CHECKS = DATA / "checks"
+NAMES = ["check_add", "check_squares", "check_total"]
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A private copy of the synthetic exercise/solution/checks tree, safe to edit."""
+    shutil.copytree(DATA, tmp_path / "data")
+    return tmp_path / "data"
+
+
+def verdicts(report) -> dict[str, bool]:
+    (nb,) = report.notebooks
+    assert nb.error is None, nb.error
+    return {r.name: r.passed for r in nb.results}
+
+
+def edit_cells(path: Path, edit) -> None:
+    """Rewrite a MyST notebook through jupytext after `edit(cells)` changed its cell list in place."""
+    nb = read_notebook(path)
+    edit(nb.cells)
+    path.write_text(jupytext.writes(nb, fmt="md:myst"), encoding="utf-8")
+
+
+def is_check(cell) -> bool:
+    return "check" in cell.metadata.get("tags", [])
+
+
+# --- naming and discovery ------------------------------------------------------------------------
+
+
+def test_module_names_are_valid_identifiers() -> None:
+    assert module_name("01_ir") == "ch01_ir"
+    assert module_name("02-fusion") == "ch02_fusion"
+    assert module_name("toy") == "toy"
+    assert module_name("exercises/03_layout.md") == "ch03_layout"
+
+
+def test_checks_are_listed_in_source_order_without_import() -> None:
+    assert list_checks("toy", CHECKS) == NAMES
+
+
+def test_missing_checks_module_is_a_clear_error() -> None:
+    with pytest.raises(NoChecksError, match="ch99_nothing"):
+        list_checks("99_nothing")
+
+
+def test_run_check_raises_assertion_with_message() -> None:
+    run_check("toy", "check_add", {"add": lambda a, b: a + b}, checks=CHECKS)
+    with pytest.raises(AssertionError, match=r"add\(2, 3\) returned -1"):
+        run_check("toy", "check_add", {"add": lambda a, b: a - b}, checks=CHECKS)
+
+
+def test_md_without_myst_header_is_an_error_not_an_empty_notebook(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.md"
+    plain.write_text("# Notes\n\n```python\nx = 1\n```\n")
+    with pytest.raises(NotebookFormatError, match="not a MyST notebook"):
+        read_notebook(plain)
+    no_code = tmp_path / "no_code.md"
+    no_code.write_text((DATA / "solutions" / "toy.md").read_text().split("# Toy")[0] + "# Only prose\n")
+    with pytest.raises(NotebookFormatError, match="no code cells"):
+        read_notebook(no_code)
+
+
+def test_find_notebooks_skips_prose_and_paired_ipynb(work: Path) -> None:
+    (work / "solutions" / "README.md").write_text("# About these solutions\n")
+    (work / "solutions" / "notes.md").write_text("plain markdown\n")
+    nb = read_notebook(work / "solutions" / "toy.md")
+    (work / "solutions" / "toy.ipynb").write_text(jupytext.writes(nb, fmt="ipynb"))
+    assert find_notebooks(work / "solutions") == [work / "solutions" / "toy.md"]
+
+
+# --- grading ---------------------------------------------------------------------------------------
+
+
+def test_solution_passes_every_check() -> None:
+    report = grade(DATA / "solutions" / "toy.md", checks=CHECKS)
+    assert verdicts(report) == dict.fromkeys(NAMES, True)
+    assert report.ok and report.passed == report.total == 3
+    assert "score: 3/3 (100%)" in report.format()
+
+
+def test_untouched_exercise_fails_every_check_readably() -> None:
+    report = grade(DATA / "exercises" / "toy.md", checks=CHECKS)
+    (nb,) = report.notebooks
+    messages = {r.name: r.message for r in nb.results}
+    assert verdicts(report) == dict.fromkeys(NAMES, False)
+    assert messages["check_add"] == "not implemented yet (NotImplementedError: add)"
+    assert "make_squares" in messages["check_squares"]
+    assert "no variable `total`" in messages["check_total"]
+    assert not report.ok and "score: 0/3 (0%)" in report.format()
+
+
+def test_editing_or_deleting_check_cells_changes_nothing(work: Path) -> None:
+    exercise = work / "exercises" / "toy.md"
+
+    def fake_checks(cells) -> None:
+        for cell in cells:
+            if is_check(cell):
+                cell.source = "assert True  # 'passes'"
+        # Also try to pre-empt the grader's recorder and forge a verdict.
+        forged = (
+            "from IPython.display import display\n"
+            "_mlc_lab_record_check = lambda *a, **k: None\n"
+            "display({'application/vnd.mlc-lab.check+json': "
+            "{'check': 'check_add', 'passed': True, 'message': '', 'token': 'guess'}}, raw=True)"
+        )
+        cells.insert(0, jupytext.reads(f"# %%\n{forged}\n", fmt="py:percent").cells[0])
+
+    edit_cells(exercise, fake_checks)
+    assert verdicts(grade(exercise, checks=CHECKS)) == dict.fromkeys(NAMES, False)
+
+    solution = work / "solutions" / "toy.md"
+    edit_cells(solution, lambda cells: cells.__setitem__(slice(None), [c for c in cells if not is_check(c)]))
+    assert "run_check" not in solution.read_text()
+    assert verdicts(grade(solution, checks=CHECKS)) == dict.fromkeys(NAMES, True)
+
+
+def test_a_raising_cell_does_not_stop_the_checks(work: Path) -> None:
+    solution = work / "solutions" / "toy.md"
+    boom = jupytext.reads("# %%\nraise RuntimeError('student bug')\n", fmt="py:percent").cells[0]
+    edit_cells(solution, lambda cells: cells.insert(1, boom))
+    assert verdicts(grade(solution, checks=CHECKS)) == dict.fromkeys(NAMES, True)
+
+
+def test_ipynb_and_folders_are_graded(work: Path) -> None:
+    nb = read_notebook(work / "solutions" / "toy.md")
+    (work / "solutions" / "toy.md").unlink()
+    (work / "solutions" / "toy.ipynb").write_text(jupytext.writes(nb, fmt="ipynb"))
+    report = grade(work / "solutions", checks=CHECKS)
+    assert [p.path.name for p in report.notebooks] == ["toy.ipynb"]
+    assert report.ok
+
+
+def test_notebook_without_checks_is_reported_not_passed(tmp_path: Path) -> None:
+    renamed = tmp_path / "toy_copy.md"
+    shutil.copy(DATA / "solutions" / "toy.md", renamed)
+    report = grade(renamed, checks=CHECKS)
+    assert not report.ok and "no official checks" in (report.notebooks[0].error or "")
+    assert main(["grade", str(renamed), "--checks", str(CHECKS)]) == 2
+
+
+def test_cli_exit_codes_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grade", str(DATA / "solutions" / "toy.md"), "--checks", str(CHECKS)]) == 0
+    assert "check_total    PASS" in capsys.readouterr().out
+    assert main(["grade", str(DATA / "exercises"), "--checks", str(CHECKS), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["total"] == 3 and data["passed"] == 0
+    assert main(["grade", "no/such/notebook.md"]) == 2
+
+
+# --- nbval on .md notebooks -----------------------------------------------------------------------
+
+
+def run_nbval(root: Path, *paths: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """pytest --nbval-lax in a subprocess on `root`; returns the process and {test id: outcome}."""
+    (root / "pytest.ini").write_text("[pytest]\n")  # root of its own: the repository's conftest stays out
+    junit = root / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "-p", "mlc_lab.grading.pytest_plugin", "-p", "no:cacheprovider"]
+    cmd += ["--nbval-lax", f"--junitxml={junit}", *paths]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
+    outcomes = {}
+    if junit.exists():
+        for case in ET.parse(junit).iter("testcase"):
+            bad = [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
+            outcomes[f"{case.get('classname')}::{case.get('name')}"] = bad[0] if bad else "passed"
+    return proc, outcomes
+
+
+def test_nbval_runs_md_notebooks_on_this_environment_kernel(work: Path) -> None:
+    (work / "solutions" / "kernel.md").write_text(
+        (work / "solutions" / "toy.md").read_text().split("# Toy")[0]
+        + f"```{{code-cell}} ipython3\nimport sys\nassert sys.executable == {sys.executable!r}, sys.executable\n```\n"
+        + "\n```{code-cell} ipython3\nraise ValueError('a deliberately failing cell')\n```\n"
+    )
+    proc, outcomes = run_nbval(work, "solutions")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    solution = {k: v for k, v in outcomes.items() if "toy" in k}
+    assert len(solution) == 5 and set(solution.values()) == {"passed"}, outcomes  # 2 cells + 3 check cells
+    kernel = sorted((k, v) for k, v in outcomes.items() if "kernel" in k)
+    assert [v for _, v in kernel] == ["passed", "failure"], proc.stdout
+
+
+def test_nbval_check_cells_fail_on_the_exercise(work: Path) -> None:
+    proc, outcomes = run_nbval(work, "exercises")
+    assert proc.returncode == 1
+    assert sum(v == "failure" for v in outcomes.values()) == 3, proc.stdout  # the three check cells
+
+
+def test_nbval_refuses_md_without_myst_header(work: Path) -> None:
+    (work / "solutions" / "plain.md").write_text("# Notes\n\n```python\nx = 1\n```\n")
+    proc, _ = run_nbval(work, "solutions")
+    assert proc.returncode != 0
+    assert "not a MyST notebook" in proc.stdout
