@@ -1,0 +1,806 @@
+"""Import PyTorch models: `torch.export` traces the model, then one small converter per aten op.
+
+How it works:
+
+1. `torch.export.export(model.eval(), inputs)` runs the model on symbolic tensors and records an FX
+   graph of high-level aten ops (aten.conv2d, aten.linear, aten.batch_norm, ...). Parameters and
+   buffers are "lifted": they become extra graph inputs, listed in `ep.graph_signature`.
+2. We walk that FX graph in order. The user's arguments become graph inputs; parameters, buffers and
+   lifted constants become `constant` nodes named after their module path (`layer1.0.conv1.weight`).
+3. Each aten call goes through `ATEN_OPS[op]`: a short function that emits one or a few mlc_lab ops.
+   Converters receive the op's arguments by the names of its schema (`self`/`input` renamed `x`),
+   with defaults filled in, so `aten.conv2d(x, w)` and `aten.conv2d(x, w, b, [2, 2])` look the same.
+4. Every converted value is checked against the shape and dtype PyTorch recorded for it
+   (`node.meta["val"]`), so a converter bug is caught at the op that has it, not as a wrong number
+   three chapters later.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import re
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import fx
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+
+from mlc_lab.ir.builder import GraphBuilder
+from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.ops import OpError
+from mlc_lab.ir.types import TensorType, canonical_dtype
+
+aten = torch.ops.aten
+
+__all__ = [
+    "ATEN_OPS",
+    "Context",
+    "FrontendError",
+    "UnsupportedOpError",
+    "from_torch",
+    "import_exported",
+    "supported_ops",
+]
+
+
+class FrontendError(ValueError):
+    """The model uses something the importer cannot express faithfully; the message says what and where."""
+
+
+class UnsupportedOpError(FrontendError):
+    """An aten op has no converter in ATEN_OPS."""
+
+
+Value = Node | list[Node] | None
+Converter = Callable[..., Value]
+
+
+# == the importer =================================================================================
+def from_torch(
+    model: torch.nn.Module,
+    example_inputs: tuple[torch.Tensor, ...] | torch.Tensor,
+    name: str | None = None,
+) -> Graph:
+    """Trace `model` in eval mode on `example_inputs` and convert it into a verified Graph.
+
+    Shapes are static: the graph is specialised to the example inputs' shapes and dtypes. The model's
+    train/eval flags are restored afterwards.
+    """
+    args = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
+    for i, a in enumerate(args):
+        if not isinstance(a, torch.Tensor):
+            raise FrontendError(f"example input {i} is a {type(a).__name__}; from_torch takes tensors only")
+    modes = {m: m.training for m in model.modules()}
+    try:
+        ep = torch.export.export(model.eval(), args)
+    except Exception as e:
+        raise FrontendError(f"torch.export could not trace {type(model).__name__}: {type(e).__name__}: {e}") from e
+    finally:
+        for m, training in modes.items():
+            m.training = training
+    return import_exported(ep, name or type(model).__name__)
+
+
+@dataclass
+class _Weight:
+    """A parameter, buffer or lifted constant; its constant node is made on first use, next to its user."""
+
+    name: str
+    array: np.ndarray
+    node: Node | None = None
+
+
+def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
+    """Convert an ExportedProgram (the result of torch.export.export) into a verified Graph."""
+    _check_supported(ep.graph)
+    cx = Context(GraphBuilder(name))
+    weights = _weights(ep)
+    env: dict[fx.Node, Any] = {}
+    outputs: list[Node] = []
+    for node in ep.graph.nodes:
+        if node.op == "placeholder":
+            if node.name in weights:
+                env[node] = weights[node.name]
+            else:
+                t = _meta_type(node)
+                env[node] = cx.b.input(node.name, t.shape, t.dtype)
+        elif node.op == "call_function":
+            env[node] = _convert_node(cx, node, env)
+        elif node.op == "output":
+            outputs = _user_outputs(cx, ep, node, env)
+    cx.b.nodes = _live_nodes(cx.b.nodes, outputs, cx.b.inputs)
+    return cx.b.build(outputs)
+
+
+def _weights(ep: ExportedProgram) -> dict[str, _Weight]:
+    """Placeholder name -> weight, for the placeholders that stand for parameters, buffers and constants."""
+    kinds = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+    weights = {}
+    for spec in ep.graph_signature.input_specs:
+        if spec.kind in kinds:
+            tensor = ep.state_dict[spec.target] if spec.target in ep.state_dict else ep.constants[spec.target]
+            array = tensor.detach().cpu().contiguous().numpy().copy()
+            weights[spec.arg.name] = _Weight(spec.target, array)
+        elif spec.kind != InputKind.USER_INPUT:
+            raise FrontendError(f"unsupported exported input {spec.arg.name} of kind {spec.kind.name}")
+    return weights
+
+
+def _convert_node(cx: Context, node: fx.Node, env: dict[fx.Node, Any]) -> Value:
+    """Run the converter for one FX node, name its result after the node, and check its type."""
+    if node.target is operator.getitem:  # picks one result of a multi-output op (split, chunk, ...)
+        values, index = node.args
+        return env[values][index]
+    kwargs = _bind(node.target, _map_args(cx, node.args, env), _map_args(cx, node.kwargs, env))
+    cx.fx_node = node
+    first_new = len(cx.b.nodes)
+    try:
+        result = ATEN_OPS[node.target](cx, **kwargs)
+    except (OpError, FrontendError) as e:  # say which aten op and which line of the model it came from
+        raise FrontendError(f"{_describe(node)}: {e}") from e
+    _name_result(cx, node, result, set(cx.b.nodes[first_new:]))
+    _check_type(node, result)
+    return result
+
+
+def _map_args(cx: Context, value: Any, env: dict[fx.Node, Any]) -> Any:
+    """FX nodes -> the values they were converted to; weights become constant nodes here, on first use."""
+    if isinstance(value, fx.Node):
+        value = env[value]
+    if isinstance(value, _Weight):
+        if value.node is None:
+            value.node = cx.b.constant(value.array, name=value.name)
+        return value.node
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_args(cx, v, env) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_args(cx, v, env) for k, v in value.items()}
+    return value
+
+
+_RENAME = {"self": "x", "input": "x"}  # aten calls the main operand `self` or `input`; converters call it x
+
+
+def _bind(op: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Name every argument as the op's schema names it, filling in defaults."""
+    bound = {}
+    for i, arg in enumerate(op._schema.arguments):
+        if i < len(args) and not arg.kwarg_only:
+            value = args[i]
+        elif arg.name in kwargs:
+            value = kwargs[arg.name]
+        else:
+            value = arg.default_value if arg.has_default_value() else None
+        bound[_RENAME.get(arg.name, arg.name)] = value
+    return bound
+
+
+def _name_result(cx: Context, node: fx.Node, result: Value, new: set[Node]) -> None:
+    """The node that holds the result takes the FX node's name; helpers keep `<fx name>.<op>`."""
+    results = result if isinstance(result, list) else [result]
+    for i, r in enumerate(results):
+        if r in new:
+            r.name = cx.b.unique_name(node.name if not isinstance(result, list) else f"{node.name}.{i}")
+
+
+def _check_type(node: fx.Node, result: Value) -> None:
+    """Guard against converter bugs: the result must have the shape and dtype PyTorch computed."""
+    val = node.meta.get("val")
+    if val is None and result is None:
+        return
+    vals = list(val) if isinstance(val, (list, tuple)) else [val]
+    results = result if isinstance(result, list) else [result]
+    got = [r.type if isinstance(r, Node) else r for r in results]
+    want = [_tensor_type(v) for v in vals]
+    if got != want:
+        show = lambda ts: ", ".join(map(str, ts))
+        raise FrontendError(
+            f"{_describe(node)}: the converter produced {show(got)} but PyTorch computed {show(want)} "
+            "(a bug in the converter)"
+        )
+
+
+def _user_outputs(cx: Context, ep: ExportedProgram, node: fx.Node, env: dict[fx.Node, Any]) -> list[Node]:
+    outputs = []
+    for spec, value in zip(ep.graph_signature.output_specs, node.args[0]):
+        if spec.kind != OutputKind.USER_OUTPUT:
+            raise FrontendError(
+                f"the model writes to {spec.target or spec.arg.name} ({spec.kind.name}); the compiler supports "
+                "pure inference functions only (BatchNorm in training mode or an in-place update to a buffer?)"
+            )
+        value = _map_args(cx, value, env)
+        if not isinstance(value, Node):
+            raise FrontendError(f"forward returns {value!r}; outputs must be tensors")
+        outputs.append(value)
+    return outputs
+
+
+def _live_nodes(nodes: list[Node], outputs: list[Node], inputs: list[Node]) -> list[Node]:
+    """Drop what no output needs (unused pieces of a split, unused buffers); keep every graph input."""
+    live, stack = set(outputs) | set(inputs), list(outputs)
+    while stack:
+        for x in stack.pop().inputs:
+            if x not in live:
+                live.add(x)
+                stack.append(x)
+    return [n for n in nodes if n in live]
+
+
+# -- types and error messages ---------------------------------------------------------------------
+def _dtype(dtype: torch.dtype) -> str:
+    try:
+        return canonical_dtype(dtype)
+    except TypeError as e:
+        raise FrontendError(str(e)) from None
+
+
+def _tensor_type(val: Any) -> TensorType | Any:
+    if not isinstance(val, torch.Tensor):
+        return val
+    return TensorType(tuple(int(d) for d in val.shape), _dtype(val.dtype))
+
+
+def _meta_type(node: fx.Node) -> TensorType:
+    return _tensor_type(node.meta["val"])
+
+
+def _op_name(target: Any) -> str:
+    return str(target) if isinstance(target, torch._ops.OpOverload) else getattr(target, "__name__", str(target))
+
+
+def _describe(node: fx.Node) -> str:
+    """`aten.conv2d.default (fx node %conv2d_3, at model.py:12 in forward: y = self.conv(x))`."""
+    where = _user_frame(node.meta.get("stack_trace"))
+    return f"{_op_name(node.target)} (fx node %{node.name}" + (f", at {where})" if where else ")")
+
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+
+
+def _user_frame(stack_trace: str | None) -> str | None:
+    """The innermost frame of the user's code (not PyTorch's own) in an FX node's recorded stack."""
+    if not stack_trace:
+        return None
+    lines = stack_trace.splitlines()
+    torch_dir = os.path.dirname(torch.__file__)
+    frames = []
+    for i, line in enumerate(lines):
+        m = _FRAME.search(line)
+        if m and not m["file"].startswith(torch_dir):
+            code = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.search(lines[i + 1]) else ""
+            frames.append(f"{m['file']}:{m['line']} in {m['func']}" + (f": {code}" if code else ""))
+    return frames[-1] if frames else None
+
+
+def supported_ops() -> list[str]:
+    """The aten ops the importer converts, e.g. `aten.conv2d.default`."""
+    return sorted(_op_name(op) for op in ATEN_OPS)
+
+
+def _check_supported(graph: fx.Graph) -> None:
+    """Fail before converting anything if an op has no converter, naming the op and where it is used."""
+    for node in graph.nodes:
+        if node.op in ("placeholder", "output") or node.target is operator.getitem or node.target in ATEN_OPS:
+            continue
+        listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
+        raise UnsupportedOpError(
+            f"{_describe(node)} has no converter in mlc_lab.frontends.torch.\n"
+            f"Supported aten ops:\n{listing}\n"
+            "Add a converter to ATEN_OPS, or rewrite the model without this op."
+        )
+
+
+# == what a converter sees ========================================================================
+class Context:
+    """The builder plus the FX node being converted (its name names new nodes; its type is the target)."""
+
+    def __init__(self, builder: GraphBuilder) -> None:
+        self.b = builder
+        self.fx_node: fx.Node | None = None
+
+    @property
+    def out_dtype(self) -> str:
+        """The dtype PyTorch computed for the current node (type promotion already applied)."""
+        val = self.fx_node.meta["val"]
+        return _dtype((val[0] if isinstance(val, (list, tuple)) else val).dtype)
+
+    def op(self, op: str, *inputs: Node, **attrs: Any) -> Node:
+        return self.b.op(op, *inputs, name=f"{self.fx_node.name}.{op}", **attrs)
+
+    def const(self, value: Any, dtype: str, name: str = "const") -> Node:
+        return self.b.constant(np.asarray(value, dtype=dtype), name=f"{self.fx_node.name}.{name}")
+
+    def cast(self, x: Node, dtype: str) -> Node:
+        return x if x.dtype == dtype else self.op("cast", x, dtype=dtype)
+
+    def tensor(self, value: Node | float | int | bool, dtype: str) -> Node:
+        """A node cast to `dtype` if needed; a Python scalar becomes a 0-d constant of `dtype`."""
+        return self.cast(value, dtype) if isinstance(value, Node) else self.const(value, dtype)
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """aten writes `2` or `[2]` for `[2, 2]`."""
+    v = [value] if isinstance(value, int) else list(value)
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _add_bias(cx: Context, y: Node, bias: Node | None, axis: int) -> Node:
+    return y if bias is None else cx.op("bias_add", y, bias, axis=axis)
+
+
+# == converters: neural-network layers ============================================================
+def conv2d(cx: Context, x, weight, bias, stride, padding, dilation, groups) -> Node:
+    """Convolution without bias, then bias_add on the channel axis (fusion puts them back together)."""
+    if isinstance(padding, str):  # the aten.conv2d.padding overload: "valid" or "same"
+        padding = _string_padding(padding, weight.shape[2:], _pair(dilation))
+    else:
+        padding = _pair(padding)
+    y = cx.op("conv2d", x, weight, strides=_pair(stride), padding=padding, dilation=_pair(dilation), groups=groups)
+    return _add_bias(cx, y, bias, axis=1)
+
+
+def _string_padding(mode: str, kernel: Sequence[int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
+    """padding="valid" is 0; "same" pads d*(k-1) in total, the odd one at the bottom/right as PyTorch does."""
+    if mode == "valid":
+        return (0, 0, 0, 0)
+    (th, tw) = (d * (k - 1) for d, k in zip(dilation, kernel))
+    return (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+
+
+def linear(cx: Context, x, weight, bias) -> Node:
+    """x @ W.T + b: `dense` stores W as [out, in] exactly like nn.Linear."""
+    return _add_bias(cx, cx.op("dense", x, weight), bias, axis=-1)
+
+
+def batch_norm(cx: Context, x, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled) -> Node:
+    """Inference batch norm only: with running statistics it is a per-channel affine map (foldable)."""
+    if training or running_mean is None or running_var is None:
+        raise FrontendError(
+            "batch_norm in training mode normalises with the batch's own statistics; the compiler supports "
+            "inference only. Call model.eval() and keep track_running_stats=True."
+        )
+    c = x.shape[1]
+    gamma = weight if weight is not None else cx.const(np.ones(c), x.dtype, "gamma")
+    beta = bias if bias is not None else cx.const(np.zeros(c), x.dtype, "beta")
+    return cx.op("batch_norm", x, gamma, beta, running_mean, running_var, eps=eps, axis=1)
+
+
+def layer_norm(cx: Context, x, normalized_shape, weight, bias, eps, cudnn_enable) -> Node:
+    """Normalise over the last len(normalized_shape) axes."""
+    shape = tuple(normalized_shape)
+    gamma = weight if weight is not None else cx.const(np.ones(shape), x.dtype, "gamma")
+    beta = bias if bias is not None else cx.const(np.zeros(shape), x.dtype, "beta")
+    return cx.op("layer_norm", x, gamma, beta, eps=eps, axis=-len(shape))
+
+
+def max_pool2d(cx: Context, x, kernel_size, stride, padding, dilation, ceil_mode) -> Node:
+    """An empty stride means stride = kernel size."""
+    kernel = _pair(kernel_size)
+    return cx.op(
+        "max_pool2d",
+        x,
+        kernel=kernel,
+        strides=_pair(stride) if stride else kernel,
+        padding=_pair(padding),
+        dilation=_pair(dilation),
+        ceil_mode=bool(ceil_mode),
+    )
+
+
+def avg_pool2d(cx: Context, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> Node:
+    if divisor_override is not None:
+        raise FrontendError("avg_pool2d with divisor_override is not supported")
+    kernel = _pair(kernel_size)
+    return cx.op(
+        "avg_pool2d",
+        x,
+        kernel=kernel,
+        strides=_pair(stride) if stride else kernel,
+        padding=_pair(padding),
+        ceil_mode=bool(ceil_mode),
+        count_include_pad=bool(count_include_pad),
+    )
+
+
+def adaptive_avg_pool2d(cx: Context, x, output_size) -> Node:
+    """1x1 output is global average pooling; an output that divides the input is a plain avg_pool2d."""
+    (oh, ow), (h, w) = _pair(output_size), x.shape[-2:]
+    if (oh, ow) == (1, 1):
+        return cx.op("global_avg_pool2d", x)
+    if h % oh or w % ow:
+        raise FrontendError(
+            f"adaptive_avg_pool2d from {h}x{w} to {oh}x{ow}: only a 1x1 output or one that divides the input "
+            "is supported (uneven adaptive windows have no IR op)"
+        )
+    return cx.op("avg_pool2d", x, kernel=(h // oh, w // ow))
+
+
+def softmax(cx: Context, x, dim, dtype=None, half_to_float=False) -> Node:
+    return cx.op("softmax", cx.cast(x, cx.out_dtype), axis=dim)
+
+
+def log_softmax(cx: Context, x, dim, dtype=None, half_to_float=False) -> Node:
+    return cx.op("log_softmax", cx.cast(x, cx.out_dtype), axis=dim)
+
+
+def scaled_dot_product_attention(
+    cx: Context, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
+) -> Node:
+    """softmax(Q @ K^T * scale + mask) @ V, spelled out with matmul, mul, add and softmax."""
+    if dropout_p:
+        raise FrontendError(f"scaled_dot_product_attention with dropout_p={dropout_p} is random; use 0 for inference")
+    if enable_gqa:
+        raise FrontendError("scaled_dot_product_attention with enable_gqa=True is not supported")
+    dtype, rank = query.dtype, key.type.rank
+    (q_len, depth), k_len = query.shape[-2:], key.shape[-2]
+    key_t = cx.op("transpose", key, perm=(*range(rank - 2), rank - 1, rank - 2))
+    scores = cx.op("matmul", query, key_t)
+    scale = 1 / math.sqrt(depth) if scale is None else scale
+    scores = cx.op("mul", scores, cx.const(scale, dtype, "scale"))
+    if is_causal:  # query i may look at keys 0..i (top-left aligned, like torch.tril)
+        causal = np.where(np.tril(np.ones((q_len, k_len), dtype=bool)), 0, -np.inf)
+        scores = cx.op("add", scores, cx.const(causal, dtype, "causal_mask"))
+    if attn_mask is not None:
+        scores = cx.op("add", scores, _additive_mask(cx, attn_mask, dtype))
+    return cx.op("matmul", cx.op("softmax", scores, axis=-1), value)
+
+
+def _additive_mask(cx: Context, mask: Node, dtype: str) -> Node:
+    """A float mask is added as is; a boolean mask (True = may attend) becomes 0 / -inf."""
+    if mask.dtype != "bool":
+        return cx.cast(mask, dtype)
+    if mask.op == "constant":
+        return cx.const(np.where(mask.value, 0, -np.inf), dtype, "attn_mask")
+    return cx.op("log", cx.cast(mask, dtype))  # log(1) = 0, log(0) = -inf: exact, with the IR's own ops
+
+
+# == converters: elementwise ======================================================================
+def _unary(op: str) -> Converter:
+    def convert(cx: Context, x) -> Node:
+        return cx.op(op, x)
+
+    convert.__name__ = convert.__qualname__ = op
+    convert.__doc__ = f"aten -> {op}"
+    return convert
+
+
+def gelu(cx: Context, x, approximate="none") -> Node:
+    return cx.op("gelu", x, approximate=approximate)
+
+
+def hardtanh(cx: Context, x, min_val, max_val) -> Node:
+    return cx.op("clip", x, min=float(min_val), max=float(max_val))
+
+
+def relu6(cx: Context, x) -> Node:
+    return cx.op("clip", x, min=0.0, max=6.0)
+
+
+def clamp(cx: Context, x, min=None, max=None) -> Node:
+    return cx.op("clip", x, min=min, max=max)
+
+
+def hardsigmoid(cx: Context, x) -> Node:
+    """relu6(x + 3) / 6, as PyTorch's kernel computes it."""
+    shifted = cx.op("clip", cx.op("add", x, cx.const(3, x.dtype, "three")), min=0.0, max=6.0)
+    return cx.op("div", shifted, cx.const(6, x.dtype, "six"))
+
+
+def hardswish(cx: Context, x) -> Node:
+    """x * relu6(x + 3) / 6, as PyTorch's kernel computes it."""
+    shifted = cx.op("clip", cx.op("add", x, cx.const(3, x.dtype, "three")), min=0.0, max=6.0)
+    return cx.op("div", cx.op("mul", x, shifted), cx.const(6, x.dtype, "six"))
+
+
+def leaky_relu(cx: Context, x, negative_slope=0.01) -> Node:
+    """max(x, slope * x), which equals leaky relu when 0 <= slope <= 1."""
+    if not 0 <= negative_slope <= 1:
+        raise FrontendError(f"leaky_relu with negative_slope={negative_slope} (only 0..1 is supported)")
+    return cx.op("maximum", x, cx.op("mul", x, cx.const(negative_slope, x.dtype, "slope")))
+
+
+def _binary(op: str) -> Converter:
+    """Tensor-tensor and tensor-scalar forms alike: both operands are brought to the result's dtype."""
+
+    def convert(cx: Context, x, other) -> Node:
+        dtype = cx.out_dtype
+        return cx.op(op, cx.tensor(x, dtype), cx.tensor(other, dtype))
+
+    convert.__name__ = convert.__qualname__ = op
+    return convert
+
+
+def _add_or_sub(op: str) -> Converter:
+    """x + alpha * other (or x - alpha * other)."""
+
+    def convert(cx: Context, x, other, alpha=1) -> Node:
+        dtype = cx.out_dtype
+        if alpha != 1:
+            scaled = cx.op("mul", other, cx.const(alpha, dtype, "alpha")) if isinstance(other, Node) else None
+            other = scaled or other * alpha
+        return cx.op(op, cx.tensor(x, dtype), cx.tensor(other, dtype))
+
+    convert.__name__ = convert.__qualname__ = op
+    return convert
+
+
+def rsub(cx: Context, x, other, alpha=1) -> Node:
+    """other - alpha * x (what `1 - x` becomes)."""
+    return _add_or_sub("sub")(cx, other, x, alpha)
+
+
+def div_mode(cx: Context, x, other, rounding_mode=None) -> Node:
+    if rounding_mode is not None:
+        raise FrontendError(f"div with rounding_mode={rounding_mode!r} is not supported (the IR has no floor/trunc)")
+    return _binary("div")(cx, x, other)
+
+
+def pow_(cx: Context, x, exponent) -> Node:
+    dtype = cx.out_dtype
+    return cx.op("pow", cx.tensor(x, dtype), cx.tensor(exponent, dtype))
+
+
+def reciprocal(cx: Context, x) -> Node:
+    """1 / x (what `2 / x` becomes, times 2)."""
+    return cx.op("div", cx.const(1, x.dtype, "one"), x)
+
+
+def to_dtype(cx: Context, x, dtype=None, **_: Any) -> Node:
+    """x.to(dtype), x.float(): a cast (or nothing). Device and memory-format arguments do not matter here."""
+    return x if dtype is None else cx.cast(x, _dtype(dtype))
+
+
+# == converters: matrix products and reductions ==================================================
+def matmul(cx: Context, x, other) -> Node:
+    """torch.matmul; a 1-D operand is made a matrix first and its axis removed again afterwards."""
+    a = cx.op("reshape", x, shape=(1, x.shape[0])) if x.type.rank == 1 else x
+    b = cx.op("reshape", other, shape=(other.shape[0], 1)) if other.type.rank == 1 else other
+    y = cx.op("matmul", a, b)
+    shape = list(y.shape)
+    if other.type.rank == 1:
+        shape.pop(-1)
+    if x.type.rank == 1:
+        shape.pop(-2 if other.type.rank > 1 else -1)
+    return y if tuple(shape) == y.shape else cx.op("reshape", y, shape=tuple(shape))
+
+
+def mm(cx: Context, x, mat2) -> Node:
+    return cx.op("matmul", x, mat2)
+
+
+def _reduce(op: str) -> Converter:
+    """mean/sum/amax/amin over `dim` (None or [] means every axis)."""
+
+    def convert(cx: Context, x, dim=None, keepdim=False, dtype=None) -> Node:
+        axes = (dim,) if isinstance(dim, int) else (tuple(dim) if dim else None)
+        return cx.op(op, cx.cast(x, cx.out_dtype), axes=axes, keepdims=bool(keepdim))
+
+    convert.__name__ = convert.__qualname__ = op
+    return convert
+
+
+# == converters: shapes ===========================================================================
+def identity(cx: Context, x, **_: Any) -> Node:
+    """clone, contiguous, detach, alias, ...: no computation in a value-semantics IR."""
+    return x
+
+
+def no_op(cx: Context, **_: Any) -> None:
+    """Checks that torch.export inserts (tensor metadata asserts); they produce no value."""
+    return None
+
+
+def dropout(cx: Context, x, p, train) -> Node:
+    if train and p > 0:
+        raise FrontendError("dropout in training mode is random; call model.eval()")
+    return x
+
+
+def view(cx: Context, x, size) -> Node:
+    return cx.op("reshape", x, shape=tuple(size))
+
+
+def reshape(cx: Context, x, shape) -> Node:
+    return cx.op("reshape", x, shape=tuple(shape))
+
+
+def flatten(cx: Context, x, start_dim=0, end_dim=-1) -> Node:
+    rank = max(x.type.rank, 1)
+    start, end = start_dim % rank, end_dim % rank
+    shape = x.shape[:start] + (math.prod(x.shape[start : end + 1]),) + x.shape[end + 1 :]
+    return x if shape == x.shape else cx.op("reshape", x, shape=shape)
+
+
+def permute(cx: Context, x, dims) -> Node:
+    return cx.op("transpose", x, perm=tuple(d % x.type.rank for d in dims))
+
+
+def transpose(cx: Context, x, dim0, dim1) -> Node:
+    perm = list(range(x.type.rank))
+    perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+    return cx.op("transpose", x, perm=tuple(perm))
+
+
+def t(cx: Context, x) -> Node:
+    return x if x.type.rank < 2 else cx.op("transpose", x, perm=(1, 0))
+
+
+def unsqueeze(cx: Context, x, dim) -> Node:
+    shape = list(x.shape)
+    shape.insert(dim % (x.type.rank + 1), 1)
+    return cx.op("reshape", x, shape=tuple(shape))
+
+
+def squeeze(cx: Context, x, dim=None) -> Node:
+    """Remove size-1 axes (all of them, or those in `dim` that have size 1)."""
+    rank = x.type.rank
+    dims = range(rank) if dim is None else [dim] if isinstance(dim, int) else dim
+    drop = {d % rank for d in dims if x.shape[d % rank] == 1} if rank else set()
+    shape = tuple(s for i, s in enumerate(x.shape) if i not in drop)
+    return x if shape == x.shape else cx.op("reshape", x, shape=shape)
+
+
+def expand(cx: Context, x, size, implicit=False) -> Node:
+    """-1 keeps an axis; new leading axes are added as NumPy broadcasting does."""
+    lead = len(size) - x.type.rank
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(size))
+    return x if shape == x.shape else cx.op("broadcast_to", x, shape=shape)
+
+
+def cat(cx: Context, tensors, dim=0) -> Node:
+    return cx.op("concat", *(cx.cast(t, cx.out_dtype) for t in tensors), axis=dim)
+
+
+def slice_(cx: Context, x, dim=0, start=None, end=None, step=1) -> Node:
+    """x[start:end:step] along dim, with Python's clamping (aten writes `end` as 2**63 - 1 for `x[a:]`)."""
+    start, end, step = slice(start, end, step).indices(x.shape[dim])
+    if (start, end, step) == (0, x.shape[dim], 1):
+        return x
+    return cx.op("slice", x, axes=(dim,), starts=(start,), ends=(end,), steps=(step,))
+
+
+def select(cx: Context, x, dim, index) -> Node:
+    """x[..., index, ...]: a one-wide slice, then a reshape without that axis."""
+    dim, index = dim % x.type.rank, index % x.shape[dim]
+    piece = cx.op("slice", x, axes=(dim,), starts=(index,), ends=(index + 1,))
+    return cx.op("reshape", piece, shape=x.shape[:dim] + x.shape[dim + 1 :])
+
+
+def _split(cx: Context, x: Node, sizes: Sequence[int], dim: int) -> list[Node]:
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(cx.op("slice", x, axes=(dim,), starts=(start,), ends=(start + size,)))
+        start += size
+    return pieces
+
+
+def split(cx: Context, x, split_size=1, dim=0) -> list[Node]:
+    n = x.shape[dim]
+    return _split(cx, x, [min(split_size, n - s) for s in range(0, n, split_size)], dim)
+
+
+def split_with_sizes(cx: Context, x, split_sizes, dim=0) -> list[Node]:
+    return _split(cx, x, split_sizes, dim)
+
+
+def chunk(cx: Context, x, chunks, dim=0) -> list[Node]:
+    """torch.chunk: pieces of ceil(n / chunks), so there may be fewer than `chunks`."""
+    return split(cx, x, -(-x.shape[dim] // chunks), dim)
+
+
+def unbind(cx: Context, x, dim=0) -> list[Node]:
+    return [select(cx, x, dim, i) for i in range(x.shape[dim])]
+
+
+def pad_(cx: Context, x, pad, mode="constant", value=None) -> Node:
+    """F.pad lists (before, after) pairs from the last axis backwards; the IR lists them from axis 0."""
+    if mode != "constant":
+        raise FrontendError(f"pad mode {mode!r} is not supported (only 'constant')")
+    if min(pad, default=0) < 0:
+        raise FrontendError(f"negative padding {list(pad)} (cropping) is not supported")
+    pairs = [tuple(pad[i : i + 2]) for i in range(0, len(pad), 2)]
+    pairs += [(0, 0)] * (x.type.rank - len(pairs))
+    return cx.op("pad", x, pads=tuple(p for pair in reversed(pairs) for p in pair), value=float(value or 0.0))
+
+
+def constant_pad_nd(cx: Context, x, pad, value=0) -> Node:
+    return pad_(cx, x, pad, "constant", value)
+
+
+# == the table ====================================================================================
+ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
+    # layers
+    aten.conv2d.default: conv2d,
+    aten.conv2d.padding: conv2d,
+    aten.linear.default: linear,
+    aten.batch_norm.default: batch_norm,
+    aten.layer_norm.default: layer_norm,
+    aten.max_pool2d.default: max_pool2d,
+    aten.avg_pool2d.default: avg_pool2d,
+    aten.adaptive_avg_pool2d.default: adaptive_avg_pool2d,
+    aten.softmax.int: softmax,
+    aten._softmax.default: softmax,
+    aten.log_softmax.int: log_softmax,
+    aten._log_softmax.default: log_softmax,
+    aten.scaled_dot_product_attention.default: scaled_dot_product_attention,
+    # activations and other elementwise functions
+    **{getattr(aten, op).default: _unary(op) for op in ("relu", "sigmoid", "tanh", "silu", "exp", "log")},
+    **{getattr(aten, op).default: _unary(op) for op in ("sqrt", "rsqrt", "erf", "neg", "abs")},
+    aten.gelu.default: gelu,
+    aten.hardtanh.default: hardtanh,
+    aten.relu6.default: relu6,
+    aten.clamp.default: clamp,
+    aten.hardsigmoid.default: hardsigmoid,
+    aten.hardswish.default: hardswish,
+    aten.leaky_relu.default: leaky_relu,
+    aten.add.Tensor: _add_or_sub("add"),
+    aten.add.Scalar: _add_or_sub("add"),
+    aten.sub.Tensor: _add_or_sub("sub"),
+    aten.sub.Scalar: _add_or_sub("sub"),
+    aten.rsub.Scalar: rsub,
+    aten.rsub.Tensor: rsub,
+    aten.mul.Tensor: _binary("mul"),
+    aten.mul.Scalar: _binary("mul"),
+    aten.div.Tensor: _binary("div"),
+    aten.div.Scalar: _binary("div"),
+    aten.div.Tensor_mode: div_mode,
+    aten.maximum.default: _binary("maximum"),
+    aten.minimum.default: _binary("minimum"),
+    aten.pow.Tensor_Scalar: pow_,
+    aten.pow.Tensor_Tensor: pow_,
+    aten.reciprocal.default: reciprocal,
+    aten.to.dtype: to_dtype,
+    aten._to_copy.default: to_dtype,
+    # matrix products and reductions
+    aten.matmul.default: matmul,
+    aten.mm.default: mm,
+    aten.bmm.default: mm,
+    aten.mean.dim: _reduce("mean"),
+    aten.mean.default: _reduce("mean"),
+    aten.sum.dim_IntList: _reduce("sum"),
+    aten.sum.default: _reduce("sum"),
+    aten.amax.default: _reduce("max"),
+    aten.amin.default: _reduce("min"),
+    # shapes (and ops that do nothing to values)
+    aten.view.default: view,
+    aten.reshape.default: reshape,
+    aten._unsafe_view.default: view,
+    aten.flatten.using_ints: flatten,
+    aten.permute.default: permute,
+    aten.transpose.int: transpose,
+    aten.t.default: t,
+    aten.unsqueeze.default: unsqueeze,
+    aten.squeeze.default: squeeze,
+    aten.squeeze.dim: squeeze,
+    aten.squeeze.dims: squeeze,
+    aten.expand.default: expand,
+    aten.cat.default: cat,
+    aten.slice.Tensor: slice_,
+    aten.select.int: select,
+    aten.split.Tensor: split,
+    aten.split_with_sizes.default: split_with_sizes,
+    aten.chunk.default: chunk,
+    aten.unbind.int: unbind,
+    aten.pad.default: pad_,
+    aten.constant_pad_nd.default: constant_pad_nd,
+    aten.dropout.default: dropout,
+    **{
+        op: identity
+        for op in (
+            aten.clone.default,
+            aten.contiguous.default,
+            aten.alias.default,
+            aten.detach.default,
+            aten.detach_.default,
+            aten.lift_fresh_copy.default,
+        )
+    },
+    aten._assert_tensor_metadata.default: no_op,
+}
