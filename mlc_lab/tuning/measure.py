@@ -1,0 +1,117 @@
+"""One trial: lower with the config as schedule, build with TVM, check the output, time it.
+
+Every outcome is a `TrialResult`: a failed schedule, build, run or a wrong answer keeps its reason
+(`error`), so a tuning log shows what did not work and why, instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlc_lab.tuning.lowering import lower
+from mlc_lab.tuning.space import Config, KernelInfo, analyze, apply_config
+from mlc_lab.tuning.task import Task
+
+
+@dataclass
+class TrialResult:
+    """`cost` is seconds for measured trials (or a simulator's cycles); inf when `error` is set."""
+
+    config: Config
+    cost: float = float("inf")
+    error: str | None = None
+    build_s: float = 0.0
+    measure_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+#: A cost function: config -> TrialResult. Measured seconds on the CPU, or simulated cycles.
+CostFunction = Callable[[Config], TrialResult]
+
+
+def kernel_info(task: Task) -> KernelInfo:
+    """Analyse the kernel exactly as the compiler lowers it (the hook sees the unscheduled PrimFunc)."""
+    found: list[KernelInfo] = []
+    lower(task.node, lambda sch, node: found.append(analyze(sch)))
+    return found[0]
+
+
+def scheduled_func(task: Task, config: Config | None, info: KernelInfo | None = None):
+    """The PrimFunc the compiler would build for `task` with `config` (None: the naive loops)."""
+    hook = None if config is None else (lambda sch, node: apply_config(sch, config, info))
+    return lower(task.node, hook)
+
+
+class MeasuredCost:
+    """Build and time each config on this CPU (in-process: no worker pool, no 50 s imports).
+
+    The first call computes the reference output with the interpreter; a config whose output
+    differs (rtol/atol) is a failed trial with the reason "wrong result".
+    """
+
+    def __init__(self, task: Task, target=None, repeat: int = 5, min_repeat_ms: int = 20, rtol: float = 1e-3):
+        from mlc_lab.tuning.hardware import host_target
+
+        self.task = task
+        self.target = target or host_target()
+        self.repeat, self.min_repeat_ms, self.rtol = repeat, min_repeat_ms, rtol
+        self.info = kernel_info(task)
+        self.inputs = task.random_inputs()
+        self.expected = task.reference(self.inputs)
+        self.atol = rtol * float(np.abs(self.expected).max() or 1.0)
+
+    def __call__(self, config: Config | None) -> TrialResult:
+        import tvm
+
+        result = TrialResult(dict(config or {}))
+        start = time.perf_counter()
+        try:
+            func, constants = scheduled_func(self.task, config, self.info)
+            executable = tvm.compile(tvm.IRModule({"main": func}), target=self.target)
+        except Exception as e:  # a schedule primitive refused, or TVM/LLVM failed: keep the reason
+            result.error = f"build: {type(e).__name__}: {_first_line(e)}"
+            result.build_s = time.perf_counter() - start
+            return result
+        result.build_s = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            result.cost = self._run(executable, constants)
+        except Exception as e:
+            result.error = f"run: {type(e).__name__}: {_first_line(e)}"
+        result.measure_s = time.perf_counter() - start
+        return result
+
+    def _run(self, executable, constants) -> float:
+        import tvm
+
+        dev = tvm.cpu()
+        args = [tvm.runtime.tensor(a, dev) for a in [*self.inputs, *constants]]
+        out = tvm.runtime.tensor(np.zeros(self.expected.shape, self.expected.dtype), dev)
+        executable["main"](*args, out)
+        if not np.allclose(out.numpy(), self.expected, rtol=self.rtol, atol=self.atol):
+            err = float(np.abs(out.numpy() - self.expected).max())
+            raise WrongResult(f"wrong result: max abs error {err:.3g}")
+        timer = executable.mod.time_evaluator(
+            "main", dev, number=1, repeat=self.repeat, min_repeat_ms=self.min_repeat_ms
+        )
+        return float(timer(*args, out).median)
+
+
+class WrongResult(AssertionError):
+    pass
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # TVM errors end with the message after a traceback; keep the last meaningful line
+    return (lines[-1] if lines else traceback.format_exception_only(type(e), e)[-1]).strip()[:300]

@@ -1,0 +1,155 @@
+"""A tuning task: one kernel of the compiler (one op node or one fused group) on one target.
+
+The task *is* an IR node, so what we tune is exactly what `mlc_lab.codegen.tvm.build` compiles:
+the same lowering produces the PrimFunc, and our schedule runs as its schedule hook. The task key
+(op, shapes, dtype, layouts, attributes, fused ops, target cpu and threads) is what the tuning
+database is indexed by: a record applies to every node with the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from mlc_lab.ir.builder import GraphBuilder
+from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.interpreter import interpret
+
+
+def _attr_text(attrs) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(attrs.items()) if k != "subgraph"}
+
+
+def node_signature(node: Node) -> str:
+    """What determines a kernel's code: op, input/output types and attributes (names excluded)."""
+    if node.op == "fused":
+        body = [node_signature(n) for n in node.subgraph.nodes if n.op not in ("input",)]
+        inner = {"fused": body}
+    elif node.op == "constant":
+        inner = {"const": list(node.shape)}
+    else:
+        inner = {"op": node.op, "attrs": _attr_text(node.attrs)}
+    inner["in"] = [f"{x.dtype}{list(x.shape)}" for x in node.inputs]
+    inner["out"] = f"{node.dtype}{list(node.shape)}"
+    return json.dumps(inner, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def target_signature(target=None, threads: int | None = None) -> str:
+    """`mcpu` and thread count: a schedule tuned for one is not evidence about the other."""
+    if target is None:
+        import tvm
+
+        mcpu = tvm.target.codegen.llvm_get_system_cpu()
+    else:
+        mcpu = str(target.attrs.get("mcpu", "generic"))
+    threads = threads or int(os.environ.get("TVM_NUM_THREADS", 0)) or os.cpu_count() or 1
+    return f"llvm -mcpu={mcpu} -threads={threads}"
+
+
+@dataclass(eq=False)
+class Task:
+    """One kernel to tune: `node` (whose inputs are the kernel's inputs) on `target` (a string key)."""
+
+    name: str
+    node: Node
+    target: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.target:
+            self.target = target_signature()
+
+    @property
+    def op(self) -> str:
+        return self.node.op
+
+    @cached_property
+    def key(self) -> str:
+        return f"{node_signature(self.node)}@{self.target}"
+
+    @property
+    def flops(self) -> float:
+        return float(kernel_flops(self.node))
+
+    def random_inputs(self, seed: int = 0) -> list[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        return [rng.standard_normal(x.shape).astype(x.dtype) for x in self.node.inputs]
+
+    def reference(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """The interpreter's output: every candidate is checked against it before it may win."""
+        return interpret(single_node_graph(self.node), *inputs)[0]
+
+
+def single_node_graph(node: Node) -> Graph:
+    """A graph holding just `node`, with its inputs as graph inputs."""
+    b = GraphBuilder(f"task_{node.name}")
+    args = [b.input(x.name, x.shape, x.dtype) for x in node.inputs]
+    new = Node(node.op, args, dict(node.attrs), node.type, b.unique_name(node.name))
+    b.add_node(new)
+    return b.build(new)
+
+
+def kernel_flops(node: Node) -> int:
+    """Multiply-adds x 2 of the kernel's contraction (elementwise epilogues are not counted)."""
+    if node.op == "fused":
+        return sum(kernel_flops(n) for n in node.subgraph.nodes)
+    if node.op == "matmul":
+        a, b = node.inputs
+        return 2 * int(np.prod(node.shape)) * a.shape[-1]
+    if node.op == "dense":
+        return 2 * int(np.prod(node.shape)) * node.inputs[0].shape[-1]
+    if node.op == "conv2d":
+        w = node.inputs[1]
+        return 2 * int(np.prod(node.shape)) * int(np.prod(w.shape)) // _out_channels(node)
+    return 0
+
+
+def _out_channels(node: Node) -> int:
+    from mlc_lab.ir import layout as L
+
+    return L.canonical_shape(node.shape, "NCHW", node.attrs["data_layout"])[1]
+
+
+# -- the book's tasks ------------------------------------------------------------------------------------
+def matmul_task(m: int, n: int, k: int, dtype: str = "float32", target: str = "") -> Task:
+    b = GraphBuilder("matmul")
+    node = b.matmul(b.input("A", (m, k), dtype), b.input("B", (k, n), dtype))
+    return Task(f"matmul_{m}x{n}x{k}", node, target)
+
+
+def dense_task(m: int, n: int, k: int, dtype: str = "float32", target: str = "") -> Task:
+    b = GraphBuilder("dense")
+    node = b.dense(b.input("x", (m, k), dtype), b.input("w", (n, k), dtype))
+    return Task(f"dense_{m}x{n}x{k}", node, target)
+
+
+_KERNEL_FOR = {"NCHW": "OIHW", "NHWC": "HWIO"}
+
+
+def conv2d_task(
+    batch: int = 1,
+    size: int = 56,
+    cin: int = 64,
+    cout: int = 64,
+    kernel: int = 3,
+    layout: str = "NCHW",
+    dtype: str = "float32",
+    target: str = "",
+) -> Task:
+    """A stride-1 'same' conv. Layouts: NCHW (OIHW), NHWC (HWIO), NCHW{b}c (OIHW{b}i{b}o)."""
+    from mlc_lab.ir import layout as L
+
+    if layout in _KERNEL_FOR:
+        kernel_layout = _KERNEL_FOR[layout]
+    else:
+        block = int("".join(ch for ch in layout if ch.isdigit()))
+        kernel_layout = f"OIHW{block}i{block}o"
+    b = GraphBuilder("conv2d")
+    x = b.input("x", L.layout_shape((batch, cin, size, size), "NCHW", layout), dtype)
+    w = b.input("w", L.layout_shape((cout, cin, kernel, kernel), "OIHW", kernel_layout), dtype)
+    pad = kernel // 2
+    node = b.conv2d(x, w, padding=pad, data_layout=layout, kernel_layout=kernel_layout)
+    return Task(f"conv2d_{layout}_{size}x{size}_{cin}to{cout}_k{kernel}", node, target)
