@@ -1,0 +1,166 @@
+"""The same task tuned by TVM's MetaSchedule, for comparison on the same axes as our tuner.
+
+MetaSchedule's default LocalBuilder builds in worker processes whose first step imports
+`tvm.s_tir.tensor_intrin` (~50 s in this wheel), past its 30 s build timeout: every candidate
+fails. So the bridge builds and measures in this process: `InProcessBuilder` keeps each compiled
+module in a dict (the "artifact path" is a fresh temporary directory, because MetaSchedule's
+cleanup deletes the artifact's parent) and `InProcessRunner` times it with the same
+`time_evaluator` settings our tuner uses, logging (trial, wall time, seconds) for the curves.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlc_lab.tuning.lowering import lower
+from mlc_lab.tuning.measure import TrialResult
+from mlc_lab.tuning.task import Task
+from mlc_lab.tuning.tuner import TuneResult
+
+
+@dataclass
+class _Measurement:
+    seconds: float
+    wall_s: float
+    error: str | None = None
+
+
+def _classes():
+    """Define the PyBuilder/PyRunner subclasses lazily: importing MetaSchedule takes seconds."""
+    import tvm
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.runner.utils import alloc_argument_common, run_evaluator_common
+
+    modules: dict[str, object] = {}
+
+    @derived_object
+    class InProcessBuilder(ms.builder.PyBuilder):
+        def build(self, build_inputs):
+            results = []
+            for item in build_inputs:
+                try:
+                    module = tvm.tirx.build(item.mod, target=item.target)
+                except Exception as e:  # reported to MetaSchedule, which skips the candidate
+                    results.append(ms.builder.BuilderResult(None, f"{type(e).__name__}: {e}"))
+                    continue
+                path = os.path.join(tempfile.mkdtemp(prefix="mlc_ms_"), "module")
+                modules[path] = module
+                results.append(ms.builder.BuilderResult(path, None))
+            return results
+
+    @derived_object
+    class DoneFuture(ms.runner.PyRunnerFuture):
+        def __init__(self, result) -> None:
+            super().__init__()
+            self._result = result
+
+        def done(self) -> bool:
+            return True
+
+        def result(self):
+            return self._result
+
+    @derived_object
+    class InProcessRunner(ms.runner.PyRunner):
+        def __init__(self, config, log: list[_Measurement], start: float) -> None:
+            super().__init__()
+            self.config, self.log, self.start = config, log, start
+
+        def run(self, runner_inputs):
+            futures = []
+            device = tvm.cpu()
+            fill = tvm.get_global_func("tvm.contrib.random.random_fill_for_measure", allow_missing=True)
+            for item in runner_inputs:
+                try:
+                    module = modules.pop(item.artifact_path)
+                    info = [a.as_json() for a in item.args_info]
+                    args = alloc_argument_common(fill or _numpy_fill, device, info, 1)
+                    secs = run_evaluator_common(module, device, self.config, args)
+                    result = ms.runner.RunnerResult(secs, None)
+                    self.log.append(_Measurement(float(np.median(secs)), time.perf_counter() - self.start))
+                except Exception as e:
+                    result = ms.runner.RunnerResult(None, f"{type(e).__name__}: {e}")
+                    self.log.append(_Measurement(float("inf"), time.perf_counter() - self.start, str(e)[:200]))
+                futures.append(DoneFuture(result))
+            return futures
+
+    return InProcessBuilder, InProcessRunner
+
+
+def _numpy_fill(tensor) -> None:
+    tensor.copyfrom(np.random.default_rng(0).standard_normal(tensor.shape).astype(tensor.dtype))
+
+
+@dataclass
+class MetaScheduleResult:
+    """MetaSchedule's run as a `TuneResult` (same curves), plus its best PrimFunc."""
+
+    result: TuneResult
+    best_func: object | None
+    verified: bool
+
+
+def tune_metaschedule(
+    task: Task,
+    trials: int = 64,
+    *,
+    target=None,
+    work_dir: str | None = None,
+    trials_per_iter: int = 16,
+    seed: int = 0,
+    repeat: int = 5,
+    min_repeat_ms: int = 20,
+) -> MetaScheduleResult:
+    """Tune the kernel `task` compiles to with MetaSchedule (evolutionary search + XGBoost model)."""
+    import tvm
+    from tvm.s_tir import meta_schedule as ms
+
+    from mlc_lab.tuning.hardware import host_target
+
+    target = target or host_target()
+    func, constants = lower(task.node, None)
+    mod = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
+    log: list[_Measurement] = []
+    builder_cls, runner_cls = _classes()
+    config = ms.runner.EvaluatorConfig(number=1, repeat=repeat, min_repeat_ms=min_repeat_ms)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        database = ms.tune_tir(
+            mod,
+            target,
+            work_dir or tmp,
+            max_trials_global=trials,
+            num_trials_per_iter=trials_per_iter,
+            builder=builder_cls(),
+            runner=runner_cls(config, log, start),
+            cost_model="xgb",
+            seed=seed,
+        )
+        sch = ms.tir_integration.compile_tir(database, mod, target)
+    wall = time.perf_counter() - start
+    result = TuneResult(task.key + "#metaschedule", flops=task.flops, tuning_wall_s=wall)
+    for k, m in enumerate(log):
+        result.trials.append(TrialResult({"metaschedule_trial": k}, m.seconds, m.error))
+        result.wall.append(m.wall_s)
+    best = None if sch is None else sch.mod["main"]
+    verified = best is not None and _verify(task, best, constants, target)
+    return MetaScheduleResult(result, best, verified)
+
+
+def _verify(task: Task, func, constants, target) -> bool:
+    import tvm
+
+    inputs = task.random_inputs()
+    expected = task.reference(inputs)
+    executable = tvm.compile(tvm.IRModule({"main": func}), target=target)
+    dev = tvm.cpu()
+    out = tvm.runtime.tensor(np.zeros(expected.shape, expected.dtype), dev)
+    executable["main"](*[tvm.runtime.tensor(a, dev) for a in [*inputs, *constants]], out)
+    scale = float(np.abs(expected).max() or 1.0)
+    return bool(np.allclose(out.numpy(), expected, rtol=1e-3, atol=1e-3 * scale))
