@@ -131,7 +131,7 @@ _KERNEL_FOR = {"NCHW": "OIHW", "NHWC": "HWIO"}
 
 def conv2d_task(
     batch: int = 1,
-    size: int = 56,
+    size: int | tuple[int, int] = 56,
     cin: int = 64,
     cout: int = 64,
     kernel: int = 3,
@@ -139,8 +139,13 @@ def conv2d_task(
     dtype: str = "float32",
     target: str = "",
 ) -> Task:
-    """A stride-1 'same' conv. Layouts: NCHW (OIHW), NHWC (HWIO), NCHW{b}c (OIHW{b}i{b}o)."""
+    """A stride-1 'same' conv on a `size` (or (height, width)) image.
+
+    Layouts: NCHW (OIHW kernel), NHWC (HWIO), NCHW{b}c (OIHW{b}i{b}o).
+    """
     from mlc_lab.ir import layout as L
+
+    height, width = (size, size) if isinstance(size, int) else size
 
     if layout in _KERNEL_FOR:
         kernel_layout = _KERNEL_FOR[layout]
@@ -148,8 +153,8 @@ def conv2d_task(
         block = int("".join(ch for ch in layout if ch.isdigit()))
         kernel_layout = f"OIHW{block}i{block}o"
     b = GraphBuilder("conv2d")
-    x = b.input("x", L.layout_shape((batch, cin, size, size), "NCHW", layout), dtype)
+    x = b.input("x", L.layout_shape((batch, cin, height, width), "NCHW", layout), dtype)
     w = b.input("w", L.layout_shape((cout, cin, kernel, kernel), "OIHW", kernel_layout), dtype)
     pad = kernel // 2
     node = b.conv2d(x, w, padding=pad, data_layout=layout, kernel_layout=kernel_layout)
-    return Task(f"conv2d_{layout}_{size}x{size}_{cin}to{cout}_k{kernel}", node, target)
+    return Task(f"conv2d_{layout}_{height}x{width}_{cin}to{cout}_k{kernel}", node, target)
