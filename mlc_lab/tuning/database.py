@@ -7,7 +7,7 @@ measured again. Every record keeps its target, so a log can mix machines safely.
 
     {"key": "...", "task": "matmul_512x512x512", "config": {...}, "cost": 0.0021, "error": null,
      "target": "llvm -mcpu=... -threads=2", "trial": 17, "strategy": "model", "time": 1732480000.0,
-     "build_s": 0.05, "measure_s": 0.2}
+     "build_s": 0.05, "measure_s": 0.2, "wall_s": 4.1}
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Record:
     time: float = field(default_factory=time.time)
     build_s: float = 0.0
     measure_s: float = 0.0
+    wall_s: float = 0.0  #: seconds since the tuning session started (for curves against wall time)
 
     @property
     def ok(self) -> bool:

@@ -64,6 +64,16 @@ class TuneResult:
             out["best_gflops"].append(self.flops / best / 1e9 if self.flops and best < float("inf") else 0.0)
         return out
 
+    @classmethod
+    def from_records(cls, records: list[Record], flops: float = 0.0) -> TuneResult:
+        """Rebuild a run from its log (to plot a stored run without tuning again)."""
+        result = cls(records[0].key if records else "", flops=flops)
+        for r in records:
+            result.trials.append(TrialResult(r.config, r.cost, r.error, r.build_s, r.measure_s))
+            result.wall.append(r.wall_s)
+        result.tuning_wall_s = max(result.wall, default=0.0)
+        return result
+
     @property
     def mean_trial_s(self) -> float:
         measured = self.trials[self.resumed :]
@@ -96,7 +106,8 @@ def tune_space(
         old = TrialResult(record.config, record.cost, record.error, record.build_s, record.measure_s)
         strategy.observe(old)
         result.trials.append(old)
-        result.wall.append(0.0)
+        result.wall.append(record.wall_s)
+    offset = max(result.wall, default=0.0)  # a resumed session continues the wall-clock axis
     result.resumed = len(result.trials)
     bar = _progress(trials, result.resumed, task_name or key[:40], progress)
     while len(result.trials) < trials:
@@ -107,9 +118,9 @@ def tune_space(
         trial = cost(config)
         strategy.observe(trial)
         result.trials.append(trial)
-        result.wall.append(time.perf_counter() - start)
+        result.wall.append(offset + time.perf_counter() - start)
         if db is not None:
-            db.append(_record(trial, key, task_name, target, len(result.trials), strategy.name))
+            db.append(_record(trial, key, task_name, target, len(result.trials), strategy.name, result.wall[-1]))
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(_postfix(result))
@@ -119,7 +130,7 @@ def tune_space(
     return result
 
 
-def _record(trial: TrialResult, key: str, task: str, target: str, number: int, strategy: str) -> Record:
+def _record(trial: TrialResult, key: str, task: str, target: str, number: int, strategy: str, wall_s: float) -> Record:
     return Record(
         key=key,
         config=trial.config,
@@ -131,6 +142,7 @@ def _record(trial: TrialResult, key: str, task: str, target: str, number: int, s
         strategy=strategy,
         build_s=round(trial.build_s, 4),
         measure_s=round(trial.measure_s, 4),
+        wall_s=round(wall_s, 4),
     )
 
 

@@ -27,8 +27,15 @@ def draw_memory_plan(plan: MemoryPlan, ax: matplotlib.axes.Axes | None = None) -
     for k, (name, buf) in enumerate(plan.assignment.items()):
         start, stop = plan.lifetimes[name]
         ax.add_patch(
-            Rectangle((start, buf.offset * kib), max(stop - start, 0.6), buf.size * kib,
-                      facecolor=cmap(k % 20), edgecolor="#333333", lw=0.5, alpha=0.85)
+            Rectangle(
+                (start, buf.offset * kib),
+                max(stop - start, 0.6),
+                buf.size * kib,
+                facecolor=cmap(k % 20),
+                edgecolor="#333333",
+                lw=0.5,
+                alpha=0.85,
+            )
         )
     ax.set_xlim(-0.5, end + 0.5)
     ax.set_ylim(0, max(plan.arena_bytes * kib, 1e-3) * 1.05)
