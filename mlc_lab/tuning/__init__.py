@@ -1,5 +1,45 @@
-"""Auto-tuning: schedule search spaces, search strategies, cost models, the tuning log, and the machine model."""
+"""Auto-tuning: schedule search spaces, search strategies, cost models, the tuning log, and the machine model.
 
+    from mlc_lab.tuning import matmul_task, tune
+    result = tune(matmul_task(512, 512, 512), trials=64, db="matmul.jsonl")   # resumable log
+    build(graph, schedule=schedule_from_db("matmul.jsonl"))                  # compile with it
+
+Modules, one job each: task (what is tuned, and its key), space (knobs as data + apply_config),
+measure (build, check, time), strategies, cost_model, database (JSON lines), tuner (the loop),
+apply (the log as a schedule hook), metaschedule (TVM's tuner on the same task), stored (shipped
+logs), hardware (peak FLOP/s and bandwidth for the roofline), cli (`mlc-lab tune`).
+TVM is imported lazily: importing this package is cheap.
+"""
+
+from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph
+from mlc_lab.tuning.database import Record, TuningDatabase
 from mlc_lab.tuning.hardware import MachineModel, measure_bandwidth_gbs, measure_machine, measure_peak_gflops
+from mlc_lab.tuning.measure import MeasuredCost, TrialResult, scheduled_func
+from mlc_lab.tuning.space import SearchSpace, apply_config, space_for
+from mlc_lab.tuning.task import Task, conv2d_task, dense_task, matmul_task, roofline_point
+from mlc_lab.tuning.tuner import TuneResult, tune, tune_space
 
-__all__ = ["MachineModel", "measure_bandwidth_gbs", "measure_machine", "measure_peak_gflops"]
+__all__ = [
+    "MachineModel",
+    "MeasuredCost",
+    "Record",
+    "SearchSpace",
+    "Task",
+    "TrialResult",
+    "TuneResult",
+    "TuningDatabase",
+    "apply_config",
+    "conv2d_task",
+    "dense_task",
+    "matmul_task",
+    "measure_bandwidth_gbs",
+    "measure_machine",
+    "measure_peak_gflops",
+    "roofline_point",
+    "schedule_from_db",
+    "scheduled_func",
+    "space_for",
+    "tasks_from_graph",
+    "tune",
+    "tune_space",
+]

@@ -35,6 +35,7 @@ class Record:
     build_s: float = 0.0
     measure_s: float = 0.0
     wall_s: float = 0.0  #: seconds since the tuning session started (for curves against wall time)
+    flops: float = 0.0  #: the kernel's FLOPs, so a log alone can be plotted in GFLOP/s
 
     @property
     def ok(self) -> bool:

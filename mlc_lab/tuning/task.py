@@ -74,9 +74,23 @@ class Task:
     def flops(self) -> float:
         return float(kernel_flops(self.node))
 
+    @property
+    def min_bytes(self) -> int:
+        """Compulsory memory traffic: every input read once, the output written once."""
+        return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in (*self.node.inputs, self.node))
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        """FLOP per byte of compulsory traffic: the kernel's x position on the roofline."""
+        return self.flops / self.min_bytes
+
     def random_inputs(self, seed: int = 0) -> list[np.ndarray]:
+        """Random activations; weights (constant inputs) keep their values (a BN variance must stay > 0)."""
         rng = np.random.default_rng(seed)
-        return [rng.standard_normal(x.shape).astype(x.dtype) for x in self.node.inputs]
+        return [
+            np.asarray(x.value) if x.op == "constant" else rng.standard_normal(x.shape).astype(x.dtype)
+            for x in self.node.inputs
+        ]
 
     def reference(self, inputs: list[np.ndarray]) -> np.ndarray:
         """The interpreter's output: every candidate is checked against it before it may win."""
@@ -158,3 +172,8 @@ def conv2d_task(
     pad = kernel // 2
     node = b.conv2d(x, w, padding=pad, data_layout=layout, kernel_layout=kernel_layout)
     return Task(f"conv2d_{layout}_{height}x{width}_{cin}to{cout}_k{kernel}", node, target)
+
+
+def roofline_point(task: Task, seconds: float, label: str | None = None) -> tuple[str, float, float]:
+    """(label, FLOP/byte, GFLOP/s): a measured kernel as a point for `mlc_lab.viz.roofline.draw_roofline`."""
+    return (label or task.name, task.arithmetic_intensity, task.flops / seconds / 1e9)

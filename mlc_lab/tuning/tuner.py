@@ -67,6 +67,7 @@ class TuneResult:
     @classmethod
     def from_records(cls, records: list[Record], flops: float = 0.0) -> TuneResult:
         """Rebuild a run from its log (to plot a stored run without tuning again)."""
+        flops = flops or (records[0].flops if records else 0.0)
         result = cls(records[0].key if records else "", flops=flops)
         for r in records:
             result.trials.append(TrialResult(r.config, r.cost, r.error, r.build_s, r.measure_s))
@@ -120,7 +121,7 @@ def tune_space(
         result.trials.append(trial)
         result.wall.append(offset + time.perf_counter() - start)
         if db is not None:
-            db.append(_record(trial, key, task_name, target, len(result.trials), strategy.name, result.wall[-1]))
+            db.append(_record(trial, key, task_name, target, len(result.trials), strategy.name, result.wall[-1], flops))
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(_postfix(result))
@@ -130,7 +131,9 @@ def tune_space(
     return result
 
 
-def _record(trial: TrialResult, key: str, task: str, target: str, number: int, strategy: str, wall_s: float) -> Record:
+def _record(
+    trial: TrialResult, key: str, task: str, target: str, number: int, strategy: str, wall_s: float, flops: float
+) -> Record:
     return Record(
         key=key,
         config=trial.config,
@@ -143,6 +146,7 @@ def _record(trial: TrialResult, key: str, task: str, target: str, number: int, s
         build_s=round(trial.build_s, 4),
         measure_s=round(trial.measure_s, 4),
         wall_s=round(wall_s, 4),
+        flops=flops,
     )
 
 
