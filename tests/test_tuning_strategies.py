@@ -82,3 +82,14 @@ def test_linear_model_is_interpretable_and_boosting_ranks():
     predicted = boosted.predict(configs[100:])
     rank = np.corrcoef(np.argsort(np.argsort(predicted)), np.argsort(np.argsort(seconds[100:])))[0, 1]
     assert rank > 0.7
+
+
+def test_systolic_tiles_tuned_with_an_analytical_cycle_model():
+    from mlc_lab.tuning.accelerator import SystolicCost, systolic_space
+
+    space = systolic_space(64, 64, 64, rows=8, cols=8)
+    cost = SystolicCost(64, 64, 64, rows=8, cols=8)
+    optimum = min(cost(c).cost for c in space.grid())
+    result = tune_space(space, cost, 80, key="gemm@8x8", strategy="model", progress=False)
+    assert result.best_cost <= 1.25 * optimum
+    assert result.best_cost < result.trials[0].cost or result.trials[0].cost == optimum

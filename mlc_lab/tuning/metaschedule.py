@@ -116,13 +116,18 @@ def tune_metaschedule(
     seed: int = 0,
     repeat: int = 5,
     min_repeat_ms: int = 20,
+    verbose: bool = False,
 ) -> MetaScheduleResult:
     """Tune the kernel `task` compiles to with MetaSchedule (evolutionary search + XGBoost model)."""
+    import logging
+
     import tvm
     from tvm.s_tir import meta_schedule as ms
 
     from mlc_lab.tuning.hardware import host_target
 
+    if not verbose:  # MetaSchedule sizes its console handler from this logger's level
+        logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = target or host_target()
     func, constants = lower(task.node, None)
     mod = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
