@@ -14,7 +14,7 @@ TVM is imported lazily: importing this package is cheap.
 from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph
 from mlc_lab.tuning.database import Record, TuningDatabase
 from mlc_lab.tuning.hardware import MachineModel, measure_bandwidth_gbs, measure_machine, measure_peak_gflops
-from mlc_lab.tuning.measure import MeasuredCost, TrialResult, scheduled_func
+from mlc_lab.tuning.measure import MeasuredCost, TrialResult, schedule_script, scheduled_func
 from mlc_lab.tuning.space import SearchSpace, apply_config, space_for
 from mlc_lab.tuning.task import Task, conv2d_task, dense_task, matmul_task, roofline_point
 from mlc_lab.tuning.tuner import TuneResult, tune, tune_space
@@ -37,6 +37,7 @@ __all__ = [
     "measure_peak_gflops",
     "roofline_point",
     "schedule_from_db",
+    "schedule_script",
     "scheduled_func",
     "space_for",
     "tasks_from_graph",

@@ -115,3 +115,9 @@ def _first_line(e: BaseException) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     # TVM errors end with the message after a traceback; keep the last meaningful line
     return (lines[-1] if lines else traceback.format_exception_only(type(e), e)[-1]).strip()[:300]
+
+
+def schedule_script(task: Task, config: Config | None) -> str:
+    """The kernel under `config` as TVMScript: what the chapter prints to show a tuned schedule."""
+    func, _ = scheduled_func(task, config)
+    return func.script()
