@@ -147,12 +147,22 @@ class SearchSpace:
                 yield config
 
 
-def space_for(info: KernelInfo, vector_max: int = 64, register_max: int = 8) -> SearchSpace:
-    """The knobs for one kernel: tile factorizations per loop plus the on/off and choice knobs."""
+def space_for(info: KernelInfo, vector_max: int = 64, register_max: int = 8, lanes: int = 8) -> SearchSpace:
+    """The knobs for one kernel: tile factorizations per loop plus the on/off and choice knobs.
+
+    The innermost tile of the last (vectorised) axis is kept to whole vectors (multiples of `lanes`)
+    when the extent allows: a 1-, 2- or 3-wide "vector" is never the fast schedule, and leaving such
+    tiles out makes the space small enough for 64 trials. Other innermost tiles (the rows of the
+    register tile) stay <= `register_max`, so the accumulators fit in registers.
+    """
     knobs: dict[str, list[Any]] = {}
     for i, (name, extent) in enumerate(info.spatial):
-        last = i == len(info.spatial) - 1
-        knobs[f"tile_{name}"] = factorizations(extent, 4, vector_max if last else register_max)
+        if i < len(info.spatial) - 1:
+            knobs[f"tile_{name}"] = factorizations(extent, 4, register_max)
+            continue
+        tiles = factorizations(extent, 4, vector_max)
+        whole = [t for t in tiles if t[-1] % lanes == 0]
+        knobs[f"tile_{name}"] = whole or tiles
     for name, extent in info.reduce:
         knobs[f"tile_{name}"] = factorizations(extent, 2)
     knobs["order"] = list(ORDERS)
