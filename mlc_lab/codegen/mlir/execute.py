@@ -1,0 +1,85 @@
+"""Running emitted MLIR on the CPU, two ways.
+
+- IREE (`compile_iree`): IREE's optimizing compiler (tiling, vectorization, weight packing) with
+  the llvm-cpu backend for this machine's CPU, run by IREE's runtime. This is the fast path.
+- The upstream path (`compile_jit`): our own pass pipeline (`pipeline.py`) lowers the module all the
+  way to the LLVM dialect and MLIR's ExecutionEngine JIT-compiles it. Plain loops, so slow, but every
+  step is upstream MLIR you can print.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+
+import numpy as np
+
+from mlc_lab.codegen.mlir.module import MLIRModule
+
+IREE_FLAGS = ("--iree-llvmcpu-target-cpu=host",)
+
+
+class IREEFunction:
+    """A compiled entry point: NumPy arrays in, a list of NumPy arrays out."""
+
+    def __init__(self, vmfb: bytes, entry: str = "main", driver: str = "local-sync") -> None:
+        import iree.runtime as rt
+
+        self.vmfb = vmfb
+        self.driver = driver
+        self._module = rt.load_vm_flatbuffer(vmfb, driver=driver)
+        self._fn = self._module[entry]
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        result = self._fn(*(np.ascontiguousarray(a) for a in arrays))
+        results = result if isinstance(result, (tuple, list)) else (result,)
+        return [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
+
+
+def compile_vmfb(text: str, extra_args: Sequence[str] = ()) -> bytes:
+    """MLIR text -> an IREE VM flatbuffer for this CPU (IREE parses and re-verifies the text itself)."""
+    import iree.compiler as ic
+
+    return ic.compile_str(text, target_backends=["llvm-cpu"], extra_args=[*IREE_FLAGS, *extra_args])
+
+
+def compile_iree(
+    module: MLIRModule | str, entry: str = "main", driver: str = "local-sync", extra_args: Sequence[str] = ()
+) -> IREEFunction:
+    """Compile with IREE; `driver` "local-sync" runs on the calling thread, "local-task" uses a pool."""
+    text = module.text if isinstance(module, MLIRModule) else module
+    return IREEFunction(compile_vmfb(text, extra_args), entry, driver)
+
+
+# -- the upstream path: fully lowered LLVM dialect + ExecutionEngine ----------------------------------
+class JITFunction:
+    """Calls a function lowered with `pipeline.LLVM_STAGES`: results become out-parameters (memrefs)."""
+
+    def __init__(self, llvm_module: MLIRModule, input_types: Sequence[tuple[tuple[int, ...], str]],
+                 output_types: Sequence[tuple[tuple[int, ...], str]], entry: str = "main", opt_level: int = 2) -> None:
+        from torch_mlir.execution_engine import ExecutionEngine
+
+        self.inputs, self.outputs, self.entry = list(input_types), list(output_types), entry
+        self.engine = ExecutionEngine(llvm_module.module, opt_level=opt_level)
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        from torch_mlir.runtime import get_ranked_memref_descriptor
+
+        outs = [np.zeros(shape, dtype) for shape, dtype in self.outputs]
+        ins = [np.ascontiguousarray(a) for a in arrays]
+        descriptors = [get_ranked_memref_descriptor(a) for a in ins + outs]
+        pointers = [ctypes.pointer(ctypes.pointer(d)) for d in descriptors]
+        # buffer-results-to-out-params puts the inputs first, then one out-parameter per result
+        self.engine.invoke(self.entry, *pointers)
+        return [np.ctypeslib.as_array(d.aligned, shape=o.shape).copy() if o.ndim else o for d, o in
+                zip(descriptors[len(ins):], outs)]
+
+
+def compile_jit(graph: object, opt_level: int = 2) -> JITFunction:
+    """Emit `graph`, lower it with the upstream pipeline to LLVM, and JIT it with MLIR's ExecutionEngine."""
+    from mlc_lab.codegen.mlir import emit
+    from mlc_lab.codegen.mlir.pipeline import lower_to_llvm
+
+    llvm = lower_to_llvm(emit(graph))
+    sig = lambda nodes: [(n.shape, n.dtype) for n in nodes]  # noqa: E731
+    return JITFunction(llvm, sig(graph.inputs), sig(graph.outputs), opt_level=opt_level)
