@@ -1,8 +1,8 @@
 """MLIR code generation: Graph -> func/linalg/tensor MLIR -> pass pipelines -> compiled CPU code.
 
-    >>> module = emit(graph)             # verified by MLIR's own verifier; print(module) shows it
-    >>> run = build(graph)               # compiled by IREE's llvm-cpu backend
-    >>> outputs = run(*numpy_inputs)     # NumPy in, NumPy out
+>>> module = emit(graph)             # verified by MLIR's own verifier; print(module) shows it
+>>> run = build(graph)               # compiled by IREE's llvm-cpu backend
+>>> outputs = run(*numpy_inputs)     # NumPy in, NumPy out
 """
 
 from __future__ import annotations

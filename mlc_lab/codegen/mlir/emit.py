@@ -35,9 +35,7 @@ def tensor_type(shape: Sequence[int], dtype: str) -> str:
 def broadcast_exprs(in_shape: Sequence[int], out_exprs: Sequence[str], out_shape: Sequence[int]) -> list[str]:
     """NumPy broadcasting as affine expressions: align right; a size-1 dim that was stretched reads index 0."""
     offset = len(out_shape) - len(in_shape)
-    return [
-        out_exprs[offset + j] if d == out_shape[offset + j] else "0" for j, d in enumerate(in_shape)
-    ]
+    return [out_exprs[offset + j] if d == out_shape[offset + j] else "0" for j, d in enumerate(in_shape)]
 
 
 def affine_map(rank: int, exprs: Sequence[str]) -> str:
@@ -178,7 +176,9 @@ class FunctionEmitter:
             "transposed",
         )
 
-    def pad(self, x: str, shape: Sequence[int], low: Sequence[int], high: Sequence[int], value: float, dtype: str) -> str:
+    def pad(
+        self, x: str, shape: Sequence[int], low: Sequence[int], high: Sequence[int], value: float, dtype: str
+    ) -> str:
         if not any(low) and not any(high):
             return x
         out = [d + lo + hi for d, lo, hi in zip(shape, low, high)]

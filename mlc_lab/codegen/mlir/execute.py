@@ -55,8 +55,14 @@ def compile_iree(
 class JITFunction:
     """Calls a function lowered with `pipeline.LLVM_STAGES`: results become out-parameters (memrefs)."""
 
-    def __init__(self, llvm_module: MLIRModule, input_types: Sequence[tuple[tuple[int, ...], str]],
-                 output_types: Sequence[tuple[tuple[int, ...], str]], entry: str = "main", opt_level: int = 2) -> None:
+    def __init__(
+        self,
+        llvm_module: MLIRModule,
+        input_types: Sequence[tuple[tuple[int, ...], str]],
+        output_types: Sequence[tuple[tuple[int, ...], str]],
+        entry: str = "main",
+        opt_level: int = 2,
+    ) -> None:
         from torch_mlir.execution_engine import ExecutionEngine
 
         self.inputs, self.outputs, self.entry = list(input_types), list(output_types), entry
@@ -71,8 +77,10 @@ class JITFunction:
         pointers = [ctypes.pointer(ctypes.pointer(d)) for d in descriptors]
         # buffer-results-to-out-params puts the inputs first, then one out-parameter per result
         self.engine.invoke(self.entry, *pointers)
-        return [np.ctypeslib.as_array(d.aligned, shape=o.shape).copy() if o.ndim else o for d, o in
-                zip(descriptors[len(ins):], outs)]
+        return [
+            np.ctypeslib.as_array(d.aligned, shape=o.shape).copy() if o.ndim else o
+            for d, o in zip(descriptors[len(ins) :], outs)
+        ]
 
 
 def compile_jit(graph: object, opt_level: int = 2) -> JITFunction:

@@ -340,8 +340,11 @@ def emit_global_avg_pool2d(f: FunctionEmitter, node: Node, args: list[str]) -> s
 
 
 # == reductions =====================================================================================
-_COMBINE = {"sum": ("arith.addf", "arith.addi"), "max": ("arith.maximumf", "arith.maxsi"),
-            "min": ("arith.minimumf", "arith.minsi")}
+_COMBINE = {
+    "sum": ("arith.addf", "arith.addi"),
+    "max": ("arith.maximumf", "arith.maxsi"),
+    "min": ("arith.minimumf", "arith.minsi"),
+}
 
 
 def _init_value(kind: str, dtype: str) -> float:
@@ -384,7 +387,9 @@ def _kept_exprs(rank: int, axes: Sequence[int]) -> list[str]:
 
 def _scale(f: FunctionEmitter, x: str, shape: Sequence[int], factor: float, dtype: str) -> str:
     operand = [(x, tensor_type(shape, dtype), identity(len(shape)))]
-    return f.generic(operand, shape, dtype, lambda b, s: b.arith("arith.mulf", None, dtype, s[0], b.const(factor, dtype)))
+    return f.generic(
+        operand, shape, dtype, lambda b, s: b.arith("arith.mulf", None, dtype, s[0], b.const(factor, dtype))
+    )
 
 
 def _mean_keepdims(f: FunctionEmitter, x: str, shape: Sequence[int], axes: Sequence[int], dt: str) -> str:
@@ -398,8 +403,10 @@ def _mean_keepdims(f: FunctionEmitter, x: str, shape: Sequence[int], axes: Seque
 def _emit_reduce(kind: str) -> Emitter:
     def emit(f: FunctionEmitter, node: Node, args: list[str]) -> str:
         x, dt = node.inputs[0], node.dtype
-        axes = tuple(range(x.type.rank)) if node.attrs["axes"] is None else tuple(
-            a % x.type.rank for a in node.attrs["axes"]
+        axes = (
+            tuple(range(x.type.rank))
+            if node.attrs["axes"] is None
+            else tuple(a % x.type.rank for a in node.attrs["axes"])
         )
         operand = [(args[0], _ty(x), identity(x.type.rank))]
         y = reduce(f, operand, x.shape, axes, "sum" if kind == "mean" else kind, dt)
@@ -432,8 +439,9 @@ def emit_softmax(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
     def normalize(b: Body, s: list[str]) -> str:
         if log:  # x - max - log(sum)
-            return b.arith("arith.subf", None, dt, b.arith("arith.subf", None, dt, s[0], s[1]),
-                           b.arith("math.log", None, dt, s[2]))
+            return b.arith(
+                "arith.subf", None, dt, b.arith("arith.subf", None, dt, s[0], s[1]), b.arith("math.log", None, dt, s[2])
+            )
         return b.arith("arith.divf", None, dt, shifted_exp(b, s[:2]), s[2])
 
     return f.generic([xin, mx_op, sum_op], x.shape, dt, normalize, hint=node.op)
