@@ -67,6 +67,9 @@ class JITFunction:
 
         self.inputs, self.outputs, self.entry = list(input_types), list(output_types), entry
         self.engine = ExecutionEngine(llvm_module.module, opt_level=opt_level)
+        # memref.copy between strided views lowers to a call of `memrefCopy`, a helper from MLIR's
+        # runtime library that the wheel does not ship: we provide it (symbols resolve lazily).
+        self.engine.raw_register_runtime("memrefCopy", ctypes.cast(_MEMREF_COPY, ctypes.c_void_p))
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         from torch_mlir.runtime import get_ranked_memref_descriptor
@@ -81,6 +84,27 @@ class JITFunction:
             np.ctypeslib.as_array(d.aligned, shape=o.shape).copy() if o.ndim else o
             for d, o in zip(descriptors[len(ins) :], outs)
         ]
+
+
+class _UnrankedMemRef(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_int64), ("descriptor", ctypes.c_void_p)]
+
+
+def _strided_view(memref: _UnrankedMemRef, elem_size: int) -> np.ndarray:
+    """A NumPy view of a ranked memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}."""
+    rank = memref.rank
+    fields = (ctypes.c_int64 * (3 + 2 * rank)).from_address(memref.descriptor)
+    aligned, offset = fields[1], fields[2]
+    sizes, strides = list(fields[3 : 3 + rank]), list(fields[3 + rank : 3 + 2 * rank])
+    span = 1 + sum((n - 1) * s for n, s in zip(sizes, strides)) if all(sizes) else 0
+    raw = (ctypes.c_char * (max(span, 1) * elem_size)).from_address(aligned + offset * elem_size)
+    flat = np.frombuffer(raw, dtype=np.dtype(f"V{elem_size}"))
+    return np.lib.stride_tricks.as_strided(flat, sizes, [s * elem_size for s in strides])
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.POINTER(_UnrankedMemRef), ctypes.POINTER(_UnrankedMemRef))
+def _MEMREF_COPY(elem_size: int, src: object, dst: object) -> None:  # noqa: N802
+    _strided_view(dst.contents, elem_size)[...] = _strided_view(src.contents, elem_size)
 
 
 def compile_jit(graph: object, opt_level: int = 2) -> JITFunction:
