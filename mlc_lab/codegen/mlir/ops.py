@@ -110,29 +110,27 @@ def emit_constant(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
 
 # == matrix products ================================================================================
-def _matmul2d(f: FunctionEmitter, a: str, b: str, m: int, k: int, n: int, dtype: str, transpose_b: bool) -> str:
+def _matmul2d(f: FunctionEmitter, a: str, b: str, m: int, k: int, n: int, dtype: str) -> str:
     out = f.filled(0, (m, n), dtype)
-    bshape = (n, k) if transpose_b else (k, n)
-    maps = ""
-    if transpose_b:  # linalg.matmul with explicit maps reads w[n, k] directly: no transpose copy
-        maps = (
-            "indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, "
-            "affine_map<(m, n, k) -> (m, n)>] "
-        )
     return f.op(
-        f"linalg.matmul {maps}ins({a}, {b} : {tensor_type((m, k), dtype)}, {tensor_type(bshape, dtype)}) "
+        f"linalg.matmul ins({a}, {b} : {tensor_type((m, k), dtype)}, {tensor_type((k, n), dtype)}) "
         f"outs({out} : {tensor_type((m, n), dtype)}) -> {tensor_type((m, n), dtype)}",
         "matmul",
     )
 
 
 def emit_dense(f: FunctionEmitter, node: Node, args: list[str]) -> str:
-    """x[..., K] @ w[N, K]^T: flatten the leading dims into M, one matmul, restore them."""
+    """x[..., K] @ w[N, K]^T: flatten the leading dims into M, transpose w, one matmul, restore the dims.
+
+    The transpose of a constant weight is folded at compile time by IREE (const-eval); writing it out
+    keeps to plain `linalg.matmul`, which every tool in the chain (xDSL included) reads the same way.
+    """
     x, w = node.inputs
     n, k = w.shape
     m = int(np.prod(x.shape[:-1], dtype=np.int64))
     x2 = f.reshape(args[0], x.shape, (m, k), x.dtype)
-    y = _matmul2d(f, x2, args[1], m, k, n, node.dtype, transpose_b=True)
+    wt = f.transpose(args[1], (n, k), (1, 0), w.dtype)
+    y = _matmul2d(f, x2, wt, m, k, n, node.dtype)
     return f.reshape(y, (m, n), node.shape, node.dtype)
 
 
@@ -141,7 +139,7 @@ def emit_matmul(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     a, b = node.inputs
     (m, k), n, dt = a.shape[-2:], b.shape[-1], node.dtype
     if a.type.rank == 2 and b.type.rank == 2:
-        return _matmul2d(f, args[0], args[1], m, k, n, dt, transpose_b=False)
+        return _matmul2d(f, args[0], args[1], m, k, n, dt)
     batch = node.shape[:-2]
     nb = int(np.prod(batch, dtype=np.int64))
     a3 = f.reshape(_broadcast(f, args[0], a.shape, (*batch, m, k), dt), (*batch, m, k), (nb, m, k), dt)
