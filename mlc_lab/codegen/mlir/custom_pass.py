@@ -55,12 +55,10 @@ def _splat_constant(value: SSAValue) -> builtin.FloatAttr | None:
 class InlineSplatOperand(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: GenericOp, rewriter: PatternRewriter) -> None:
-        for i, value in enumerate(op.inputs):
-            element = _splat_constant(value)
-            if element is not None:
-                break
-        else:
+        splats = [(i, e) for i, v in enumerate(op.inputs) if (e := _splat_constant(v)) is not None]
+        if not splats:
             return
+        i, element = splats[0]
         body = op.body.block
         scalar = arith.ConstantOp(element)
         rewriter.insert_op(scalar, InsertPoint.at_start(body))
