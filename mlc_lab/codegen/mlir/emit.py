@@ -198,11 +198,21 @@ class FunctionEmitter:
         from mlc_lab.codegen.mlir.ops import emit_node
 
         for node in self.graph.nodes:
-            if node.op == "input":
+            if node.op in ("input", "constant"):  # constants are written where first used
                 continue
             self.loc = f' loc("{node.name}")'
-            self.values[node] = emit_node(self, node, [self.values[i] for i in node.inputs])
+            self.values[node] = emit_node(self, node, _Args(self, node.inputs))
         self.loc = ""
+
+    def value(self, node: Node) -> str:
+        """The SSA name of `node`; a constant is emitted on first use, next to its reader."""
+        if node not in self.values:
+            if node.op != "constant":
+                raise MLIRLoweringError(f"%{node.name} is used before it is defined")
+            loc, self.loc = self.loc, f' loc("{node.name}")'
+            self.values[node] = self.constant(node.value, node.name)
+            self.loc = loc
+        return self.values[node]
 
     def text(self) -> str:
         args = []
@@ -210,7 +220,7 @@ class FunctionEmitter:
             self.values[node] = self.fresh(node.name)
             args.append(f"{self.values[node]}: {tensor_type(node.shape, node.dtype)}")
         self.emit_body()
-        results = [self.values[o] for o in self.graph.outputs]
+        results = [self.value(o) for o in self.graph.outputs]
         types = [tensor_type(o.shape, o.dtype) for o in self.graph.outputs]
         head = "func.func private" if self.private else "func.func"
         lines = [f"{head} @{self.name}({', '.join(args)}) -> ({', '.join(types)}) {{"]
@@ -218,6 +228,19 @@ class FunctionEmitter:
         lines.append(f"  func.return {', '.join(results)} : {', '.join(types)}")
         lines.append("}")
         return "\n".join(lines)
+
+
+class _Args(Sequence[str]):
+    """A node's operands as SSA names, looked up only when an emitter reads them (see `value`)."""
+
+    def __init__(self, f: FunctionEmitter, nodes: Sequence[Node]) -> None:
+        self.f, self.nodes = f, nodes
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self.f.value(self.nodes[i])
+
+    def __len__(self) -> int:
+        return len(self.nodes)
 
 
 def _element_type(tensor_ty: str) -> str:

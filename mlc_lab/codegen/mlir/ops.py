@@ -28,7 +28,7 @@ from mlc_lab.ir import layout as L
 Emitter = Callable[[FunctionEmitter, Node, list[str]], str]
 
 
-def emit_node(f: FunctionEmitter, node: Node, args: list[str]) -> str:
+def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:
     """Dispatch on the op; an op without an emitter is an error that names it."""
     emitter = EMITTERS.get(node.op)
     if emitter is None:
@@ -84,7 +84,7 @@ def _fused_generic(f: FunctionEmitter, node: Node, args: list[str]) -> str:
                 key = (x, tuple(e))
                 if key not in slots:
                     slots[key] = len(operands)
-                    ssa = args[sub.inputs.index(x)] if x.op == "input" else f.constant(x.value, x.name)
+                    ssa = args[sub.inputs.index(x)] if x.op == "input" else f.value(x)
                     operands.append((ssa, _ty(x), e))
             elif exprs.setdefault(x, e) != e:
                 raise MLIRLoweringError(f"fused group %{node.name}: %{x.name} is read at two different indices")
@@ -104,11 +104,6 @@ def _fused_generic(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     return f.generic(operands, node.shape, node.dtype, body, hint=node.name)
 
 
-# == structural =====================================================================================
-def emit_constant(f: FunctionEmitter, node: Node, args: list[str]) -> str:
-    return f.constant(node.value, node.name)
-
-
 # == matrix products ================================================================================
 def _matmul2d(f: FunctionEmitter, a: str, b: str, m: int, k: int, n: int, dtype: str) -> str:
     out = f.filled(0, (m, n), dtype)
@@ -122,14 +117,17 @@ def _matmul2d(f: FunctionEmitter, a: str, b: str, m: int, k: int, n: int, dtype:
 def emit_dense(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """x[..., K] @ w[N, K]^T: flatten the leading dims into M, transpose w, one matmul, restore the dims.
 
-    The transpose of a constant weight is folded at compile time by IREE (const-eval); writing it out
-    keeps to plain `linalg.matmul`, which every tool in the chain (xDSL included) reads the same way.
+    A constant weight is stored transposed ([K, N], the layout the matmul reads), so the module holds a
+    plain `linalg.matmul` that every tool in the chain (xDSL included) reads the same way.
     """
     x, w = node.inputs
     n, k = w.shape
     m = int(np.prod(x.shape[:-1], dtype=np.int64))
     x2 = f.reshape(args[0], x.shape, (m, k), x.dtype)
-    wt = f.transpose(args[1], (n, k), (1, 0), w.dtype)
+    if w.op == "constant" and w not in f.values:
+        wt = f.constant(np.ascontiguousarray(w.value.T), f"{w.name}_t")
+    else:
+        wt = f.transpose(args[1], (n, k), (1, 0), w.dtype)
     y = _matmul2d(f, x2, wt, m, k, n, node.dtype)
     return f.reshape(y, (m, n), node.shape, node.dtype)
 
@@ -525,7 +523,6 @@ def emit_pad(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
 
 EMITTERS: dict[str, Emitter] = {
-    "constant": emit_constant,
     "fused": emit_fused,
     **{op: emit_elementwise for op in SCALAR_BODIES if op != "broadcast_to"},
     "broadcast_to": emit_broadcast_to,
@@ -553,7 +550,7 @@ EMITTERS: dict[str, Emitter] = {
 
 def unsupported_ops() -> list[str]:
     """Registered IR ops this code generator has no emitter for (the coverage test keeps this empty)."""
-    return sorted(op for op in _registered() if op not in EMITTERS and op != "input")
+    return sorted(op for op in _registered() if op not in EMITTERS and op not in ("input", "constant"))
 
 
 def _registered() -> list[str]:

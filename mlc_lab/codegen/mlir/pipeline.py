@@ -7,6 +7,7 @@ IR after each, so the reader sees tensors become tiles, then buffers, then loops
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,16 +51,53 @@ TILE_SIZES: dict[str, Sequence[int]] = {
     "linalg.conv_2d_nchw_fchw": (1, 8, 4),
     "linalg.conv_2d_nhwc_hwcf": (1, 4, 4, 8),
 }
+#: For generics with a reduction loop (matmuls that elementwise fusion turned into generics, norms):
+#: the last two parallel loops get these sizes, outer parallel loops 1, reduction loops stay whole.
+GENERIC_TILE = (8, 32)
 
 
-def tiling_script(tile_sizes: dict[str, Sequence[int]] = TILE_SIZES) -> str:
-    """A transform-dialect script: match each named op, tile it with `transform.structured.tile_using_for`."""
+def generic_tile_sizes(iterator_types: Sequence[str], inner: Sequence[int] = GENERIC_TILE) -> tuple[int, ...]:
+    """["parallel", "parallel", "reduction"] -> (8, 32, 0)."""
+    parallel = [i for i, t in enumerate(iterator_types) if t == "parallel"]
+    sizes = [0] * len(iterator_types)
+    for i in parallel:
+        sizes[i] = 1
+    for i, size in zip(parallel[-len(inner) :], inner[-len(parallel) :]):
+        sizes[i] = size
+    return tuple(sizes)
+
+
+def _tag_reductions(module: ir.Module) -> dict[str, tuple[int, ...]]:
+    """Mark each reducing linalg.generic with a unit attribute naming its tile sizes; return tag -> sizes."""
+    tags: dict[tuple[int, ...], str] = {}
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        if op.name == "linalg.generic":
+            kinds = re.findall(r"iterator_type<(\w+)>", str(op.attributes["iterator_types"]))
+            if "reduction" in kinds and "parallel" in kinds:
+                sizes = generic_tile_sizes(kinds)
+                tag = tags.setdefault(sizes, f"mlc_tile_{len(tags)}")
+                op.attributes[tag] = ir.UnitAttr.get()
+        return ir.WalkResult.ADVANCE
+
+    with module.context:
+        module.operation.walk(visit)
+    return {tag: sizes for sizes, tag in tags.items()}
+
+
+def tiling_script(
+    tile_sizes: dict[str, Sequence[int]] = TILE_SIZES, tags: dict[str, Sequence[int]] | None = None
+) -> str:
+    """A transform-dialect script: match ops (by name, or by tag attribute), tile each with `tile_using_for`."""
+    targets = [(f'ops{{["{op}"]}}', sizes) for op, sizes in tile_sizes.items()]
+    targets += [(f"attributes{{{tag}}}", sizes) for tag, sizes in (tags or {}).items()]
     lines = []
-    for k, (op, sizes) in enumerate(tile_sizes.items()):
+    for k, (what, sizes) in enumerate(targets):
         loops = sum(1 for s in sizes if s)
         results = ", ".join(["!transform.any_op"] * (loops + 1))
-        match = f'transform.structured.match ops{{["{op}"]}} in %root'
-        lines.append(f"    %m{k} = {match} : (!transform.any_op) -> !transform.any_op")
+        lines.append(
+            f"    %m{k} = transform.structured.match {what} in %root : (!transform.any_op) -> !transform.any_op"
+        )
         lines.append(
             f"    %t{k}, %l{k}:{loops} = transform.structured.tile_using_for %m{k} tile_sizes "
             f"[{', '.join(map(str, sizes))}] : (!transform.any_op) -> ({results})"
@@ -73,17 +111,29 @@ def tiling_script(tile_sizes: dict[str, Sequence[int]] = TILE_SIZES) -> str:
 
 
 def tile(module: ir.Module, tile_sizes: dict[str, Sequence[int]] = TILE_SIZES) -> None:
-    """Apply `tiling_script` to `module` with the transform interpreter, then clean up."""
+    """Tile named ops and reducing generics with the transform interpreter, then clean up."""
     from torch_mlir.dialects.transform import interpreter
 
+    tags = _tag_reductions(module)
     with module.context:
-        script = ir.Module.parse(tiling_script(tile_sizes))
+        script = ir.Module.parse(tiling_script(tile_sizes, tags))
         sequence = script.body.operations[0]
         try:
             interpreter.apply_named_sequence(module.operation, sequence, script)
         except ir.MLIRError as e:
             raise MLIRVerificationError("tiling (transform dialect) failed", _diagnostics(e)) from None
+        _untag(module, tags)
     run_passes(module, "canonicalize,cse")
+
+
+def _untag(module: ir.Module, tags: dict[str, Sequence[int]]) -> None:
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        for tag in tags:
+            if tag in op.attributes:
+                del op.attributes[tag]
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
 
 
 # -- the stages ---------------------------------------------------------------------------------------
