@@ -74,7 +74,7 @@ class InlineSplatOperand(RewritePattern):
             op.iterator_types,
             [r.type for r in op.results],
         )
-        rewriter.replace_op(op, new)
+        rewriter.replace(op, new)
 
 
 class FoldMulByOne(RewritePattern):
@@ -82,7 +82,7 @@ class FoldMulByOne(RewritePattern):
     def match_and_rewrite(self, op: arith.MulfOp, rewriter: PatternRewriter) -> None:
         for keep, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
             if _float_constant(other) == 1.0:
-                rewriter.replace_op(op, [], [keep])
+                rewriter.replace(op, [], [keep])
                 return
 
 
@@ -91,7 +91,7 @@ class FoldAddZero(RewritePattern):
     def match_and_rewrite(self, op: arith.AddfOp, rewriter: PatternRewriter) -> None:
         for keep, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
             if _float_constant(other) == 0.0:
-                rewriter.replace_op(op, [], [keep])
+                rewriter.replace(op, [], [keep])
                 return
 
 
@@ -102,7 +102,7 @@ class DivByConstant(RewritePattern):
         if c is None or c == 0.0:
             return
         inverse = arith.ConstantOp(builtin.FloatAttr(1.0 / c, op.rhs.type))
-        rewriter.replace_op(op, [inverse, arith.MulfOp(op.lhs, inverse.result)])
+        rewriter.replace(op, [inverse, arith.MulfOp(op.lhs, inverse.result)])
 
 
 class DropCopyGeneric(RewritePattern):
@@ -118,7 +118,7 @@ class DropCopyGeneric(RewritePattern):
         maps = [m.data for m in op.indexing_maps.data]
         if maps[0] != maps[len(op.inputs)] or maps[0] != AffineMap.identity(maps[0].num_dims):
             return
-        rewriter.replace_op(op, [], [op.inputs[0]])
+        rewriter.replace(op, [], [op.inputs[0]])
 
 
 PATTERNS = (InlineSplatOperand, FoldMulByOne, FoldAddZero, DivByConstant, DropCopyGeneric)
