@@ -61,7 +61,7 @@ class InlineSplatOperand(RewritePattern):
         i, element = splats[0]
         body = op.body.block
         scalar = arith.ConstantOp(element)
-        rewriter.insert_op(scalar, InsertPoint.at_start(body))
+        rewriter.insert(scalar, InsertPoint.at_start(body))
         body.args[i].replace_all_uses_with(scalar.result)
         rewriter.erase_block_argument(body.args[i])
         maps = list(op.indexing_maps.data)

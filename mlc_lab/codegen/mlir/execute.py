@@ -16,7 +16,9 @@ import numpy as np
 
 from mlc_lab.codegen.mlir.module import MLIRModule
 
-IREE_FLAGS = ("--iree-llvmcpu-target-cpu=host",)
+#: `host`: compile for this machine's CPU (AVX-512 etc.). IREE demotes f64 to f32 by default, which
+#: silently changes a float64 graph's signature: keep f64 as it is.
+IREE_FLAGS = ("--iree-llvmcpu-target-cpu=host", "--iree-input-demote-f64-to-f32=false")
 
 
 class IREEFunction:
@@ -78,12 +80,10 @@ class JITFunction:
         ins = [np.ascontiguousarray(a) for a in arrays]
         descriptors = [get_ranked_memref_descriptor(a) for a in ins + outs]
         pointers = [ctypes.pointer(ctypes.pointer(d)) for d in descriptors]
-        # buffer-results-to-out-params puts the inputs first, then one out-parameter per result
+        # buffer-results-to-out-params puts the inputs first, then one out-parameter per result:
+        # the function writes its results straight into our NumPy arrays.
         self.engine.invoke(self.entry, *pointers)
-        return [
-            np.ctypeslib.as_array(d.aligned, shape=o.shape).copy() if o.ndim else o
-            for d, o in zip(descriptors[len(ins) :], outs)
-        ]
+        return outs
 
 
 class _UnrankedMemRef(ctypes.Structure):
