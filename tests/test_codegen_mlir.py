@@ -14,6 +14,7 @@ from mlc_lab.codegen.mlir.ops import EMITTERS, unsupported_ops
 from mlc_lab.ir import GraphBuilder
 from mlc_lab.ir import layout as L
 from mlc_lab.passes import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
+from mlc_lab.passes.memory.layout import MemoryLayoutOptimizer
 
 RNG = np.random.default_rng(0)
 TOL = 1e-4
@@ -202,6 +203,16 @@ def test_zoo_model_compiled_equals_interpreter(zoo_model, variant):
     got = build(graph)(*inputs)
     for g, e in zip(got, zoo_model.graph()(*inputs)):
         np.testing.assert_allclose(g, e, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW8c"])
+def test_layout_optimized_cnn_compiled_equals_interpreter(layout):
+    model = zoo.load("small_cnn")
+    graph = MemoryLayoutOptimizer(layout).apply(FoldBatchNorm().apply(model.graph()))
+    graph = ElementwiseFusionPass().apply(graph)
+    assert "layout_transform" in str(graph)
+    inputs = model.numpy_inputs()
+    np.testing.assert_allclose(build(graph)(*inputs)[0], model.graph()(*inputs)[0], atol=TOL, rtol=TOL)
 
 
 def test_zoo_model_through_execution_engine(zoo_model):
