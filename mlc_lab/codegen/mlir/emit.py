@@ -113,9 +113,9 @@ class FunctionEmitter:
     ) -> str:
         """A `linalg.generic` over `rank` loops (default: the output's rank).
 
-        `body(b, scalars)` computes one element from the operands' scalars (the accumulator comes last
-        when `init` is given, for reductions). Reduced loops are `reduced`; the output is indexed by the
-        other loops, in order.
+        `body(b, scalars)` computes one element from the operands' scalars followed by the output's
+        current element (the accumulator, for reductions). Loops in `reduced` are reduction loops; the
+        output is indexed by the other loops, in order. Reductions pass an `init` already filled.
         """
         rank = len(out_shape) if rank is None else rank
         out_ty = tensor_type(out_shape, out_dtype)
@@ -244,7 +244,8 @@ class _Args(Sequence[str]):
 
 
 def _element_type(tensor_ty: str) -> str:
-    return tensor_ty.rsplit("x", 1)[-1].rstrip(">") if "x" in tensor_ty else tensor_ty[7:-1]
+    """`tensor<2x3xf32>` -> `f32`, `tensor<i1>` -> `i1`."""
+    return tensor_ty[:-1].split("x")[-1].removeprefix("tensor<")
 
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_$.]")
