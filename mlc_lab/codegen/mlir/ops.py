@@ -163,11 +163,20 @@ def emit_broadcast_to(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
 
 # == layouts ========================================================================================
+def _expanded(canonical: str, layout: str) -> tuple[list[str], dict[str, int]]:
+    """The canonical axes with each blocked axis followed by its block ("NCHW", "NCHW8c" -> N C c H W)."""
+    blocks = {axis.upper(): size for axis, size in L.parse_layout(layout) if size is not None}
+    order: list[str] = []
+    for axis in canonical:
+        order += [axis, axis.lower()] if axis in blocks else [axis]
+    return order, blocks
+
+
 def to_canonical(f: FunctionEmitter, x: str, shape: Sequence[int], canonical: str, layout: str, dtype: str) -> str:
     """`layout` -> `canonical` order (what `layout.from_layout` does): one transpose, one reshape."""
     if layout == canonical:
         return x
-    order, _ = L._expanded(canonical, layout)
+    order, _ = _expanded(canonical, layout)
     letters = [a for a, _ in L.parse_layout(layout)]
     perm = [letters.index(a) for a in order]
     t = f.transpose(x, shape, perm, dtype)
@@ -178,7 +187,7 @@ def from_canonical(f: FunctionEmitter, x: str, shape: Sequence[int], canonical: 
     """`canonical` -> `layout` (what `layout.to_layout` does): split blocked axes, transpose, reshape."""
     if layout == canonical:
         return x
-    order, blocks = L._expanded(canonical, layout)
+    order, blocks = _expanded(canonical, layout)
     split: list[int] = []
     for axis, size in zip(canonical, shape):
         split += [size // blocks[axis], blocks[axis]] if axis in blocks else [size]
