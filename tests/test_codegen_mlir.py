@@ -215,9 +215,10 @@ def test_layout_optimized_cnn_compiled_equals_interpreter(layout):
     np.testing.assert_allclose(build(graph)(*inputs)[0], model.graph()(*inputs)[0], atol=TOL, rtol=TOL)
 
 
-def test_zoo_model_through_execution_engine(zoo_model):
+@pytest.mark.parametrize("variant", ["plain", "operator_fusion"])
+def test_zoo_model_through_execution_engine(zoo_model, variant):
     inputs = zoo_model.numpy_inputs()
-    got = compile_jit(zoo_model.graph())(*inputs)
+    got = compile_jit(VARIANTS[variant](zoo_model.graph()))(*inputs)
     np.testing.assert_allclose(got[0], zoo_model.graph()(*inputs)[0], atol=TOL, rtol=TOL)
 
 
