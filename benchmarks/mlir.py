@@ -17,33 +17,15 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mlc_lab import zoo  # noqa: E402
+from mlc_lab.bench import interleaved_medians  # noqa: E402
 from mlc_lab.codegen.mlir import emit  # noqa: E402
 from mlc_lab.codegen.mlir.execute import compile_iree  # noqa: E402
 from mlc_lab.passes import ElementwiseFusionPass, FoldBatchNorm  # noqa: E402
-
-
-def per_call_seconds(fn: Callable[[], object], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
-    """Median per-call time of each function, measured round-robin after a warm-up."""
-    for fn in fns.values():
-        per_call_seconds(fn, calls)
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            samples[name].append(per_call_seconds(fn, calls))
-    return {name: float(np.median(s)) for name, s in samples.items()}
 
 
 def bench_model(name: str, rounds: int, calls: int, optimize: bool) -> dict[str, float]:

@@ -14,6 +14,8 @@ and compiles. The patterns, each one idea:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from xdsl.context import Context
 from xdsl.dialects import arith, builtin, get_all_dialects
 from xdsl.dialects.linalg.ops import GenericOp, YieldOp
@@ -131,10 +133,10 @@ def _context() -> Context:
     return ctx
 
 
-def rewrite_text(text: str) -> str:
-    """Parse MLIR text with xDSL, apply `PATTERNS` to a fixed point, print it back (dead ops removed)."""
+def rewrite_text(text: str, patterns: Sequence[type[RewritePattern]] = PATTERNS) -> str:
+    """Parse MLIR text with xDSL, apply `patterns` to a fixed point, print it back (dead ops removed)."""
     module = Parser(_context(), text).parse_module()
-    walker = PatternRewriteWalker(GreedyRewritePatternApplier([p() for p in PATTERNS]), apply_recursively=True)
+    walker = PatternRewriteWalker(GreedyRewritePatternApplier([p() for p in patterns]), apply_recursively=True)
     walker.rewrite_module(module)
     _remove_dead(module)
     from io import StringIO
@@ -155,7 +157,7 @@ def _remove_dead(module: Operation) -> None:
                 changed = True
 
 
-def fold_trivial_arith(module: MLIRModule) -> MLIRModule:
-    """Run the xDSL pass on `module`; the result is re-parsed and verified by real MLIR."""
+def fold_trivial_arith(module: MLIRModule, patterns: Sequence[type[RewritePattern]] = PATTERNS) -> MLIRModule:
+    """Run the xDSL pass (`patterns`, default all of the above) on `module`; real MLIR re-parses and verifies it."""
     text = module.module.operation.get_asm(print_generic_op_form=True)
-    return MLIRModule(rewrite_text(text))
+    return MLIRModule(rewrite_text(text, patterns))
