@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 
 import tvm
-from tvm import te
+from tvm import te, topi
 
 from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, te_op
 from mlc_lab.ir.types import TensorType
@@ -17,10 +17,6 @@ Scalar = tvm.tirx.Expr
 def _sigmoid(x: Scalar) -> Scalar:
     one = const(1.0, x.dtype)
     return one / (one + te.exp(-x))
-
-
-def _gelu_erf(x: Scalar) -> Scalar:
-    return const(0.5, x.dtype) * x * (const(1.0, x.dtype) + te.erf(x * const(1 / math.sqrt(2), x.dtype)))
 
 
 def _gelu_tanh(x: Scalar) -> Scalar:
@@ -36,7 +32,6 @@ _UNARY: dict[str, Callable[[Scalar], Scalar]] = {
     "log": te.log,
     "sqrt": te.sqrt,
     "rsqrt": lambda x: const(1.0, x.dtype) / te.sqrt(x),  # as the interpreter computes it: 1 / sqrt(x)
-    "erf": te.erf,
     "silu": lambda x: x * _sigmoid(x),
     "neg": lambda x: -x,
     "abs": te.abs,
@@ -56,10 +51,33 @@ for _op in _UNARY:
     te_op(_op)(_unary(_op))
 
 
+def erf_stage(x: te.Tensor, name: str) -> te.Tensor:
+    """erf(x) as its own (elementwise, hence later inlined) stage.
+
+    For float32 it is TOPI's `fast_erf`, a rational approximation (max error 3e-7 measured against
+    scipy) that LLVM vectorises. `te.erf` becomes a call to the C library's erff per element, which
+    no vectoriser touches: 60x slower here (180 vs 3 us for 16k elements), and gelu is all erf.
+    """
+    if str(x.dtype) == "float32":
+        return topi.fast_erf(x)
+    return compute(x.shape, lambda *i: te.erf(x[*i]), name=f"{name}_erf")
+
+
+@te_op("erf")
+def erf(x: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
+    e = erf_stage(x, name)
+    return compute(x.shape, lambda *i: e[*i], name=name)
+
+
 @te_op("gelu")
 def gelu(x: te.Tensor, *, approximate: str, out: TensorType, name: str) -> te.Tensor:
-    scalar = _gelu_tanh if approximate == "tanh" else _gelu_erf
-    return compute(x.shape, lambda *i: scalar(x[*i]), name=name)
+    """x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); approximate='tanh' is the tanh formula."""
+    if approximate == "tanh":
+        return compute(x.shape, lambda *i: _gelu_tanh(x[*i]), name=name)
+    half, one = const(0.5, x.dtype), const(1.0, x.dtype)
+    scaled = compute(x.shape, lambda *i: x[*i] * const(1 / math.sqrt(2), x.dtype), name=f"{name}_scaled")
+    e = erf_stage(scaled, name)
+    return compute(x.shape, lambda *i: half * x[*i] * (one + e[*i]), name=name)
 
 
 @te_op("clip")
