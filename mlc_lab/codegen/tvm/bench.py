@@ -8,12 +8,11 @@ so both sides use the same cores; on a shared machine single-threaded numbers ar
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlc_lab import zoo
+from mlc_lab.bench import interleaved_medians
 from mlc_lab.codegen.tvm.build import build
 from mlc_lab.codegen.tvm.schedule import default_schedule
 from mlc_lab.ir.graph import Graph
@@ -36,27 +35,13 @@ class BenchmarkRow:
     scheduled: bool
     kernels: int
     compile_seconds: float  #: lowering + tvm.compile
-    run_seconds: float  #: median of `repeat` runs
-    torch_seconds: float  #: PyTorch eager, median of `repeat` runs
+    run_seconds: float  #: median per call
+    torch_seconds: float  #: PyTorch eager, median per call, measured interleaved with ours
     max_abs_error: float  #: against the reference interpreter
 
     @property
     def vs_torch(self) -> float:
         return self.run_seconds / self.torch_seconds
-
-
-def torch_eager_seconds(model: zoo.ZooModel, repeat: int = 20) -> float:
-    import torch
-
-    module = model.module.eval()
-    with torch.no_grad():
-        module(*model.example_inputs)  # warm-up
-        samples = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            module(*model.example_inputs)
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 @dataclass(frozen=True)
@@ -74,21 +59,24 @@ def compile_variant(model: zoo.ZooModel, variant: Variant):
     return build(graph, schedule=default_schedule if variant.scheduled else None)
 
 
-def benchmark(name: str, variants: Sequence[Variant], repeat: int = 20, rounds: int = 3) -> list[BenchmarkRow]:
-    """Build every variant of a zoo model, check it against the interpreter, time it and PyTorch eager.
+def benchmark(name: str, variants: Sequence[Variant], rounds: int = 9, calls: int = 5) -> list[BenchmarkRow]:
+    """Build every variant of a zoo model, check it against the interpreter, and time it next to PyTorch
+    eager: interleaved rounds, median per call (`mlc_lab.bench.interleaved_medians`)."""
+    import torch
 
-    Timing runs in `rounds` interleaved rounds (variant 1, 2, ..., torch, then again) and keeps each
-    one's best round median: on a shared machine a neighbour's burst then spoils one round, not a row.
-    """
     model = zoo.load(name)
     inputs = model.numpy_inputs()
     reference = model.graph()(*inputs)
     compiled = [compile_variant(model, v) for v in variants]
     errors = [max(float(abs(a - b).max()) for a, b in zip(c(*inputs), reference)) for c in compiled]
-    best = [float("inf")] * (len(variants) + 1)
-    for _ in range(rounds):
-        times = [c.time(*inputs, repeat=repeat) for c in compiled] + [torch_eager_seconds(model, repeat)]
-        best = [min(b, t) for b, t in zip(best, times)]
+    module = model.module.eval()
+
+    def eager() -> object:
+        with torch.no_grad():
+            return module(*model.example_inputs)
+
+    contenders = {str(k): (lambda c=c: c(*inputs)) for k, c in enumerate(compiled)}
+    times = interleaved_medians({**contenders, "torch": eager}, rounds, calls)
     return [
         BenchmarkRow(
             name,
@@ -97,9 +85,9 @@ def benchmark(name: str, variants: Sequence[Variant], repeat: int = 20, rounds: 
             v.scheduled,
             c.num_kernels,
             c.lower_seconds + c.compile_seconds,
-            seconds,
-            best[-1],
+            times[str(k)],
+            times["torch"],
             error,
         )
-        for v, c, seconds, error in zip(variants, compiled, best, errors)
+        for k, (v, c, error) in enumerate(zip(variants, compiled, errors))
     ]
