@@ -145,9 +145,9 @@ def run_case(workdir: Path, kind: str, layer: tuple, rows: int, cols: int, dataf
     return {
         "name": name,
         "kind": kind,
-        "layer": dict(zip(("M", "N", "K"), layer[1:])) if kind == "gemm" else dict(
-            zip(("H", "W", "KH", "KW", "C", "F", "stride"), layer[1:])
-        ),
+        "layer": dict(zip(("M", "N", "K"), layer[1:]))
+        if kind == "gemm"
+        else dict(zip(("H", "W", "KH", "KW", "C", "F", "stride"), layer[1:])),
         "array": [rows, cols],
         "dataflow": dataflow,
         "total_cycles_incl_prefetch": int(row[1]),
@@ -165,8 +165,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parents[1] / "tests" / "data" / "scalesim_reference.json"))
     parser.add_argument("--quick", action="store_true", help="only the first GEMM and conv on one array")
     args = parser.parse_args()
-    import numpy
     from importlib.metadata import version
+
+    import numpy
 
     cases = []
     validation = [("gemm", g) for g in GEMMS] + [("conv", c) for c in CONVS]
