@@ -39,32 +39,45 @@ CONVS = [
     ("conv_stride2", 11, 9, 3, 3, 3, 6, 2),
     ("conv_1x1", 6, 6, 1, 1, 16, 5, 1),
     ("conv_5x5_s3", 14, 14, 5, 5, 2, 12, 3),
+    ("conv_ceil", 10, 8, 3, 3, 2, 4, 2),  # (H - KH) not divisible by the stride: SCALE-Sim rounds the output up
 ]
 #: Array shapes (rows, cols): square, non-square both ways, and ones larger than some layers.
 ARRAYS = [(4, 4), (8, 8), (8, 4), (4, 16), (32, 32)]
 DATAFLOWS = ["os", "ws", "is"]
 
-#: The ResNet-18-like model of the zoo (width 32, 64x64 input), its convs padded by hand (SCALE-Sim convs are
-#: valid): (name, H+2p, W+2p, KH, KW, C, F, stride); the fc layer is a GEMM.
+#: The ResNet-18-like model of the zoo (width 32, 64x64 input) as PyTorch defines its convs:
+#: (name, H, W, KH, KW, C, F, stride, padding); the fc layer is a GEMM.
 RESNET18_CONVS = [
-    ("conv1", 70, 70, 7, 7, 3, 32, 2),
-    *[(f"layer1.{b}.conv{i}", 18, 18, 3, 3, 32, 32, 1) for b in (0, 1) for i in (1, 2)],
-    ("layer2.0.conv1", 18, 18, 3, 3, 32, 64, 2),
-    ("layer2.0.conv2", 10, 10, 3, 3, 64, 64, 1),
-    ("layer2.0.downsample", 16, 16, 1, 1, 32, 64, 2),
-    ("layer2.1.conv1", 10, 10, 3, 3, 64, 64, 1),
-    ("layer2.1.conv2", 10, 10, 3, 3, 64, 64, 1),
-    ("layer3.0.conv1", 10, 10, 3, 3, 64, 128, 2),
-    ("layer3.0.conv2", 6, 6, 3, 3, 128, 128, 1),
-    ("layer3.0.downsample", 8, 8, 1, 1, 64, 128, 2),
-    ("layer3.1.conv1", 6, 6, 3, 3, 128, 128, 1),
-    ("layer3.1.conv2", 6, 6, 3, 3, 128, 128, 1),
-    ("layer4.0.conv1", 6, 6, 3, 3, 128, 256, 2),
-    ("layer4.0.conv2", 4, 4, 3, 3, 256, 256, 1),
-    ("layer4.0.downsample", 4, 4, 1, 1, 128, 256, 2),
-    ("layer4.1.conv1", 4, 4, 3, 3, 256, 256, 1),
-    ("layer4.1.conv2", 4, 4, 3, 3, 256, 256, 1),
+    ("conv1", 64, 64, 7, 7, 3, 32, 2, 3),
+    *[(f"layer1.{b}.conv{i}", 16, 16, 3, 3, 32, 32, 1, 1) for b in (0, 1) for i in (1, 2)],
+    ("layer2.0.conv1", 16, 16, 3, 3, 32, 64, 2, 1),
+    ("layer2.0.conv2", 8, 8, 3, 3, 64, 64, 1, 1),
+    ("layer2.0.downsample", 16, 16, 1, 1, 32, 64, 2, 0),
+    ("layer2.1.conv1", 8, 8, 3, 3, 64, 64, 1, 1),
+    ("layer2.1.conv2", 8, 8, 3, 3, 64, 64, 1, 1),
+    ("layer3.0.conv1", 8, 8, 3, 3, 64, 128, 2, 1),
+    ("layer3.0.conv2", 4, 4, 3, 3, 128, 128, 1, 1),
+    ("layer3.0.downsample", 8, 8, 1, 1, 64, 128, 2, 0),
+    ("layer3.1.conv1", 4, 4, 3, 3, 128, 128, 1, 1),
+    ("layer3.1.conv2", 4, 4, 3, 3, 128, 128, 1, 1),
+    ("layer4.0.conv1", 4, 4, 3, 3, 128, 256, 2, 1),
+    ("layer4.0.conv2", 2, 2, 3, 3, 256, 256, 1, 1),
+    ("layer4.0.downsample", 4, 4, 1, 1, 128, 256, 2, 0),
+    ("layer4.1.conv1", 2, 2, 3, 3, 256, 256, 1, 1),
+    ("layer4.1.conv2", 2, 2, 3, 3, 256, 256, 1, 1),
 ]
+
+
+def as_valid_conv(name: str, h: int, w: int, kh: int, kw: int, c: int, f: int, stride: int, pad: int) -> tuple:
+    """The same layer as a valid conv for SCALE-Sim: the padded input, trimmed to the rows PyTorch reads.
+
+    PyTorch's output size is floor((H + 2p - KH) / S) + 1; SCALE-Sim's is ceil((H' - KH + S) / S). With
+    H' = (OH - 1) * S + KH (the padded input without the rows no window reaches) the two agree.
+    """
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    return (name, (oh - 1) * stride + kh, (ow - 1) * stride + kw, kh, kw, c, f, stride)
+
+
 RESNET18_GEMMS = [("fc", 1, 10, 256)]
 RESNET18_ARRAY = (32, 32)
 
@@ -183,7 +196,9 @@ def main() -> None:
                     case["set"] = "validation"
                     cases.append(case)
                     print(f"{case['name']:<14} {rows}x{cols} {df}: {case['compute_cycles']} cycles, {case['wall_s']} s")
-        resnet = [] if args.quick else [("conv", c) for c in RESNET18_CONVS] + [("gemm", g) for g in RESNET18_GEMMS]
+        resnet = [("conv", as_valid_conv(*c)) for c in RESNET18_CONVS] + [("gemm", g) for g in RESNET18_GEMMS]
+        if args.quick:
+            resnet = []
         for kind, layer in resnet:
             for df in DATAFLOWS:
                 case = run_case(workdir, kind, layer, *RESNET18_ARRAY, df)

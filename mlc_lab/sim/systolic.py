@@ -79,7 +79,7 @@ class FoldStats:
     fold_cycles: int  # cycles of each fold
     compute_cycles: int  # SCALE-Sim's "Total Cycles": folds * fold_cycles - 1
     mapping_efficiency: float  # mean over folds of (PEs holding real work) / (R * C)
-    utilization: float  # MACs / (compute_cycles * R * C), SCALE-Sim's "Overall Util"
+    utilization: float  # MACs / (compute_cycles * R * C), SCALE-Sim's "Overall Util" (max(., 1) cycles)
 
     @property
     def folds(self) -> int:
@@ -107,9 +107,8 @@ def gemm_folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> F
     total = row_folds * col_folds * per_fold - SCALESIM_LAST_INDEX_OFFSET
     # Mean over folds of rows_used * cols_used / (R C): the mean factorises over row and column folds.
     mapping = (sr / row_folds) * (sc / col_folds) / (rows * cols)
-    return FoldStats(
-        m, n, k, rows, cols, df, row_folds, col_folds, per_fold, total, mapping, m * n * k / (total * rows * cols)
-    )
+    utilization = m * n * k / (max(total, 1) * rows * cols)
+    return FoldStats(m, n, k, rows, cols, df, row_folds, col_folds, per_fold, total, mapping, utilization)
 
 
 def gemm_folds_batch(
@@ -130,7 +129,7 @@ def gemm_folds_batch(
         "fold_cycles": per_fold,
         "compute_cycles": total,
         "mapping_efficiency": (sr / row_folds) * (sc / col_folds) / (rows * cols),
-        "utilization": m * n * k / (total * rows * cols),
+        "utilization": m * n * k / (np.maximum(total, 1) * rows * cols),  # 1x1x1 on 1x1 OS: 0 cycles
     }
 
 
