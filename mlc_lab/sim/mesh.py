@@ -5,7 +5,8 @@ core, so a 900,000-core wafer costs the same handful of array operations as a 16
 
 Routing is dimension-ordered (XY): a transfer first runs along its row, then along its column, the
 deadlock-free default of mesh networks. A transfer between two regions is a *bundle* of parallel
-lanes (one per row the regions share, or per column), each carrying an equal share of the bytes.
+lanes (one per row or column of the regions it joins), each carrying an equal share of the bytes.
+How a region spreads the data it receives among its own cores is not modelled.
 Link loads are accumulated with 2-D difference arrays: each bundle adds a constant to a rectangle of
 links in O(1), and one cumulative sum at the end gives every link's load.
 """
@@ -139,26 +140,23 @@ class Router:
     def route(self, src: Rect, dst: Rect, nbytes: float) -> int:
         """Send `nbytes` from region `src` to region `dst`; returns the hop count (centre to centre).
 
-        Horizontal leg: lanes are the rows both regions share (or, if none, the rows of the smaller
-        region's height centred on the source), from the source's centre column to the destination's.
-        Vertical leg: lanes are columns of the same width, at the destination's centre column.
+        Three candidate bundles, and the one with the most lanes wins (the least load per link):
+        horizontal over the rows the regions share, vertical over the columns they share, or an L that
+        leaves along all of the source's rows, runs to the destination's centre column, turns, and
+        arrives along all of the destination's columns.
         """
         (sr, sc), (dr, dc) = src.center, dst.center
-        lo, hi = max(src.r0, dst.r0), min(src.r0 + src.h, dst.r0 + dst.h)
-        if hi > lo:  # shared rows: a purely horizontal bundle, one lane per shared row
-            lanes, r_lo = hi - lo, lo
+        r_lo, r_hi = max(src.r0, dst.r0), min(src.r0 + src.h, dst.r0 + dst.h)
+        c_lo, c_hi = max(src.c0, dst.c0), min(src.c0 + src.w, dst.c0 + dst.w)
+        lanes = {"rows": r_hi - r_lo, "cols": c_hi - c_lo, "L": min(src.h, dst.w)}
+        best = max(lanes, key=lanes.get)
+        if best == "rows":
+            self._add(self._east, r_lo, r_hi, min(sc, dc), max(sc, dc), nbytes / lanes["rows"])
+        elif best == "cols":
+            self._add(self._south, min(sr, dr), max(sr, dr), c_lo, c_hi, nbytes / lanes["cols"])
         else:
-            lanes = max(1, min(src.h, dst.h))
-            r_lo = min(max(sr - lanes // 2, 0), self.rows - lanes)
-        share = nbytes / lanes
-        c_lo, c_hi = min(sc, dc), max(sc, dc)
-        self._add(self._east, r_lo, r_lo + lanes, c_lo, c_hi, share)
-        if hi <= lo:  # then turn and run along the columns to the destination's centre row
-            width = max(1, min(src.w, dst.w, lanes))
-            c0 = min(max(dc - width // 2, 0), self.cols - width)
-            share = nbytes / width
-            row_from = r_lo + lanes // 2
-            self._add(self._south, min(row_from, dr), max(row_from, dr), c0, c0 + width, share)
+            self._add(self._east, src.r0, src.r0 + src.h, min(sc, dc), max(sc, dc), nbytes / src.h)
+            self._add(self._south, min(sr, dr), max(sr, dr), dst.c0, dst.c0 + dst.w, nbytes / dst.w)
         return abs(dr - sr) + abs(dc - sc)
 
     def route_from_edge(self, dst: Rect, nbytes: float, west: bool = True) -> int:

@@ -146,3 +146,24 @@ def conv_as_gemm(h: int, w: int, kh: int, kw: int, c: int, f: int, stride: int =
     oh = -(-(h - kh + stride) // stride)
     ow = -(-(w - kw + stride) // stride)
     return oh * ow, f, kh * kw * c
+
+
+def utilization_sweep(
+    gemms: list[tuple[int, int, int]],
+    sizes: list[int] | tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256),
+    dataflows: tuple[str, ...] = ("os", "ws", "is"),
+) -> dict[str, np.ndarray]:
+    """Utilization of square arrays of each size running all `gemms` one after another, per dataflow.
+
+    Utilization = all MACs / (all compute cycles * R * C): the chapter's "bigger arrays idle more" curve.
+    """
+    mnk = np.asarray(gemms, dtype=np.int64).reshape(-1, 3)
+    macs = int((mnk[:, 0] * mnk[:, 1] * mnk[:, 2]).sum())
+    out = {}
+    for df in dataflows:
+        util = []
+        for size in sizes:
+            cycles = gemm_folds_batch(mnk[:, 0], mnk[:, 1], mnk[:, 2], size, size, df)["compute_cycles"].sum()
+            util.append(macs / (max(int(cycles), 1) * size * size))
+        out[check_dataflow(df)] = np.array(util)
+    return out
