@@ -153,4 +153,5 @@ def test_traffic_follows_the_dataflow():
     spilled = gemm_traffic(gemm_folds(64, 48, 40, 16, 16, "ws"), 64 * 40, small)
     assert spilled.dram_ifmap_reads == 3 * 64 * 40  # re-streamed once per column fold
     assert spilled.dram_psum_spill == 2 * 2 * 64 * 48  # two extra row folds' partial sums out and back
-    assert fold_footprint(gemm_folds(64, 48, 40, 16, 16, "ws")) == {"ifmap": 64 * 16, "filter": 256, "ofmap": 64 * 16}
+    assert fold_footprint(gemm_folds(64, 48, 40, 16, 8, "ws")) == {"ifmap": 16, "filter": 16 * 8, "ofmap": 8}
+    assert fold_footprint(gemm_folds(64, 48, 40, 16, 8, "os"))["ofmap"] == 16 * 8

@@ -12,8 +12,8 @@ A first-order model, stated so it can be argued with:
 - DRAM traffic: an operand is fetched once when it fits its SRAM (half of it: the other half is the
   double buffer being refilled), otherwise once per pass of the dataflow over it; partial sums spill
   (written and read back) when a column fold's outputs do not fit the ofmap SRAM.
-- One fold must fit: the tiles it holds at once (below) must fit their SRAM halves, else the layer
-  cannot run on this configuration.
+- One fold must fit: its stationary tile and one wavefront of each streamed operand (below) must
+  fit their SRAM halves, else the layer cannot run on this configuration.
 """
 
 from __future__ import annotations
@@ -45,13 +45,18 @@ class GemmTraffic:
 
 
 def fold_footprint(s: FoldStats) -> dict[str, int]:
-    """Words each buffer must hold at once for one fold: (ifmap, filter, ofmap)."""
-    r, c, m, n, k = s.rows, s.cols, s.m, s.n, s.k
+    """Words each buffer must hold at least, for one fold to run at all: (ifmap, filter, ofmap).
+
+    The stationary tile (R x C: outputs for OS, weights for WS, inputs for IS) must be resident;
+    streamed operands need one wavefront (a word per array row or column) in flight. Whatever else
+    does not fit is re-fetched, which `gemm_traffic` charges as DRAM traffic.
+    """
+    r, c = s.rows, s.cols
     if s.dataflow == "os":
-        return {"ifmap": r * k, "filter": k * c, "ofmap": r * c}
+        return {"ifmap": r, "filter": c, "ofmap": r * c}
     if s.dataflow == "ws":
-        return {"ifmap": m * r, "filter": r * c, "ofmap": m * c}
-    return {"ifmap": r * c, "filter": r * n, "ofmap": c * n}
+        return {"ifmap": r, "filter": r * c, "ofmap": c}
+    return {"ifmap": r * c, "filter": r, "ofmap": c}
 
 
 def gemm_traffic(
