@@ -340,7 +340,7 @@ class CerebrasLikeBackend:
             # Every MAC reads a weight and a partial sum and writes the partial sum (3 SRAM accesses).
             sram_per_core = 3 * wb * (s.macs + s.vector_ops) / u
             mem_cycles = math.ceil(sram_per_core / self.memory_bytes_per_cycle)
-            compute = mac_cycles + reduction
+            compute = max(1, mac_cycles + reduction)  # a data-movement-only stage still takes a cycle to pass data on
             c, bound = (compute, "compute") if compute >= mem_cycles else (mem_cycles, "memory")
             weight_bytes = s.weight_elements() * wb
             if self.execution == "weight_streaming":
