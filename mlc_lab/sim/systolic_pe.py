@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlc_lab.sim.systolic import check_dataflow
+from mlc_lab.sim.systolic import check_dataflow, gemm_folds
 
 #: A simulation longer than this many cycles is refused: use the fold model instead.
 DEFAULT_MAX_CYCLES = 200_000
@@ -167,8 +167,6 @@ def simulate_gemm_pe(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     m, k = a.shape
     n = b.shape[1]
-    from mlc_lab.sim.systolic import gemm_folds
-
     expected = gemm_folds(m, n, k, rows, cols, df)
     if expected.cycles > max_cycles:
         raise ValueError(
