@@ -4,7 +4,7 @@ from mlc_lab.passes.fusion.elementwise_fusion import ElementwiseFusionPass
 from mlc_lab.passes.fusion.fold_batch_norm import FoldBatchNorm
 from mlc_lab.passes.fusion.group import FusionError, outline_groups
 from mlc_lab.passes.fusion.operator_fusion import OperatorFusionPass
-from mlc_lab.passes.fusion.patterns import PATTERNS, Pattern, chain, find_matches, match_chain
+from mlc_lab.passes.fusion.patterns import PATTERNS, Pattern, Step, chain, find_matches, match_chain
 
 __all__ = [
     "PATTERNS",
@@ -13,6 +13,7 @@ __all__ = [
     "FusionError",
     "OperatorFusionPass",
     "Pattern",
+    "Step",
     "chain",
     "find_matches",
     "match_chain",
