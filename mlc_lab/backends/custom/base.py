@@ -101,8 +101,8 @@ class Report:
     backend: str
     clock_hz: float
     cycles: int  # end-to-end cycles of one run
-    compute_cycles: int  # cycles the compute units were scheduled for
-    utilization: float  # useful MACs / (peak MACs over `cycles`)
+    compute_cycles: int  # cycles the compute units were scheduled for (a pipeline: its interval)
+    utilization: float  # useful MACs / MAC capacity over `compute_cycles` (each report's docstring is exact)
     onchip_bytes: int  # traffic between on-chip memories and compute
     offchip_bytes: int  # traffic to and from off-chip memory (DRAM, host, weight streaming)
     macs: int
