@@ -28,9 +28,7 @@ def check_inputs(graph: Graph, inputs: tuple[Any, ...]) -> list[np.ndarray]:
     """Match the caller's arrays against the graph's inputs, naming the first that does not fit."""
     if len(inputs) != len(graph.inputs):
         names = ", ".join(f"%{x.name}: {x.type}" for x in graph.inputs)
-        raise InterpreterError(
-            f"graph {graph.name!r} takes {len(graph.inputs)} inputs ({names}), got {len(inputs)}"
-        )
+        raise InterpreterError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs ({names}), got {len(inputs)}")
     arrays = []
     for node, value in zip(graph.inputs, inputs):
         array = to_numpy(value)

@@ -38,7 +38,6 @@ class MemoryLayout(StrEnum):
         return f"NCHW{int(block)}c"
 
 
-
 def check_layout(layout: str | MemoryLayout) -> str:
     text = str(layout.value if isinstance(layout, MemoryLayout) else layout)
     try:
