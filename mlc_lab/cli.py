@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: list[str] = [
     "mlc_lab.grading.cli",  # grade
     "mlc_lab.book",  # book, lab
+    "mlc_lab.backends.custom.cli",  # simulate
     "mlc_lab.tuning.cli",  # tune
 ]
 

@@ -62,19 +62,12 @@ def measure_peak_gflops(n: int = 1024, repeat: int = 7) -> float:
     return float(2 * n**3 / _median_seconds(lambda: np.matmul(a, b, out=out), repeat) / 1e9)
 
 
-def host_target(threads: int | None = None):
-    """The LLVM target for this CPU. `mcpu` matters: without it LLVM emits generic x86-64 (no AVX)."""
-    import tvm
-
-    return tvm.target.Target(
-        {"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(), "num-cores": threads or os.cpu_count()}
-    )
-
-
 def measure_bandwidth_gbs(megabytes: int = 256, repeat: int = 5, threads: int | None = None) -> float:
     """Median GB/s of a parallel, vectorised `a = b + 3c` compiled with TVM (three arrays moved)."""
     import tvm
     from tvm import te
+
+    from mlc_lab.codegen.tvm.build import host_target
 
     n = megabytes * 2**20 // 4
     b_ = te.placeholder((n,), "float32", name="b")

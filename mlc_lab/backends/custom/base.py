@@ -1,0 +1,185 @@
+"""What every custom accelerator backend shares: config checking, the compiled program, the report.
+
+All three backends have the same shape:
+
+    program = backend.compile(graph)              # a mapping of the graph onto the hardware
+    outputs, report = backend.execute(program, inputs)
+
+`outputs` are real numbers (equal to `mlc_lab.interpret`); `report` is what the hardware model says
+the run cost: cycles, utilization, on-chip and off-chip traffic, time at the configured clock, and
+one entry per layer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import matplotlib.figure
+
+    from mlc_lab.ir import Graph
+
+
+class ConfigError(ValueError):
+    """A backend parameter is invalid; the message starts with the parameter's name."""
+
+
+class MappingError(ValueError):
+    """The graph cannot be mapped onto this hardware (a layer does not fit); the message says what to change."""
+
+
+# -- parameter checks: each names the parameter it rejects --------------------------------------------
+def positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def positive_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    if value == float("inf"):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def fraction(name: str, value: Any) -> float:
+    value = positive_float(name, value)
+    if value > 1:
+        raise ConfigError(f"{name} must be in (0, 1], got {value!r}")
+    return value
+
+
+def choice(name: str, value: Any, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ConfigError(f"{name}: unknown value {value!r}; choose one of {', '.join(map(repr, options))}")
+    return value
+
+
+def parse_grid(name: str, value: Any) -> tuple[int, int]:
+    """(rows, cols) from a pair or a string like '16x16'."""
+    if isinstance(value, str):
+        parts = value.lower().replace("*", "x").split("x")
+        try:
+            value = tuple(int(p) for p in parts)
+        except ValueError:
+            raise ConfigError(f"{name} must look like RxC (e.g. 16x16), got {value!r}") from None
+    try:
+        rows, cols = value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a (rows, cols) pair, got {value!r}") from None
+    return positive_int(f"{name} rows", rows), positive_int(f"{name} cols", cols)
+
+
+# -- results -------------------------------------------------------------------------------------------
+@dataclass
+class LayerReport:
+    """One mapped layer. Backends add their own fields in subclasses."""
+
+    name: str
+    op: str
+    macs: int
+    cycles: int
+    utilization: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class Report:
+    """The cost of one `execute`. Fields common to every backend; subclasses add their own."""
+
+    backend: str
+    clock_hz: float
+    cycles: int  # end-to-end cycles of one run
+    compute_cycles: int  # cycles the compute units were scheduled for (a pipeline: its interval)
+    utilization: float  # useful MACs / MAC capacity over `compute_cycles` (each report's docstring is exact)
+    onchip_bytes: int  # traffic between on-chip memories and compute
+    offchip_bytes: int  # traffic to and from off-chip memory (DRAM, host, weight streaming)
+    macs: int
+    layers: list[LayerReport] = field(default_factory=list)
+
+    @property
+    def time_s(self) -> float:
+        """Estimated wall time of one run at the configured clock."""
+        return self.cycles / self.clock_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+        out["time_s"] = self.time_s
+        out["layers"] = [layer.to_dict() for layer in self.layers]
+        return _jsonable(out)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.backend}: {self.cycles:,} cycles = {self.time_s * 1e6:,.2f} us at {self.clock_hz / 1e6:,.0f} MHz",
+            f"  MACs {self.macs:,}   utilization {self.utilization:.1%}",
+            f"  on-chip traffic {self.onchip_bytes:,} B   off-chip traffic {self.offchip_bytes:,} B",
+        ]
+        return "\n".join(lines)
+
+    def table(self, columns: tuple[str, ...] = ("op", "macs", "cycles", "utilization")) -> str:
+        """One line per layer with the chosen fields."""
+        width = max([len(layer.name) for layer in self.layers] + [5])
+        rows = [f"{'layer':<{width}} " + " ".join(f"{c:>14}" for c in columns)]
+        for layer in self.layers:
+            cells = [_cell(getattr(layer, c, "")) for c in columns]
+            rows.append(f"{layer.name:<{width}} " + " ".join(f"{c:>14}" for c in cells))
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return self.summary() + "\n" + self.table()
+
+
+@dataclass
+class CompiledProgram:
+    """A graph mapped onto one backend's hardware: printable (`str`) and drawable (`draw`)."""
+
+    backend: str
+    graph: Graph
+    config: dict[str, Any]
+    layers: list[Any]
+
+    def summary(self) -> str:
+        return f"{self.backend} program for graph {self.graph.name!r}: {len(self.layers)} mapped layers"
+
+    def __str__(self) -> str:
+        return self.summary() + "\n" + "\n".join(f"  {layer}" for layer in self.layers)
+
+    def draw(self, **kwargs: Any) -> matplotlib.figure.Figure:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python types only (NumPy scalars and tuples converted), so `json.dumps` works."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

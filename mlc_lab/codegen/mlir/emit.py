@@ -1,0 +1,296 @@
+"""Graph -> MLIR text: one function per graph, one small emitter per op (the table in `ops.py`).
+
+We write MLIR's textual form directly and let the real MLIR parser and verifier (the upstream Python
+bindings) check it: text is what a reader sees, and it is the one form both MLIR builds (torch-mlir's
+and IREE's) accept. Every op line carries `loc("<node name>")`, so a verifier error names the graph
+node it came from. Weights become `arith.constant dense<"0x...">` (raw bytes: fast to parse); the
+printed module elides them so `str()` stays readable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from itertools import count
+
+import numpy as np
+
+from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
+from mlc_lab.ir import Graph, Node
+
+#: A tensor-level operand of a generic: (ssa name, its tensor type, one affine expression per dim).
+Operand = tuple[str, str, Sequence[str]]
+
+
+class MLIRLoweringError(NotImplementedError):
+    """The graph holds something this code generator cannot express; the message names it."""
+
+
+def tensor_type(shape: Sequence[int], dtype: str) -> str:
+    """`tensor<1x3x16x16xf32>` (rank 0: `tensor<f32>`)."""
+    dims = "".join(f"{d}x" for d in shape)
+    return f"tensor<{dims}{mlir_scalar(dtype)}>"
+
+
+def broadcast_exprs(in_shape: Sequence[int], out_exprs: Sequence[str], out_shape: Sequence[int]) -> list[str]:
+    """NumPy broadcasting as affine expressions: align right; a size-1 dim that was stretched reads index 0."""
+    offset = len(out_shape) - len(in_shape)
+    return [out_exprs[offset + j] if d == out_shape[offset + j] else "0" for j, d in enumerate(in_shape)]
+
+
+def affine_map(rank: int, exprs: Sequence[str]) -> str:
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    return f"affine_map<({dims}) -> ({', '.join(exprs)})>"
+
+
+def identity(rank: int) -> list[str]:
+    return [f"d{i}" for i in range(rank)]
+
+
+def dense_literal(array: np.ndarray) -> str:
+    """`dense<"0x...">` holds the raw little-endian bytes; booleans are written out (i1 is bit-packed)."""
+    if array.dtype == np.bool_:
+        return "dense<" + _nested(array.tolist()) + ">"
+    return f'dense<"0x{np.ascontiguousarray(array).tobytes().hex().upper()}">'
+
+
+def _nested(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested(v) for v in value) + "]"
+    return "true" if value else "false"
+
+
+class FunctionEmitter:
+    """Writes one `func.func`: graph values become SSA names, ops become lines."""
+
+    def __init__(self, module: ModuleEmitter, graph: Graph, name: str, private: bool = False) -> None:
+        self.module = module
+        self.graph = graph
+        self.name = name
+        self.private = private
+        self.lines: list[str] = []
+        self.values: dict[Node, str] = {}
+        self.loc = ""
+
+    # -- names and lines ------------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        return self.module.fresh(hint)
+
+    def op(self, text: str, hint: str = "t") -> str:
+        """Write `%name = text loc(...)` and return %name."""
+        name = self.fresh(hint)
+        self.lines.append(f"{name} = {text}{self.loc}")
+        return name
+
+    # -- building blocks the op emitters share -----------------------------------------------------
+    def empty(self, shape: Sequence[int], dtype: str) -> str:
+        return self.op(f"tensor.empty() : {tensor_type(shape, dtype)}", "empty")
+
+    def scalar(self, value: float, dtype: str) -> str:
+        literal = float_literal(value, dtype) if is_float(dtype) else str(int(value))
+        return self.op(f"arith.constant {literal} : {mlir_scalar(dtype)}", "cst")
+
+    def filled(self, value: float, shape: Sequence[int], dtype: str) -> str:
+        ty = tensor_type(shape, dtype)
+        v, e = self.scalar(value, dtype), self.empty(shape, dtype)
+        return self.op(f"linalg.fill ins({v} : {mlir_scalar(dtype)}) outs({e} : {ty}) -> {ty}", "fill")
+
+    def constant(self, array: np.ndarray, hint: str = "cst") -> str:
+        ty = tensor_type(array.shape, array.dtype.name)
+        return self.op(f"arith.constant {dense_literal(array)} : {ty}", hint)
+
+    def generic(
+        self,
+        operands: Sequence[Operand],
+        out_shape: Sequence[int],
+        out_dtype: str,
+        body: Callable[[Body, list[str]], str],
+        *,
+        rank: int | None = None,
+        reduced: frozenset[int] = frozenset(),
+        init: str | None = None,
+        hint: str = "gen",
+    ) -> str:
+        """A `linalg.generic` over `rank` loops (default: the output's rank).
+
+        `body(b, scalars)` computes one element from the operands' scalars followed by the output's
+        current element (the accumulator, for reductions). Loops in `reduced` are reduction loops; the
+        output is indexed by the other loops, in order. Reductions pass an `init` already filled.
+        """
+        rank = len(out_shape) if rank is None else rank
+        out_ty = tensor_type(out_shape, out_dtype)
+        out_exprs = [f"d{i}" for i in range(rank) if i not in reduced]
+        if init is None:
+            init = self.empty(out_shape, out_dtype)
+        maps = [affine_map(rank, exprs) for _, _, exprs in operands] + [affine_map(rank, out_exprs)]
+        iters = ", ".join('"reduction"' if i in reduced else '"parallel"' for i in range(rank))
+        ins = ", ".join(name for name, _, _ in operands)
+        in_types = ", ".join(ty for _, ty, _ in operands)
+        b = Body(self.fresh)
+        args = [self.fresh("in") for _ in operands] + [self.fresh("out")]
+        arg_types = [_element_type(ty) for _, ty, _ in operands] + [mlir_scalar(out_dtype)]
+        result = body(b, args)  # operand scalars, then the output's (the accumulator of a reduction)
+        ins_text = f" ins({ins} : {in_types})" if operands else ""
+        name = self.fresh(hint)
+        self.lines.append(
+            f"{name} = linalg.generic {{indexing_maps = [{', '.join(maps)}], iterator_types = [{iters}]}}"
+            f"{ins_text} outs({init} : {out_ty}) {{"
+        )
+        self.lines.append(f"^bb0({', '.join(f'{a}: {t}' for a, t in zip(args, arg_types))}):")
+        self.lines += ["  " + line for line in b.lines]
+        self.lines.append(f"  linalg.yield {result} : {mlir_scalar(out_dtype)}")
+        self.lines.append(f"}} -> {out_ty}{self.loc}")
+        return name
+
+    def reshape(self, x: str, src: Sequence[int], dst: Sequence[int], dtype: str) -> str:
+        """Any static reshape: collapse to 1-D, then expand (canonicalize folds the pair when it can)."""
+        src, dst = tuple(src), tuple(dst)
+        if src == dst:
+            return x
+        numel = int(np.prod(src, dtype=np.int64))
+        flat = x
+        if len(src) != 1:
+            groups = "[" + ", ".join(str(i) for i in range(len(src))) + "]" if src else ""
+            flat = self.op(
+                f"tensor.collapse_shape {x} [{groups}] : {tensor_type(src, dtype)} into {tensor_type((numel,), dtype)}",
+                "collapsed",
+            )
+        if len(dst) == 1:
+            return flat
+        groups = "[" + ", ".join(str(i) for i in range(len(dst))) + "]" if dst else ""
+        shape = ", ".join(map(str, dst))
+        return self.op(
+            f"tensor.expand_shape {flat} [{groups}] output_shape [{shape}] : "
+            f"{tensor_type((numel,), dtype)} into {tensor_type(dst, dtype)}",
+            "expanded",
+        )
+
+    def transpose(self, x: str, shape: Sequence[int], perm: Sequence[int], dtype: str) -> str:
+        if list(perm) == list(range(len(shape))):
+            return x
+        out = [shape[p] for p in perm]
+        init = self.empty(out, dtype)
+        return self.op(
+            f"linalg.transpose ins({x} : {tensor_type(shape, dtype)}) outs({init} : {tensor_type(out, dtype)}) "
+            f"permutation = [{', '.join(map(str, perm))}]",
+            "transposed",
+        )
+
+    def pad(
+        self, x: str, shape: Sequence[int], low: Sequence[int], high: Sequence[int], value: float, dtype: str
+    ) -> str:
+        if not any(low) and not any(high):
+            return x
+        out = [d + lo + hi for d, lo, hi in zip(shape, low, high)]
+        v = self.scalar(value, dtype)
+        idx = ", ".join(f"{self.fresh('i')}: index" for _ in shape)
+        name = self.fresh("padded")
+        self.lines.append(
+            f"{name} = tensor.pad {x} low[{', '.join(map(str, low))}] high[{', '.join(map(str, high))}] {{"
+        )
+        self.lines.append(f"^bb0({idx}):")
+        self.lines.append(f"  tensor.yield {v} : {mlir_scalar(dtype)}")
+        self.lines.append(f"}} : {tensor_type(shape, dtype)} to {tensor_type(out, dtype)}{self.loc}")
+        return name
+
+    # -- the function -----------------------------------------------------------------------------
+    def emit_body(self) -> None:
+        from mlc_lab.codegen.mlir.ops import emit_node
+
+        for node in self.graph.nodes:
+            if node.op in ("input", "constant"):  # constants are written where first used
+                continue
+            self.loc = f' loc("{node.name}")'
+            self.values[node] = emit_node(self, node, _Args(self, node.inputs))
+        self.loc = ""
+
+    def value(self, node: Node) -> str:
+        """The SSA name of `node`; a constant is emitted on first use, next to its reader."""
+        if node not in self.values:
+            if node.op != "constant":
+                raise MLIRLoweringError(f"%{node.name} is used before it is defined")
+            loc, self.loc = self.loc, f' loc("{node.name}")'
+            self.values[node] = self.constant(node.value, node.name)
+            self.loc = loc
+        return self.values[node]
+
+    def text(self) -> str:
+        args = []
+        for node in self.graph.inputs:
+            self.values[node] = self.fresh(node.name)
+            args.append(f"{self.values[node]}: {tensor_type(node.shape, node.dtype)}")
+        self.emit_body()
+        results = [self.value(o) for o in self.graph.outputs]
+        types = [tensor_type(o.shape, o.dtype) for o in self.graph.outputs]
+        head = "func.func private" if self.private else "func.func"
+        lines = [f"{head} @{self.name}({', '.join(args)}) -> ({', '.join(types)}) {{"]
+        lines += ["  " + line for line in self.lines]
+        lines.append(f"  func.return {', '.join(results)} : {', '.join(types)}")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+class _Args(Sequence[str]):
+    """A node's operands as SSA names, looked up only when an emitter reads them (see `value`)."""
+
+    def __init__(self, f: FunctionEmitter, nodes: Sequence[Node]) -> None:
+        self.f, self.nodes = f, nodes
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self.f.value(self.nodes[i])
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def _element_type(tensor_ty: str) -> str:
+    """`tensor<2x3xf32>` -> `f32`, `tensor<i1>` -> `i1`."""
+    return tensor_ty[:-1].split("x")[-1].removeprefix("tensor<")
+
+
+_NAME_BAD = re.compile(r"[^A-Za-z0-9_$.]")
+
+
+class ModuleEmitter:
+    """Owns SSA-name uniqueness and the extra functions fused groups need."""
+
+    def __init__(self) -> None:
+        self.functions: list[str] = []
+        self._counter = count()
+        self._used: set[str] = set()
+        self._symbols: set[str] = set()
+
+    def fresh(self, hint: str) -> str:
+        base = _NAME_BAD.sub("_", hint) or "v"
+        if base[0].isdigit():
+            base = "v" + base
+        name = base
+        while name in self._used:
+            name = f"{base}_{next(self._counter)}"
+        self._used.add(name)
+        return "%" + name
+
+    def symbol(self, hint: str) -> str:
+        base = _NAME_BAD.sub("_", hint)
+        name, k = base, 1
+        while name in self._symbols:
+            name, k = f"{base}_{k}", k + 1
+        self._symbols.add(name)
+        return name
+
+    def add_function(self, graph: Graph, name: str, private: bool = False) -> str:
+        symbol = self.symbol(name)
+        text = FunctionEmitter(self, graph, symbol, private).text()
+        self.functions.append(text)
+        return symbol
+
+    def text(self) -> str:
+        return "module {\n" + "\n".join(self.functions) + "\n}\n"
+
+
+def emit_text(graph: Graph, name: str = "main") -> str:
+    """The MLIR text of `graph` as `func.func @main` (plus private functions for non-elementwise fused groups)."""
+    graph.verify()
+    module = ModuleEmitter()
+    module.add_function(graph, name)
+    return module.text()

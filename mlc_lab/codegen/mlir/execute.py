@@ -1,0 +1,117 @@
+"""Running emitted MLIR on the CPU, two ways.
+
+- IREE (`compile_iree`): IREE's optimizing compiler (tiling, vectorization, weight packing) with
+  the llvm-cpu backend for this machine's CPU, run by IREE's runtime. This is the fast path.
+- The upstream path (`compile_jit`): our own pass pipeline (`pipeline.py`) lowers the module all the
+  way to the LLVM dialect and MLIR's ExecutionEngine JIT-compiles it. Plain loops, so slow, but every
+  step is upstream MLIR you can print.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+
+import numpy as np
+
+from mlc_lab.codegen.mlir.module import MLIRModule
+
+#: `host`: compile for this machine's CPU (AVX-512 etc.). IREE demotes f64 to f32 by default, which
+#: silently changes a float64 graph's signature: keep f64 as it is.
+IREE_FLAGS = ("--iree-llvmcpu-target-cpu=host", "--iree-input-demote-f64-to-f32=false")
+
+
+class IREEFunction:
+    """A compiled entry point: NumPy arrays in, a list of NumPy arrays out."""
+
+    def __init__(self, vmfb: bytes, entry: str = "main", driver: str = "local-sync") -> None:
+        import iree.runtime as rt
+
+        self.vmfb = vmfb
+        self.driver = driver
+        self._module = rt.load_vm_flatbuffer(vmfb, driver=driver)
+        self._fn = self._module[entry]
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        result = self._fn(*(np.ascontiguousarray(a) for a in arrays))
+        results = result if isinstance(result, (tuple, list)) else (result,)
+        return [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
+
+
+def compile_vmfb(text: str, extra_args: Sequence[str] = ()) -> bytes:
+    """MLIR text -> an IREE VM flatbuffer for this CPU (IREE parses and re-verifies the text itself)."""
+    import iree.compiler as ic
+
+    return ic.compile_str(text, target_backends=["llvm-cpu"], extra_args=[*IREE_FLAGS, *extra_args])
+
+
+def compile_iree(
+    module: MLIRModule | str, entry: str = "main", driver: str = "local-sync", extra_args: Sequence[str] = ()
+) -> IREEFunction:
+    """Compile with IREE; `driver` "local-sync" runs on the calling thread, "local-task" uses a pool."""
+    text = module.text if isinstance(module, MLIRModule) else module
+    return IREEFunction(compile_vmfb(text, extra_args), entry, driver)
+
+
+# -- the upstream path: fully lowered LLVM dialect + ExecutionEngine ----------------------------------
+class JITFunction:
+    """Calls a function lowered with `pipeline.LLVM_STAGES`: results become out-parameters (memrefs)."""
+
+    def __init__(
+        self,
+        llvm_module: MLIRModule,
+        input_types: Sequence[tuple[tuple[int, ...], str]],
+        output_types: Sequence[tuple[tuple[int, ...], str]],
+        entry: str = "main",
+        opt_level: int = 2,
+    ) -> None:
+        from torch_mlir.execution_engine import ExecutionEngine
+
+        self.inputs, self.outputs, self.entry = list(input_types), list(output_types), entry
+        self.engine = ExecutionEngine(llvm_module.module, opt_level=opt_level)
+        # memref.copy between strided views lowers to a call of `memrefCopy`, a helper from MLIR's
+        # runtime library that the wheel does not ship: we provide it (symbols resolve lazily).
+        self.engine.raw_register_runtime("memrefCopy", ctypes.cast(_MEMREF_COPY, ctypes.c_void_p))
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        from torch_mlir.runtime import get_ranked_memref_descriptor
+
+        outs = [np.zeros(shape, dtype) for shape, dtype in self.outputs]
+        ins = [np.ascontiguousarray(a) for a in arrays]
+        descriptors = [get_ranked_memref_descriptor(a) for a in ins + outs]
+        pointers = [ctypes.pointer(ctypes.pointer(d)) for d in descriptors]
+        # buffer-results-to-out-params puts the inputs first, then one out-parameter per result:
+        # the function writes its results straight into our NumPy arrays.
+        self.engine.invoke(self.entry, *pointers)
+        return outs
+
+
+class _UnrankedMemRef(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_int64), ("descriptor", ctypes.c_void_p)]
+
+
+def _strided_view(memref: _UnrankedMemRef, elem_size: int) -> np.ndarray:
+    """A NumPy view of a ranked memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}."""
+    rank = memref.rank
+    fields = (ctypes.c_int64 * (3 + 2 * rank)).from_address(memref.descriptor)
+    aligned, offset = fields[1], fields[2]
+    sizes, strides = list(fields[3 : 3 + rank]), list(fields[3 + rank : 3 + 2 * rank])
+    span = 1 + sum((n - 1) * s for n, s in zip(sizes, strides)) if all(sizes) else 0
+    raw = (ctypes.c_char * (max(span, 1) * elem_size)).from_address(aligned + offset * elem_size)
+    flat = np.frombuffer(raw, dtype=np.dtype(f"V{elem_size}"))
+    return np.lib.stride_tricks.as_strided(flat, sizes, [s * elem_size for s in strides])
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.POINTER(_UnrankedMemRef), ctypes.POINTER(_UnrankedMemRef))
+def _MEMREF_COPY(elem_size: int, src: object, dst: object) -> None:  # noqa: N802
+    _strided_view(dst.contents, elem_size)[...] = _strided_view(src.contents, elem_size)
+
+
+def compile_jit(graph: object, opt_level: int = 2) -> JITFunction:
+    """Emit `graph`, lower it with the upstream pipeline to LLVM, and JIT it with MLIR's ExecutionEngine."""
+    from mlc_lab.codegen.mlir import emit
+    from mlc_lab.codegen.mlir.pipeline import lower_to_llvm
+
+    llvm = lower_to_llvm(emit(graph))
+    sig = lambda nodes: [(n.shape, n.dtype) for n in nodes]  # noqa: E731
+    return JITFunction(llvm, sig(graph.inputs), sig(graph.outputs), opt_level=opt_level)

@@ -1,0 +1,109 @@
+"""The whole graph as a Relax module: one `R.call_tir` per kernel, weights as Relax constants.
+
+    @R.function
+    def main(x: R.Tensor((1, 3, 16, 16), "float32")):
+        with R.dataflow():
+            lv = R.call_tir(cls.fused_conv2d_bn_relu, (x, metadata["relax.expr.Constant"][0], ...),
+                            out_ty=R.Tensor((1, 16, 16, 16), "float32"))
+            ...
+
+Relax sees each kernel as an opaque PrimFunc; memory planning, the calling convention and the VM
+bytecode come from TVM's own passes (see build.py). Identical kernels (same op, attributes and
+input types) are lowered once and called from several places, as TVM does after FuseTIR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from mlc_lab.codegen.tvm.lower import Kernel, ScheduleFn, lower_node, sanitize
+from mlc_lab.ir.graph import Graph, Node
+
+
+def kernel_key(node: Node) -> Hashable:
+    """Two nodes with the same key compute the same function of their inputs: they share a kernel."""
+    return (node.op, _attrs_key(node.attrs), tuple((x.shape, x.dtype) for x in node.inputs))
+
+
+def _attrs_key(attrs: Any) -> Hashable:
+    items = []
+    for key, value in sorted(attrs.items()):
+        if key == "pattern":
+            continue
+        if isinstance(value, Graph):
+            value = _graph_key(value)
+        elif isinstance(value, np.ndarray):  # a constant inside a sub-graph: lifted to a kernel input
+            value = (value.shape, value.dtype.name)
+        items.append((key, value))
+    return tuple(items)
+
+
+def _graph_key(graph: Graph) -> Hashable:
+    index = {n: k for k, n in enumerate(graph.nodes)}
+    nodes = tuple((n.op, n.type, _attrs_key(n.attrs), tuple(index[i] for i in n.inputs)) for n in graph.nodes)
+    return nodes, tuple(index[o] for o in graph.outputs)
+
+
+def lower_kernels(graph: Graph, schedule: ScheduleFn | None = None) -> dict[Node, Kernel]:
+    """A kernel for every op node of `graph`, shared between nodes with the same `kernel_key`."""
+    by_key: dict[Hashable, Kernel] = {}
+    names: set[str] = set()
+    kernels: dict[Node, Kernel] = {}
+    for node in graph.ops:
+        key = kernel_key(node)
+        if key not in by_key:
+            by_key[key] = lower_node(node, schedule, _fresh(kernel_name(node), names))
+        kernels[node] = by_key[key]
+    return kernels
+
+
+def kernel_name(node: Node) -> str:
+    """Kernels are named after what they compute, as in TVM: 'conv2d', 'fused_conv2d_bn_relu'.
+
+    (Not after the node: one kernel may serve several nodes.)
+    """
+    if node.op == "fused":
+        return sanitize("_".join(filter(None, ["fused", node.attrs.get("pattern", "")])))
+    return node.op
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    candidate, k = name, 1
+    while candidate in taken or candidate == "main":
+        candidate, k = f"{name}_{k}", k + 1
+    taken.add(candidate)
+    return candidate
+
+
+def tensor_type(node: Node) -> relax.TensorType:
+    return relax.TensorType(list(node.shape), node.dtype)
+
+
+def to_relax(graph: Graph, kernels: dict[Node, Kernel]) -> tvm.IRModule:
+    """The Relax module: `main(inputs...) -> tuple of outputs`, each op a call_tir of its kernel."""
+    bb = relax.BlockBuilder()
+    params = [relax.Var(sanitize(x.name), tensor_type(x)) for x in graph.inputs]
+    gvars: dict[str, relax.GlobalVar] = {}
+    with bb.function("main", params):
+        with bb.dataflow():
+            env: dict[Node, relax.Expr] = dict(zip(graph.inputs, params))
+            for node in graph.nodes:
+                if node.op == "input":
+                    continue
+                if node.op == "constant":
+                    env[node] = relax.const(np.array(node.value))
+                    continue
+                kernel = kernels[node]
+                if kernel.name not in gvars:
+                    gvars[kernel.name] = bb.add_func(kernel.func, kernel.name)
+                args = [env[x] for x in node.inputs] + [relax.const(np.array(c)) for c in kernel.constants]
+                call = relax.call_tir(gvars[kernel.name], args, tensor_type(node))
+                env[node] = bb.emit(call, name_hint=sanitize(node.name))
+            result = bb.emit_output(relax.Tuple([env[o] for o in graph.outputs]))
+        bb.emit_func_output(result)
+    return bb.get()

@@ -1,0 +1,99 @@
+"""The table from IR op names to TE compute functions, and the helpers they share.
+
+A TE function receives the TE tensors of the node's inputs, the node's (already normalised)
+attributes, `out` (the node's IR type, so no function re-derives an output shape the type rule
+already computed) and `name` (a prefix for its stage names, unique within the kernel). It returns
+one te.Tensor whose shape and dtype must equal `out`; `lower.py` checks that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import tvm
+from tvm import te
+from tvm.sym import Analyzer
+
+from mlc_lab.ir.types import TensorType
+
+TEFunction = Callable[..., te.Tensor]
+
+#: IR op name -> TE compute function.
+TE_OPS: dict[str, TEFunction] = {}
+
+#: Stage tag for padding copies: `lower.py` never inlines them into a reduction (see its docstring).
+PAD_TAG = "pad"
+
+
+class UnsupportedOpError(NotImplementedError):
+    """The TVM code generator has no TE function for an op (or for one of its attribute values)."""
+
+
+def te_op(*names: str) -> Callable[[TEFunction], TEFunction]:
+    """Register a TE function for one or more IR ops."""
+
+    def register(fn: TEFunction) -> TEFunction:
+        for name in names:
+            TE_OPS[name] = fn
+        return fn
+
+    return register
+
+
+def const(value: Any, dtype: Any) -> tvm.tirx.Expr:
+    """A literal of `dtype`; float bounds given for an integer tensor are truncated as NumPy's cast does."""
+    dtype = str(dtype)  # TE tensors and expressions carry a PrimType, not a string
+    if not dtype.startswith("float") and dtype != "bool":
+        value = int(value)
+    return tvm.tirx.const(value, dtype)
+
+
+#: The bounds of the output indices of the te.compute being built (see `compute`).
+_INDEX_BOUNDS: ContextVar[Analyzer | None] = ContextVar("index_bounds", default=None)
+
+
+def compute(shape: Sequence[Any], fcompute: Callable[..., Any], name: str, tag: str = "") -> te.Tensor:
+    """`te.compute`, where index arithmetic can be simplified knowing the ranges of the output indices.
+
+    Layout arithmetic builds indices like `(C * 8 + c) // 8` for a blocked axis; knowing 0 <= c < 8,
+    `simplify_index` turns that back into `C`. That keeps the printed TensorIR readable and the access
+    patterns recognisable for the schedule (a lane index used only in the last axis).
+    Only indices are simplified, never the arithmetic on values (TVM 0.27's simplifier also fails
+    on some TE expressions, e.g. a Select reading a placeholder).
+    """
+    extents = [int(d) for d in shape]
+
+    def with_bounds(*index: Any) -> Any:
+        analyzer = Analyzer()
+        for var, extent in zip(index, extents):
+            analyzer.bind(var, tvm.ir.Range(0, extent))
+        token = _INDEX_BOUNDS.set(analyzer)
+        try:
+            return fcompute(*index)
+        finally:
+            _INDEX_BOUNDS.reset(token)
+
+    return te.compute(extents, with_bounds, name=name, tag=tag)
+
+
+def simplify_index(index: Sequence[Any]) -> list[Any]:
+    """Simplify index expressions with the bounds of the enclosing `compute` (unchanged outside one)."""
+    analyzer = _INDEX_BOUNDS.get()
+    if analyzer is None:
+        return list(index)
+    return [analyzer.simplify(i) if isinstance(i, tvm.tirx.Expr) else i for i in index]
+
+
+def broadcast_index(index: Sequence[Any], shape: Sequence[int]) -> list[Any]:
+    """Where output element `index` reads an input of `shape` under NumPy broadcasting.
+
+    Axes are aligned from the right; an input axis of size 1 is read at 0.
+    """
+    offset = len(index) - len(shape)
+    return [0 if size == 1 else index[offset + k] for k, size in enumerate(shape)]
+
+
+def out_shape(out: TensorType) -> tuple[int, ...]:
+    return tuple(out.shape)
