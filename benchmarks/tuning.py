@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 THREADS = int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
@@ -35,37 +34,18 @@ from mlc_lab.tuning.task import Task, conv2d_task, matmul_task  # noqa: E402
 from mlc_lab.tuning.tuner import TuneResult, tune  # noqa: E402
 
 
-def seconds_per_call(fn, min_s: float = 0.05) -> float:
-    """Median over 3 batches of back-to-back calls, each batch at least `min_s` long."""
-    fn()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < min_s:
-        fn()
-        calls += 1
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - start) / calls)
-    return float(np.median(times))
+def interleaved(fns: dict[str, object], rounds: int = 7, calls: int = 10) -> dict[str, float]:
+    """The book's one timing method (mlc_lab.bench): round-robin rounds, median per-call seconds."""
+    from mlc_lab.bench import interleaved_medians
 
-
-def interleaved(fns: dict[str, object], rounds: int = 7) -> dict[str, float]:
-    """Time each function once per round, rounds alternating, and keep each one's median."""
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for label, fn in fns.items():
-            time.sleep(0.05)  # let the previous library's worker threads go idle
-            samples[label].append(seconds_per_call(fn))
-    return {k: float(np.median(v)) for k, v in samples.items()}
+    return interleaved_medians(fns, rounds=rounds, calls=calls)
 
 
 def tvm_callable(task: Task, config):
     """A zero-argument function running the kernel `task` compiles to under `config` (None: naive)."""
     import tvm
 
-    from mlc_lab.tuning.hardware import host_target
+    from mlc_lab.codegen.tvm.build import host_target
 
     func, constants = scheduled_func(task, config)
     executable = tvm.compile(tvm.IRModule({"main": func}), target=host_target(THREADS))
@@ -97,6 +77,7 @@ def bench_matmul(args, results: dict) -> TuneResult:
             "numpy / OpenBLAS": lambda: np.matmul(a, b, out=out),
         },
         rounds=5,
+        calls=3,
     )
     report(times, task.flops)
     numpy_ratio = times["numpy / OpenBLAS"] / times["tuned"]
@@ -142,7 +123,7 @@ def bench_conv2d(args, results: dict) -> None:
     for layout, (task, run) in tuned.items():
         fns[f"tuned {layout}"] = tvm_callable(task, run.best_config)
     with torch.inference_mode():
-        times = interleaved(fns, rounds=7)
+        times = interleaved(fns, rounds=7, calls=20)
     flops = next(iter(tuned.values()))[0].flops
     report(times, flops)
     torch_best = min(times["torch NCHW (oneDNN)"], times["torch channels_last"])
@@ -186,7 +167,7 @@ def bench_metaschedule(args, results: dict, ours: TuneResult | None) -> None:
         # side by side, MetaSchedule's final best and our best-so-far config after 8, 16, 32 and all trials.
         import tvm
 
-        from mlc_lab.tuning.hardware import host_target
+        from mlc_lab.codegen.tvm.build import host_target
 
         ex = tvm.compile(tvm.IRModule({"main": ms.best_func}), target=host_target(THREADS))
         dev = tvm.cpu()
@@ -197,7 +178,7 @@ def bench_metaschedule(args, results: dict, ours: TuneResult | None) -> None:
             best = min((t for t in ours.trials[:n] if t.ok), key=lambda t: t.cost, default=None)
             if best is not None:
                 fns[f"ours best of {n}"] = tvm_callable(task, best.config)
-        times = interleaved(fns, rounds=7)
+        times = interleaved(fns, rounds=7, calls=20)
         report(times, task.flops)
         ms_time = times[f"MetaSchedule best of {len(ms.result.trials)}"]
         checkpoints = {k: ms_time / v for k, v in times.items() if k.startswith("ours")}
@@ -229,14 +210,8 @@ def _save_run(path: Path, run: TuneResult, task: Task) -> None:
 
 def bench_cnn(args, results: dict) -> None:
     """A conv-heavy zoo model built three ways: naive loops, the default schedule, the tuning log."""
-    from mlc_lab.tuning.lowering import codegen_available
-
-    if not codegen_available():
-        print("\n== small_cnn: skipped (mlc_lab.codegen.tvm is not in this checkout)")
-        return
-    from mlc_lab.codegen.tvm import build
-
     from mlc_lab import zoo
+    from mlc_lab.codegen.tvm import build
     from mlc_lab.passes.fusion import OperatorFusionPass
     from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph
 
@@ -255,7 +230,7 @@ def bench_cnn(args, results: dict) -> None:
     }
     outs = {k: b(*inputs) for k, b in builds.items()}
     err = max(float(np.abs(a - b).max()) for a, b in zip(outs["tuned (db)"], outs["naive"]))
-    times = interleaved({k: (lambda b=b: b(*inputs)) for k, b in builds.items()}, rounds=5)
+    times = interleaved({k: (lambda b=b: b(*inputs)) for k, b in builds.items()}, rounds=5, calls=3)
     for k, s in times.items():
         print(f"  {k:<20} {s * 1e3:8.3f} ms")
     print(f"  tuned kernels: {hook.applied}; max |tuned - naive| = {err:.1e}")

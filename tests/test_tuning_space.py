@@ -47,8 +47,8 @@ def test_packing_and_cache_write_appear_in_the_schedule():
     task = matmul_task(16, 32, 8)
     cost = MeasuredCost(task, repeat=1, min_repeat_ms=0)
     config = {
-        "tile_i": [2, 2, 1, 4],
-        "tile_j": [2, 1, 1, 16],
+        "tile_i0": [2, 2, 1, 4],
+        "tile_i1": [2, 1, 1, 16],
         "tile_k": [2, 4],
         "order": "ssrsrs",
         "cache_write": True,
@@ -69,7 +69,7 @@ def test_failed_builds_are_logged_with_their_reason(tmp_path):
     task = matmul_task(16, 32, 8)
     cost = MeasuredCost(task, repeat=1, min_repeat_ms=0)
     space = space_for(cost.info)
-    space.knobs["tile_i"] = [[3, 1, 1, 1]]  # 3 does not tile 16: the split primitive refuses
+    space.knobs["tile_i0"] = [[3, 1, 1, 1]]  # 3 does not tile 16: the split primitive refuses
     db = TuningDatabase(tmp_path / "log.jsonl")
     result = tune_space(space, cost, 3, key=task.key, strategy="random", db=db, progress=False)
     assert len(result.failures) == 3

@@ -82,10 +82,6 @@ def schedule_from_db(
 
 
 def _default_schedule():
-    from mlc_lab.tuning.lowering import codegen_available
-
-    if not codegen_available():
-        return None
     from mlc_lab.codegen.tvm.schedule import default_schedule
 
     return default_schedule

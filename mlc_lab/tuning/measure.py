@@ -59,7 +59,7 @@ class MeasuredCost:
     """
 
     def __init__(self, task: Task, target=None, repeat: int = 5, min_repeat_ms: int = 20, rtol: float = 1e-3):
-        from mlc_lab.tuning.hardware import host_target
+        from mlc_lab.codegen.tvm.build import host_target
 
         self.task = task
         self.target = target or host_target()

@@ -124,7 +124,7 @@ def tune_metaschedule(
     import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from mlc_lab.tuning.hardware import host_target
+    from mlc_lab.codegen.tvm.build import host_target
 
     if not verbose:  # MetaSchedule sizes its console handler from this logger's level
         logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
