@@ -93,3 +93,13 @@ def test_systolic_tiles_tuned_with_an_analytical_cycle_model():
     result = tune_space(space, cost, 80, key="gemm@8x8", strategy="model", progress=False)
     assert result.best_cost <= 1.25 * optimum
     assert result.best_cost < result.trials[0].cost or result.trials[0].cost == optimum
+
+
+def test_systolic_simulator_as_the_cost():
+    from mlc_lab.tuning.accelerator import SystolicCost, simulated_cycles, systolic_space
+
+    space = systolic_space(128, 64, 64, rows=8, cols=8)
+    cost = SystolicCost(128, 64, 64, rows=8, cols=8, model=simulated_cycles)
+    optimum = min(cost(c).cost for c in space.grid())  # microseconds per config: the whole space is cheap here
+    result = tune_space(space, cost, 60, key="gemm@sim8x8", strategy="annealing", progress=False)
+    assert result.best.ok and result.best_cost <= 1.1 * optimum

@@ -2,12 +2,16 @@
 
 A GEMM on a rows x cols systolic array is tiled (tile_m, tile_n, tile_k: what one pass of the array
 holds in its local buffers) and run in a dataflow (output-, weight- or input-stationary). The cost
-is pluggable: `analytical_cycles` below is the closed-form per-fold model SCALE-Sim's cycle counts
-follow (plus a refill cost for tiles that do not fit the buffers); the systolic simulator's own
-cycle count plugs in the same way, as any function config -> TrialResult.
+is pluggable, any function config -> TrialResult:
+
+- `analytical_cycles`: a closed-form per-fold model with a refill cost for tiles that overflow the
+  buffers: a stand-in that needs nothing else (the tests use it);
+- `simulated_cycles`: the systolic backend's own report (`mlc_lab.backends.custom.systolic`), one
+  simulated GEMM per tile, times the number of tiles.
 
     space = systolic_space(256, 256, 256, rows=8, cols=8)
-    result = tune_space(space, SystolicCost(256, 256, 256, rows=8, cols=8), 64, key="gemm@8x8")
+    cost = SystolicCost(256, 256, 256, rows=8, cols=8, model=simulated_cycles)
+    result = tune_space(space, cost, 64, key="gemm256@systolic8x8")
 """
 
 from __future__ import annotations
@@ -57,6 +61,16 @@ def analytical_cycles(
     footprint = tm * tk + tk * tn + tm * tn
     spill = max(0, footprint - buffer_words)
     return float(tiles * (per_tile + spill + 16))  # +16: fixed per-tile control overhead
+
+
+def simulated_cycles(config: Config, m: int, n: int, k: int, rows: int, cols: int, **hardware) -> float:
+    """Cycles reported by the systolic-array simulator for the tiled GEMM (all tiles run one after another)."""
+    from mlc_lab.backends.custom.systolic import SystolicArrayBackend
+
+    backend = SystolicArrayBackend(rows=rows, cols=cols, dataflow=config["dataflow"], **hardware)
+    tm, tn, tk = config["tile_m"], config["tile_n"], config["tile_k"]
+    report = backend.simulate_gemm(tm, tn, tk)
+    return float(report.cycles * (m // tm) * (n // tn) * (k // tk))
 
 
 @dataclass
