@@ -4,7 +4,7 @@ import matplotlib
 
 from mlc_lab.tuning import matmul_task, roofline_point
 from mlc_lab.tuning.measure import TrialResult
-from mlc_lab.tuning.stored import DATA_DIR, stored_logs, stored_run
+from mlc_lab.tuning.stored import DATA_DIR, stored_benchmark, stored_logs, stored_run
 from mlc_lab.tuning.tuner import TuneResult
 from mlc_lab.viz.tuning import plot_tuning_curves
 
@@ -21,6 +21,8 @@ def test_stored_logs_are_small_and_load():
         assert run.trials and run.flops > 0
         assert curve["best_gflops"] == sorted(curve["best_gflops"])
         assert curve["wall_s"] == sorted(curve["wall_s"])
+    bench = stored_benchmark()
+    assert bench["matmul"]["numpy_s"] > 0 and bench["conv2d"]["tuned_over_torch"] > 0
 
 
 def test_tuning_curves_plot():

@@ -5,7 +5,7 @@ MetaSchedule's default LocalBuilder builds in worker processes whose first step 
 fails. So the bridge builds and measures in this process: `InProcessBuilder` keeps each compiled
 module in a dict (the "artifact path" is a fresh temporary directory, because MetaSchedule's
 cleanup deletes the artifact's parent) and `InProcessRunner` times it with the same
-`time_evaluator` settings our tuner uses, logging (trial, wall time, seconds) for the curves.
+`time_evaluator` settings our tuner uses, logging (trial, wall time, fastest repeat) for the curves.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _classes():
                     args = alloc_argument_common(fill or _numpy_fill, device, info, 1)
                     secs = run_evaluator_common(module, device, self.config, args)
                     result = ms.runner.RunnerResult(secs, None)
-                    self.log.append(_Measurement(float(np.median(secs)), time.perf_counter() - self.start))
+                    self.log.append(_Measurement(float(min(secs)), time.perf_counter() - self.start))
                 except Exception as e:
                     result = ms.runner.RunnerResult(None, f"{type(e).__name__}: {e}")
                     self.log.append(_Measurement(float("inf"), time.perf_counter() - self.start, str(e)[:200]))

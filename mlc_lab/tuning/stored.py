@@ -31,3 +31,11 @@ def stored_run(name: str, key: str | None = None) -> TuneResult:
     records = stored_database(name).records()
     key = key or (records[0].key if records else None)
     return TuneResult.from_records([r for r in records if r.key == key])
+
+
+def stored_benchmark() -> dict:
+    """The numbers `benchmarks/tuning.py --json` printed when the stored logs were written
+    (NumPy's and PyTorch's times on the same machine: the reference lines of the chapter's plots)."""
+    import json
+
+    return json.loads((DATA_DIR / "benchmark.json").read_text())
