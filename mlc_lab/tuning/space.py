@@ -2,15 +2,18 @@
 
 A *config* is a JSON-able dict of knob values, e.g.
 
-    {"tile_i": [8, 4, 1, 4], "tile_j": [2, 1, 1, 16], "tile_k": [128, 4], "order": "ssrsrs",
+    {"tile_i0": [8, 16, 1, 4], "tile_i1": [2, 4, 4, 16], "tile_k": [128, 4], "order": "ssrsrs",
      "cache_write": True, "pack": True, "parallel": True, "vectorize": True, "unroll": 64}
+
+(knobs are named after the kernel's loops as the code generator's TensorIR names them: a matmul
+C[i0, i1] = sum_k A[i0, k] B[k, i1]; a conv adds rc, ry, rx; `space_for` lists them).
 
 `apply_config(sch, config)` turns it into TensorIR schedule primitives. The loop structure is
 MetaSchedule's CPU template "SSRSRS": every spatial loop split in 4, every reduction loop in 2,
 
     s0 (parallel, fused)  s1  r0  s2  r1  s3 (the innermost s3 of the last axis is vectorised)
 
-so s3 x s3 is the register tile (accumulators: e.g. 4 rows x 16 lanes), s2/s1 tiles fit the caches,
+so the s3 tiles make the register tile (accumulators: e.g. 4 rows x 16 lanes), s2/s1 tiles fit the caches,
 `cache_write` accumulates a tile in a local buffer, `pack` copies the weight into a layout whose
 innermost axis is the vector tile (BLAS's packed B), `unroll` asks for auto-unrolling, and order
 "srssrs" moves the outer reduction loop outside s1 (k-blocking outermost, as BLAS does).

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from mlc_lab.tuning.cost_model import Featurizer
 from mlc_lab.tuning.database import Record, TuningDatabase
 from mlc_lab.tuning.measure import CostFunction, TrialResult
 from mlc_lab.tuning.space import Config, SearchSpace
@@ -94,7 +95,7 @@ def tune_space(
     flops: float = 0.0,
     seed: int = 0,
     progress: bool = True,
-    featurize=None,
+    featurize: Featurizer | None = None,
 ) -> TuneResult:
     """Run until the log holds `trials` trials for `key` (so a rerun after a kill finishes the rest)."""
     if isinstance(db, str | os.PathLike):
