@@ -34,7 +34,7 @@ from mlc_lab.tuning.task import Task, conv2d_task, matmul_task  # noqa: E402
 from mlc_lab.tuning.tuner import TuneResult, tune  # noqa: E402
 
 
-def interleaved(fns: dict[str, object], rounds: int = 7, calls: int = 10) -> dict[str, float]:
+def interleaved(fns: dict[str, object], rounds: int = 15, calls: int = 10) -> dict[str, float]:
     """The book's one timing method (mlc_lab.bench): round-robin rounds, median per-call seconds."""
     from mlc_lab.bench import interleaved_medians
 
@@ -76,7 +76,6 @@ def bench_matmul(args, results: dict) -> TuneResult:
             "tuned": tvm_callable(task, run.best_config),
             "numpy / OpenBLAS": lambda: np.matmul(a, b, out=out),
         },
-        rounds=5,
         calls=3,
     )
     report(times, task.flops)
@@ -123,7 +122,7 @@ def bench_conv2d(args, results: dict) -> None:
     for layout, (task, run) in tuned.items():
         fns[f"tuned {layout}"] = tvm_callable(task, run.best_config)
     with torch.inference_mode():
-        times = interleaved(fns, rounds=7, calls=20)
+        times = interleaved(fns, calls=20)
     flops = next(iter(tuned.values()))[0].flops
     report(times, flops)
     torch_best = min(times["torch NCHW (oneDNN)"], times["torch channels_last"])
@@ -178,7 +177,7 @@ def bench_metaschedule(args, results: dict, ours: TuneResult | None) -> None:
             best = min((t for t in ours.trials[:n] if t.ok), key=lambda t: t.cost, default=None)
             if best is not None:
                 fns[f"ours best of {n}"] = tvm_callable(task, best.config)
-        times = interleaved(fns, rounds=7, calls=20)
+        times = interleaved(fns, calls=20)
         report(times, task.flops)
         ms_time = times[f"MetaSchedule best of {len(ms.result.trials)}"]
         checkpoints = {k: ms_time / v for k, v in times.items() if k.startswith("ours")}
@@ -230,7 +229,7 @@ def bench_cnn(args, results: dict) -> None:
     }
     outs = {k: b(*inputs) for k, b in builds.items()}
     err = max(float(np.abs(a - b).max()) for a, b in zip(outs["tuned (db)"], outs["naive"]))
-    times = interleaved({k: (lambda b=b: b(*inputs)) for k, b in builds.items()}, rounds=5, calls=3)
+    times = interleaved({k: (lambda b=b: b(*inputs)) for k, b in builds.items()}, calls=3)
     for k, s in times.items():
         print(f"  {k:<20} {s * 1e3:8.3f} ms")
     print(f"  tuned kernels: {hook.applied}; max |tuned - naive| = {err:.1e}")
