@@ -83,3 +83,26 @@ def test_tuned_build_of_small_cnn_gives_the_same_outputs(tmp_path):
     reference = build(graph)
     for a, b in zip(tuned(*inputs), reference(*inputs)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_groups_are_tunable_with_the_epilogue_in_the_tile():
+    import numpy as np
+
+    from mlc_lab import zoo
+    from mlc_lab.passes.fusion import OperatorFusionPass
+    from mlc_lab.tuning.measure import MeasuredCost
+    from mlc_lab.tuning.space import space_for
+
+    graph = OperatorFusionPass(["conv2d_bn_relu", "matmul_add"]).apply(zoo.load("small_cnn").graph())
+    tasks = tasks_from_graph(graph)
+    assert {t.node.op for t in tasks} == {"fused"} and len(tasks) == 3
+    rng = np.random.default_rng(0)
+    for task in tasks:
+        cost = MeasuredCost(task, repeat=1, min_repeat_ms=0)
+        assert cost.info.epilogue is not None  # bn + relu (or the bias add) after the contraction
+        space = space_for(cost.info)
+        for cache_write in (True, False):
+            config = space.sample(rng)
+            config.update(order="ssrsrs", cache_write=cache_write)
+            result = cost(config)
+            assert result.ok, (task.name, config, result.error)
