@@ -1,6 +1,7 @@
 """Auto-tuning benchmarks: the issue's measured targets, every ratio taken from one run.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/tuning.py                 # everything (~10 min on 2 cores)
+    PYTHONPATH=. .venv/bin/python benchmarks/tuning.py                 # everything (~7 min on 2 cores)
+    TVM_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/tuning.py   # every side on 1 thread
     PYTHONPATH=. .venv/bin/python benchmarks/tuning.py --only matmul   # matmul | conv2d | metaschedule | cnn
     ... --save-logs mlc_lab/tuning/data                                 # keep the logs the chapter plots
 
@@ -8,6 +9,8 @@ Targets: 512^3 fp32 matmul tuned >= 60% of NumPy/OpenBLAS and >= 10x naive withi
 3x3 conv2d 56x56 64->64 tuned <= 2x PyTorch (oneDNN); our tuner reaches MetaSchedule's best within
 half the trials; mean cost per trial <= 2 s. All sides run with the same thread count, and final
 comparisons are interleaved rounds (median of rounds) because this machine is shared and noisy.
+On a shared 2-core machine, prefer the 1-thread run: with another process on one core, a 2-thread
+OpenBLAS call collapses (measured 8-12 GFLOP/s instead of ~320) and every 2-thread ratio is noise.
 """
 
 from __future__ import annotations

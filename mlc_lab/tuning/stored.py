@@ -1,7 +1,8 @@
 """Tuning logs shipped with the package (mlc_lab/tuning/data/), so the chapter plots without tuning.
 
-They were written by `benchmarks/tuning.py --save-logs mlc_lab/tuning/data` on the machine named in
-each record's `target`; numbers from another machine will differ, the shapes of the curves less so.
+They were written by `TVM_NUM_THREADS=1 benchmarks/tuning.py --save-logs mlc_lab/tuning/data` (every
+side on one thread, the steadiest setting on a shared machine) on the machine named in each record's
+`target`; numbers from another machine will differ, the shapes of the curves less so.
 """
 
 from __future__ import annotations
