@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/accelerators.py            # a table
     .venv/bin/python benchmarks/accelerators.py --json     # the same numbers for scripts
 
-SCALE-Sim's times come from tests/data/scalesim_reference.json (tools/scalesim_reference.py ran it on
+SCALE-Sim's times come from mlc_lab/sim/data/scalesim_reference.json (tools/scalesim_reference.py ran it on
 this project's ResNet-18 layers, 32x32 array, one run per layer and dataflow). Ours are the median of
 `--repeat` runs on this machine:
 - "fold model, same layers": our closed-form model on exactly the layers SCALE-Sim simulated;
@@ -23,7 +23,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-REFERENCE = Path(__file__).parents[1] / "tests" / "data" / "scalesim_reference.json"
+REFERENCE = Path(__file__).parents[1] / "mlc_lab" / "sim" / "data" / "scalesim_reference.json"
 
 
 def median_time(fn, repeat: int) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,9 @@ from mlc_lab.backends import SystolicArrayBackend as FromBackends
 from mlc_lab.backends.custom import ConfigError, MappingError, SystolicArrayBackend
 from mlc_lab.backends.custom.lowering import flatten
 from mlc_lab.passes import OperatorFusionPass
+from mlc_lab.sim.systolic import load_scalesim_reference
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "scalesim_reference.json").read_text())
+REFERENCE = load_scalesim_reference()
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlc_lab.sim.systolic import check_dataflow, conv_as_gemm, gemm_folds, gemm_folds_batch
+from mlc_lab.sim.systolic import check_dataflow, conv_as_gemm, gemm_folds, gemm_folds_batch, load_scalesim_reference
 from mlc_lab.sim.systolic_memory import fold_footprint, gemm_traffic
 from mlc_lab.sim.systolic_pe import simulate_gemm_pe
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "scalesim_reference.json").read_text())
+REFERENCE = load_scalesim_reference()
 CASES = REFERENCE["cases"]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from mlc_lab.cli import build_parser, main
+from mlc_lab.sim.systolic import load_scalesim_reference
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "scalesim_reference.json").read_text())
+REFERENCE = load_scalesim_reference()
 
 
 def run_json(capsys, *argv: str) -> dict:

@@ -4,7 +4,7 @@ Run it with a Python that has SCALE-Sim (it does not import mlc_lab; SCALE-Sim 3
 
     python3.11 -m venv .scalesim-venv
     .scalesim-venv/bin/pip install numpy==2.3.5 scalesim==3.0.0
-    .scalesim-venv/bin/python tools/scalesim_reference.py            # writes tests/data/scalesim_reference.json
+    .scalesim-venv/bin/python tools/scalesim_reference.py            # writes mlc_lab/sim/data/scalesim_reference.json
 
 Each case is one layer on one array with one dataflow, run through SCALE-Sim's Python API
 (`scalesim(save_disk_space=True, ...)`, CALC bandwidth mode, big SRAMs so no stall comes from the
@@ -175,7 +175,8 @@ def run_case(workdir: Path, kind: str, layer: tuple, rows: int, cols: int, dataf
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=str(Path(__file__).parents[1] / "tests" / "data" / "scalesim_reference.json"))
+    default_out = Path(__file__).parents[1] / "mlc_lab" / "sim" / "data" / "scalesim_reference.json"
+    parser.add_argument("--out", default=str(default_out))
     parser.add_argument("--quick", action="store_true", help="only the first GEMM and conv on one array")
     args = parser.parse_args()
     from importlib.metadata import version
