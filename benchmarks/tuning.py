@@ -211,19 +211,30 @@ def _save_run(path: Path, run: TuneResult, task: Task) -> None:
 
 
 def bench_cnn(args, results: dict) -> None:
-    """A conv-heavy zoo model built three ways: naive loops, the default schedule, the tuning log."""
+    """A conv-heavy zoo model built three ways: naive loops, the default schedule, the tuning log.
+
+    The graph goes through the book's pipeline (BN folding, then elementwise fusion), as in the
+    chapter; the log also gets the chapter's default-size small_cnn, so its build finds its records.
+    """
     from mlc_lab import zoo
     from mlc_lab.codegen.tvm import build
-    from mlc_lab.passes.fusion import OperatorFusionPass
+    from mlc_lab.passes import ElementwiseFusionPass, FoldBatchNorm, PassManager
     from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph
 
-    model = zoo.load("small_cnn", channels=32, image_size=56)
-    graph = OperatorFusionPass(["conv2d_bn_relu", "matmul_add"]).apply(model.graph())
-    inputs = model.numpy_inputs()
+    def compiled_graph(**size):
+        model = zoo.load("small_cnn", **size)
+        return model, PassManager([FoldBatchNorm(), ElementwiseFusionPass()]).apply(model.graph())
+
     db = TuningDatabase(args.log_dir / "small_cnn.jsonl") if args.log_dir else TuningDatabase("/tmp/small_cnn.jsonl")
-    print(f"\n== small_cnn (32 channels, 56x56): tuning its kernels, {args.cnn_trials} trials each")
-    for task in tasks_from_graph(graph):
-        tune(task, args.cnn_trials, strategy=args.strategy, db=db, seed=args.seed, progress=not args.quiet)
+    print(
+        f"\n== small_cnn (32 channels, 56x56; and the default size): tuning its kernels, {args.cnn_trials} trials each"
+    )
+    for size in ({}, {"channels": 32, "image_size": 56}):
+        _, graph = compiled_graph(**size)
+        for task in tasks_from_graph(graph):
+            tune(task, args.cnn_trials, strategy=args.strategy, db=db, seed=args.seed, progress=not args.quiet)
+    model, graph = compiled_graph(channels=32, image_size=56)
+    inputs = model.numpy_inputs()
     hook = schedule_from_db(db)
     builds = {
         "naive": build(graph, schedule=None),

@@ -1,8 +1,10 @@
 """Tuning logs shipped with the package (mlc_lab/tuning/data/), so the chapter plots without tuning.
 
 They were written by `TVM_NUM_THREADS=1 benchmarks/tuning.py --save-logs mlc_lab/tuning/data` (every
-side on one thread, the steadiest setting on a shared machine) on the machine named in each record's
-`target`; numbers from another machine will differ, the shapes of the curves less so.
+side on one thread, the steadiest setting on a shared machine), except small_cnn.jsonl, written with
+`TVM_NUM_THREADS=2 ... --only cnn` because the chapter compiles with 2 threads and a record applies
+only to its own target (cpu and thread count, part of the key). The machine is named in each
+record's `target`; numbers from another machine will differ, the shapes of the curves less so.
 """
 
 from __future__ import annotations
