@@ -136,7 +136,9 @@ def resolve_passes(passes: str | Sequence[Pass] | None) -> list[Pass]:
         return []
     if isinstance(passes, str):
         if passes not in PASS_PRESETS:
-            raise ValueError(f"unknown pass preset {passes!r}; presets: {', '.join(PASS_PRESETS)} (or a list of passes)")
+            raise ValueError(
+                f"unknown pass preset {passes!r}; presets: {', '.join(PASS_PRESETS)} (or a list of passes)"
+            )
         return PASS_PRESETS[passes]()
     passes = list(passes)
     for p in passes:

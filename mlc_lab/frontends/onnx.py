@@ -28,7 +28,6 @@ from mlc_lab.frontends.torch import FrontendError, UnsupportedOpError
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpError
-from mlc_lab.ir.types import TensorType
 
 __all__ = ["ONNX_OPS", "OnnxContext", "from_onnx", "supported_ops"]
 
@@ -206,8 +205,18 @@ def layer_norm(cx, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1):
 
 
 def _pool(op: str) -> Converter:
-    def convert(cx, x, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, dilations=None,
-                count_include_pad=0, storage_order=0):
+    def convert(
+        cx,
+        x,
+        kernel_shape,
+        strides=None,
+        pads=None,
+        auto_pad="NOTSET",
+        ceil_mode=0,
+        dilations=None,
+        count_include_pad=0,
+        storage_order=0,
+    ):
         strides = tuple(strides) if strides else tuple(kernel_shape)
         padding = _auto_pad(auto_pad, x, kernel_shape, strides, dilations or (1, 1)) or _pads(pads)
         attrs = dict(kernel=tuple(kernel_shape), strides=strides, padding=padding, ceil_mode=bool(ceil_mode))

@@ -154,7 +154,9 @@ def _padding(cx: TFContext, x: Node, kernel: Sequence[int], strides: Sequence[in
     if mode != "SAME":
         raise FrontendError(f"padding {mode!r} is not supported (SAME or VALID)")
     hw = x.shape[1:3] if _layout(cx) == "NHWC" else x.shape[2:4]
-    totals = [max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0) for size, k, s, d in zip(hw, kernel, strides, dilation)]
+    totals = [
+        max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0) for size, k, s, d in zip(hw, kernel, strides, dilation)
+    ]
     return (totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2, totals[1] - totals[1] // 2)
 
 
@@ -163,8 +165,16 @@ def conv2d(cx: TFContext, x: Node, w: Node) -> Node:
     """Kernels are HWIO (height, width, in, out); the IR's conv2d takes that layout as an attribute."""
     strides, dilation = _spatial(cx, "strides"), _spatial(cx, "dilations")
     padding = _padding(cx, x, w.shape[:2], strides, dilation)
-    return cx.op("conv2d", x, w, strides=strides, padding=padding, dilation=dilation, data_layout=_layout(cx),
-                 kernel_layout="HWIO")
+    return cx.op(
+        "conv2d",
+        x,
+        w,
+        strides=strides,
+        padding=padding,
+        dilation=dilation,
+        data_layout=_layout(cx),
+        kernel_layout="HWIO",
+    )
 
 
 def _pool(op: str) -> Converter:
