@@ -29,6 +29,7 @@ from mlc_lab.passes import DeadCodeElimination, ElementwiseFusionPass, FoldBatch
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_CONV_LAYOUT",
     "PASS_PRESETS",
     "CompiledModel",
     "compile",
@@ -118,28 +119,40 @@ def register_backend(name: str, build: BackendFn) -> None:
 
 
 # == passes ========================================================================================
-def _default_passes() -> list[Pass]:
+#: Activation layout the "default" preset gives convolutions on each backend. Measured on ResNet-18
+#: (batch 1, one core, default schedules): NCHW 8.2 ms, NHWC 5.7, NCHW8c 5.7, NCHW16c 3.9 (eager 3.3);
+#: channels innermost give the vectoriser 16 lanes where late-stage images are only 2x2 or 4x4 wide.
+DEFAULT_CONV_LAYOUT: dict[str, str] = {"tvm": "NCHW16c"}
+
+
+def _default_passes(graph: Graph | None = None, backend: str | None = None) -> list[Pass]:
     """Fold what is known at compile time, fold BatchNorm into convs, fuse elementwise chains, clean up.
 
-    No layout change: the measured NHWC/NCHWc gains (chapter 3) depend on the schedule, so layout is
-    opt-in (pass `MemoryLayoutOptimizer` in `passes=`).
+    Convolutions also change layout where that was measured to help (`DEFAULT_CONV_LAYOUT`).
     """
-    return [FoldConstants(), FoldBatchNorm(), ElementwiseFusionPass(), DeadCodeElimination()]
+    passes: list[Pass] = [FoldConstants(), FoldBatchNorm()]
+    layout = DEFAULT_CONV_LAYOUT.get(backend or "")
+    if layout and graph is not None and any(n.op == "conv2d" for n in graph.ops):
+        from mlc_lab.passes.memory import MemoryLayoutOptimizer
+
+        passes.append(MemoryLayoutOptimizer(target_layout=layout))
+    return [*passes, ElementwiseFusionPass(), DeadCodeElimination()]
 
 
-PASS_PRESETS: dict[str, Callable[[], list[Pass]]] = {"default": _default_passes, "none": list}
+PASS_PRESETS: dict[str, Callable[..., list[Pass]]] = {"default": _default_passes, "none": lambda *_: []}
 
 
-def resolve_passes(passes: str | Sequence[Pass] | None) -> list[Pass]:
-    """A preset name, a list of passes, or None (= "none")."""
+def resolve_passes(
+    passes: str | Sequence[Pass] | None, graph: Graph | None = None, backend: str | None = None
+) -> list[Pass]:
+    """A preset name (chosen for `graph` on `backend`), a list of passes, or None (= "none")."""
     if passes is None:
         return []
     if isinstance(passes, str):
         if passes not in PASS_PRESETS:
-            raise ValueError(
-                f"unknown pass preset {passes!r}; presets: {', '.join(PASS_PRESETS)} (or a list of passes)"
-            )
-        return PASS_PRESETS[passes]()
+            presets = ", ".join(PASS_PRESETS)
+            raise ValueError(f"unknown pass preset {passes!r}; presets: {presets} (or a list of passes)")
+        return PASS_PRESETS[passes](graph, backend)
     passes = list(passes)
     for p in passes:
         if not hasattr(p, "apply"):
@@ -286,6 +299,6 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
         options["tuning_db"] = tuning_db
     start = time.perf_counter()
     graph = import_model(model, example_inputs)
-    optimized = PassManager(resolve_passes(passes)).apply(graph) if passes else graph
+    optimized = PassManager(resolve_passes(passes, graph, backend)).apply(graph) if passes else graph
     runner = BACKENDS[backend](optimized, **options)
     return CompiledModel(graph, optimized, backend, runner, time.perf_counter() - start)
