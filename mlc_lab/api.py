@@ -288,7 +288,8 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     """Import `model`, run `passes`, build it for `backend`; returns a callable in the model's tensor type.
 
     backend: one of `BACKENDS` ("tvm", "mlir", "interpreter", "systolic", "cerebras", "dataflow").
-    passes: "default", "none", or a list of Pass objects. tuning_db: the auto-tuner's database (TVM only).
+    passes: "default" (chosen per backend, see `_default_passes`), "none", or a list of passes.
+    tuning_db: the auto-tuner's database (TVM only).
     options: passed to the backend (e.g. target= for TVM, rows=/cols= for the systolic array).
     """
     if backend not in BACKENDS:
