@@ -12,7 +12,9 @@ GraphModule plus example inputs; the backend returns a callable that replaces th
 3. if anything fails (an op we cannot import, dynamic shapes, non-tensor inputs), it logs why and
    returns the GraphModule itself, so PyTorch runs that graph eagerly and `torch.compile` still works.
 
-Inference only: the outputs carry no autograd history.
+Inference only: the outputs carry no autograd history. Shapes are static: when a second input shape
+makes Dynamo recompile with symbolic sizes, that graph falls back to eager; pass
+`torch.compile(..., dynamic=False)` to get one mlc_lab compilation per shape instead.
 """
 
 from __future__ import annotations
