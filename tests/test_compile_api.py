@@ -95,3 +95,12 @@ def test_tuning_db_without_tuner_is_a_clear_error(tmp_path) -> None:
         mlc_lab.compile(m.module, m.example_inputs, backend="tvm", tuning_db=tmp_path / "db.jsonl")
     with pytest.raises(ValueError, match="tvm backend only"):
         mlc_lab.compile(m.module, m.example_inputs, backend="mlir", tuning_db=tmp_path / "db.jsonl")
+
+
+def test_tvm_outputs_are_not_overwritten_by_the_next_call(cnn_tvm) -> None:
+    """The TVM path hands outputs over without a copy: a later call must not change an earlier result."""
+    m, compiled = cnn_tvm
+    first = compiled(*m.example_inputs)
+    kept = first.clone()
+    compiled(torch.randn_like(m.example_inputs[0]))
+    torch.testing.assert_close(first, kept, rtol=0, atol=0)
