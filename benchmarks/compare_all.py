@@ -16,10 +16,18 @@ wall time. Every output is compared with PyTorch eager (max abs error, fp32; the
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 
-from mlc_lab.bench import pin_threads
+# Thread counts must be in the environment before NumPy loads OpenBLAS (importing mlc_lab imports
+# NumPy), or the NumPy baseline keeps every core while the others are pinned.
+_THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TVM_NUM_THREADS"):
+    os.environ[_var] = _THREADS
+
+import argparse  # noqa: E402
+
+from mlc_lab.bench import pin_threads  # noqa: E402
 
 WALL = ["eager", "inductor", "numpy", "tvm", "tvm tuned", "mlir"]
 SIMULATED = ["systolic", "cerebras", "dataflow"]

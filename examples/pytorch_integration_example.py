@@ -9,9 +9,13 @@ Run: python examples/pytorch_integration_example.py [model]
 
 from __future__ import annotations
 
+import os
 import sys
 
-from mlc_lab.bench import pin_threads
+for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TVM_NUM_THREADS"):
+    os.environ[var] = "1"  # before NumPy/torch/TVM load: each reads its thread count once, at load time
+
+from mlc_lab.bench import pin_threads  # noqa: E402
 
 pin_threads(1)
 
