@@ -17,9 +17,14 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TV
 
 
 def pin_threads(n: int = 1) -> None:
-    """Give every runtime the same thread count (call before importing torch/numpy/tvm to fully apply)."""
+    """Give every runtime the same thread count: torch's intra-op pool, the BLAS/OpenMP pools already
+    loaded (threadpoolctl reaches into NumPy's OpenBLAS even after import), and, through the
+    environment, TVM's pool (read when it first starts) and any library loaded later."""
     for var in THREAD_VARS:
         os.environ[var] = str(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
     try:
         import torch
 

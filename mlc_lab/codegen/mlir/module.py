@@ -8,9 +8,18 @@ its location: the op's `loc("<node name>")`, so the graph node is named.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from torch_mlir import ir
+if "tensorflow" in sys.modules and "torch_mlir.ir" not in sys.modules:
+    # TensorFlow and torch-mlir each link LLVM; loaded in this order, LLVM aborts the process
+    # ("Option 'print-inst-addrs' registered more than once"). The other order works.
+    raise ImportError(
+        "the MLIR backend must be loaded before TensorFlow (both bundle LLVM): import mlc_lab.codegen.mlir "
+        "(or mlc_lab.frontends.tensorflow, which does it for you) before `import tensorflow`"
+    )
+
+from torch_mlir import ir  # noqa: E402
 
 
 class MLIRVerificationError(ValueError):
