@@ -4,6 +4,7 @@ import matplotlib
 import numpy as np
 
 from mlc_lab.tuning import MachineModel, measure_bandwidth_gbs, measure_peak_gflops
+from mlc_lab.tuning.hardware import measure_tvm_matmul_gflops
 from mlc_lab.viz.roofline import draw_roofline
 
 matplotlib.use("Agg")
@@ -21,8 +22,9 @@ def test_roofline_arithmetic_and_round_trip(tmp_path):
 
 def test_measurements_are_plausible():
     # small sizes: this checks the kernels run and verify, not the machine's real numbers
-    peak = measure_peak_gflops(n=256, repeat=3)
+    peak = measure_peak_gflops(n=256, repeat=3, with_tvm=False)
+    micro = measure_tvm_matmul_gflops()  # raises if the micro-kernel's output were wrong
     bandwidth = measure_bandwidth_gbs(megabytes=16, repeat=3)
-    assert 0.5 < peak < 20_000
+    assert 0.5 < peak < 20_000 and 0.5 < micro < 20_000
     assert 0.1 < bandwidth < 5_000
     assert isinstance(peak, float) and isinstance(bandwidth, float)

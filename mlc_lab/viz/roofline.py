@@ -43,7 +43,7 @@ def draw_roofline(
     ax.set_xlabel("arithmetic intensity (FLOP / byte of memory traffic)")
     ax.set_ylabel("GFLOP/s")
     ax.set_title(
-        f"roofline: {machine.peak_gflops:.0f} GFLOP/s peak (BLAS), {machine.bandwidth_gbs:.1f} GB/s (stream), "
+        f"roofline: {machine.peak_gflops:.0f} GFLOP/s attainable peak, {machine.bandwidth_gbs:.1f} GB/s (stream), "
         f"{machine.threads} threads",
         fontsize=9,
     )
