@@ -11,7 +11,7 @@ logs), hardware (peak FLOP/s and bandwidth for the roofline), cli (`mlc-lab tune
 TVM is imported lazily: importing this package is cheap.
 """
 
-from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph
+from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph, tune_model
 from mlc_lab.tuning.database import Record, TuningDatabase
 from mlc_lab.tuning.hardware import MachineModel, measure_bandwidth_gbs, measure_machine, measure_peak_gflops
 from mlc_lab.tuning.measure import MeasuredCost, TrialResult, schedule_script, scheduled_func
@@ -42,5 +42,6 @@ __all__ = [
     "space_for",
     "tasks_from_graph",
     "tune",
+    "tune_model",
     "tune_space",
 ]

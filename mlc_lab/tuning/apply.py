@@ -85,3 +85,25 @@ def _default_schedule():
     from mlc_lab.codegen.tvm.schedule import default_schedule
 
     return default_schedule
+
+
+def tune_model(
+    model: Any,
+    example_inputs: Any,
+    db: TuningDatabase | str,
+    trials: int = 32,
+    passes: Any = "default",
+    strategy: str = "model",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Tune every distinct kernel `mlc_lab.compile(model, example_inputs, backend="tvm", passes=passes)`
+    will build (same import, same pass preset, so the records' keys match); returns key -> TuneResult.
+    `mlc_lab.compile(..., tuning_db=db)` then applies them."""
+    from mlc_lab.api import import_model, resolve_passes
+    from mlc_lab.passes import PassManager
+    from mlc_lab.tuning.tuner import tune
+
+    graph = import_model(model, example_inputs)
+    graph = PassManager(resolve_passes(passes, graph, "tvm")).apply(graph)
+    tasks = tasks_from_graph(graph)
+    return {task.key: tune(task, trials, strategy=strategy, db=db, progress=progress) for task in tasks}
