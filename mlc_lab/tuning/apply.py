@@ -10,6 +10,7 @@ back to the code generator's default schedule. `tasks_from_graph` lists the kern
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -71,10 +72,12 @@ class DatabaseSchedule:
 
 
 def schedule_from_db(
-    db: TuningDatabase | str, target: str = "", fallback: Callable[[Any, Node], None] | None | str = "default"
+    db: TuningDatabase | str | os.PathLike[str],
+    target: str = "",
+    fallback: Callable[[Any, Node], None] | None | str = "default",
 ) -> DatabaseSchedule:
     """The hook for `build(graph, schedule=...)`; `fallback="default"` is the code generator's default."""
-    if isinstance(db, str):
+    if not isinstance(db, TuningDatabase):
         db = TuningDatabase(db)
     if fallback == "default":
         fallback = _default_schedule()
@@ -90,7 +93,7 @@ def _default_schedule():
 def tune_model(
     model: Any,
     example_inputs: Any,
-    db: TuningDatabase | str,
+    db: TuningDatabase | str | os.PathLike[str],
     trials: int = 32,
     passes: Any = "default",
     strategy: str = "model",
