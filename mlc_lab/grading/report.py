@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,23 @@ class GradeReport:
                 for n in self.notebooks
             ],
         }
+
+    def write_csv(self, path: str | os.PathLike[str], root: str | os.PathLike[str]) -> None:
+        """One row per notebook: student (its folder under `root`), notebook, passed, total, score,
+        the failed checks and any error: a class's submissions folder becomes a gradebook."""
+        import csv
+
+        root = Path(root).resolve()
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["student", "notebook", "passed", "total", "score", "failed_checks", "error"])
+            for n in self.notebooks:
+                where = Path(n.path).resolve().parent
+                student = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+                failed = ";".join(r.name for r in n.results if not r.passed)
+                out.writerow(
+                    [student or ".", Path(n.path).stem, n.passed, n.total, f"{n.score:.3f}", failed, n.error or ""]
+                )
 
     def format(self, width: int = 100) -> str:
         """A plain-text table per notebook, a score line each, and a total when there are several."""

@@ -1,0 +1,34 @@
+"""Bulk grading: a class's submissions folder becomes a CSV gradebook."""
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_folder_of_submissions_to_csv(tmp_path):
+    submissions = tmp_path / "submissions"
+    (submissions / "alice").mkdir(parents=True)
+    (submissions / "bob").mkdir()
+    shutil.copy(ROOT / "solutions" / "01_ir.md", submissions / "alice" / "01_ir.md")  # all correct
+    shutil.copy(ROOT / "exercises" / "01_ir.md", submissions / "bob" / "01_ir.md")  # untouched
+    gradebook = tmp_path / "grades.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "mlc_lab.cli", "grade", str(submissions), "--csv", str(gradebook)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr  # bob's checks fail
+    rows = {r["student"]: r for r in csv.DictReader(gradebook.open())}
+    assert set(rows) == {"alice", "bob"}
+    assert rows["alice"]["passed"] == rows["alice"]["total"] == "3" and rows["alice"]["failed_checks"] == ""
+    assert rows["bob"]["passed"] == "0" and rows["bob"]["failed_checks"].split(";") == [
+        "check_build_mlp",
+        "check_conv_output_shape",
+        "check_simplify_pass",
+    ]
+    assert rows["alice"]["notebook"] == "01_ir" and rows["alice"]["score"] == "1.000"
