@@ -1,0 +1,112 @@
+"""Robustness: generated graphs through every pass and every backend, compared with the interpreter.
+
+CI runs a few hundred graphs per pass; `pytest --slow` runs >= 1,000 per pass (nightly size). The
+counts appear in the test summary under "robustness".
+"""
+
+import numpy as np
+import pytest
+import robustness
+from graph_strategies import random_conv_graphs, random_graphs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlc_lab.ir import interpret
+from mlc_lab.passes import (
+    DeadCodeElimination,
+    ElementwiseFusionPass,
+    FoldBatchNorm,
+    FoldConstants,
+    OperatorFusionPass,
+    PassManager,
+)
+from mlc_lab.passes.fusion import PATTERNS
+from mlc_lab.passes.memory import CancelLayoutTransforms, MemoryLayoutOptimizer
+
+PASSES = {
+    "FoldConstants": FoldConstants,
+    "DeadCodeElimination": DeadCodeElimination,
+    "OperatorFusionPass(all patterns)": lambda: OperatorFusionPass(list(PATTERNS)),
+    "ElementwiseFusionPass": ElementwiseFusionPass,
+    "FoldBatchNorm": FoldBatchNorm,
+    "MemoryLayoutOptimizer(NHWC)": lambda: MemoryLayoutOptimizer(target_layout="NHWC"),
+    "MemoryLayoutOptimizer(NCHW8c)": lambda: MemoryLayoutOptimizer(target_layout="NCHW8c"),
+    "CancelLayoutTransforms": CancelLayoutTransforms,
+}
+ANY_GRAPH = st.one_of(random_graphs(max_ops=10), random_conv_graphs(max_ops=6))
+FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def inputs_for(graph, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(x.type.shape).astype(x.type.dtype) for x in graph.inputs]
+
+
+def assert_close(got, want, what):
+    scale = max(1.0, float(np.abs(want).max(initial=0)))
+    err = float(np.abs(got - want).max(initial=0))
+    assert got.shape == want.shape and err <= 1e-4 * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+
+
+@pytest.mark.parametrize("name", list(PASSES))
+def test_pass_on_generated_graphs(name):
+    @settings(FAST, max_examples=robustness.examples(300, 1000))
+    @given(ANY_GRAPH)
+    def check(graph):
+        graph = getattr(graph, "graph", graph)  # random_graphs gives a RandomGraph wrapper
+        out = PassManager([PASSES[name]()]).apply(graph)  # verifies the result
+        x = inputs_for(graph)
+        assert_close(interpret(out, *x)[0], interpret(graph, *x)[0], name)
+        robustness.CASES[f"pass {name}"] += 1
+
+    check()
+
+
+def _tvm(graph):
+    from mlc_lab.codegen.tvm import build
+
+    return build(graph)
+
+
+def _mlir(graph):
+    from mlc_lab.codegen.mlir import build
+
+    return build(graph)
+
+
+def _simulator(cls_name, **config):
+    def run(graph):
+        from mlc_lab.backends import custom
+
+        backend = getattr(custom, cls_name)(**config)
+        program = backend.compile(graph)
+        return lambda *x: backend.execute(program, list(x))[0]
+
+    return run
+
+
+BACKENDS = {
+    "tvm": (_tvm, 40, 200),
+    "mlir": (_mlir, 20, 100),
+    "systolic": (_simulator("SystolicArrayBackend", rows=8, cols=8), 100, 1000),
+    "cerebras": (_simulator("CerebrasLikeBackend", cores=10_000, memory_per_core_kb=48), 100, 1000),
+    "dataflow": (_simulator("DataflowBackend", rows=4, cols=4), 100, 1000),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_backend_on_generated_graphs(name):
+    build, ci, slow = BACKENDS[name]
+
+    @settings(FAST, max_examples=robustness.examples(ci, slow))
+    @given(ANY_GRAPH, st.booleans())
+    def check(graph, fuse):
+        graph = getattr(graph, "graph", graph)
+        if fuse:
+            graph = ElementwiseFusionPass().apply(graph)
+        run = build(graph)
+        x = inputs_for(graph, seed=1)
+        assert_close(np.asarray(run(*x)[0]), interpret(graph, *x)[0], f"{name} backend")
+        robustness.CASES[f"backend {name}"] += 1
+
+    check()
