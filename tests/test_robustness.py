@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import robustness
 from graph_strategies import random_conv_graphs, random_graphs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from mlc_lab.ir import interpret
@@ -54,6 +54,7 @@ def test_pass_on_generated_graphs(name):
     @given(ANY_GRAPH)
     def check(graph):
         graph = getattr(graph, "graph", graph)  # random_graphs gives a RandomGraph wrapper
+        note(str(graph))
         out = PassManager([PASSES[name]()]).apply(graph)  # verifies the result
         x = inputs_for(graph)
         assert_close(interpret(out, *x)[0], interpret(graph, *x)[0], name)
@@ -104,6 +105,7 @@ def test_backend_on_generated_graphs(name):
         graph = getattr(graph, "graph", graph)
         if fuse:
             graph = ElementwiseFusionPass().apply(graph)
+        note(str(graph))  # printed for a failing case
         run = build(graph)
         x = inputs_for(graph, seed=1)
         assert_close(np.asarray(run(*x)[0]), interpret(graph, *x)[0], f"{name} backend")

@@ -110,5 +110,14 @@ class TuningDatabase:
     def keys(self) -> list[str]:
         return sorted({r.key for r in self.records()})
 
+    def write_best(self, path: str | os.PathLike[str]) -> TuningDatabase:
+        """A new log holding only each key's best successful record: all a compiler needs to apply it."""
+        out = TuningDatabase(path)
+        for key in self.keys():
+            best = self.best(key)
+            if best is not None:
+                out.append(best)
+        return out
+
     def __len__(self) -> int:
         return len(self.records())

@@ -287,6 +287,17 @@ def _pool(f: FunctionEmitter, node: Node, args: list[str], kind: str, fill: floa
     (pt, pl, pb, pr), (oh, ow) = _pool_padding(node, *xs[2:])
     xp = f.pad(xc, xs, (0, 0, pt, pl), (0, 0, pb, pr), fill, dt)
     xps = (xs[0], xs[1], xs[2] + pt + pb, xs[3] + pl + pr)
+    # linalg's pooling ops need the input to end where the last window ends: a 2x2/2 pool over 3 rows
+    # never reads row 3, so crop it (NumPy and PyTorch simply ignore it)
+    (kh, kw), (sh, sw), (dh, dw) = a["kernel"], a["strides"], a.get("dilation", (1, 1))
+    used = (xs[0], xs[1], (oh - 1) * sh + dh * (kh - 1) + 1, (ow - 1) * sw + dw * (kw - 1) + 1)
+    if used != xps:
+        xp = f.op(
+            f"tensor.extract_slice {xp}[0, 0, 0, 0] [{', '.join(map(str, used))}] [1, 1, 1, 1] : "
+            f"{tensor_type(xps, dt)} to {tensor_type(used, dt)}",
+            "pool_input",
+        )
+        xps = used
     out = (xs[0], xs[1], oh, ow)
     init = f.filled(fill, out, dt)
     window = f.empty(a["kernel"], dt)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import tvm
 from tvm import te, topi
 
-from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, nan_max, nan_min, te_op
 from mlc_lab.ir.types import TensorType
 
 Scalar = tvm.tirx.Expr
@@ -25,7 +25,7 @@ def _gelu_tanh(x: Scalar) -> Scalar:
 
 
 _UNARY: dict[str, Callable[[Scalar], Scalar]] = {
-    "relu": lambda x: te.max(x, const(0, x.dtype)),
+    "relu": lambda x: nan_max(x, const(0, x.dtype)),
     "sigmoid": _sigmoid,
     "tanh": te.tanh,
     "exp": te.exp,
@@ -83,11 +83,14 @@ def gelu(x: te.Tensor, *, approximate: str, out: TensorType, name: str) -> te.Te
 @te_op("clip")
 def clip(x: te.Tensor, *, min: float | None, max: float | None, out: TensorType, name: str) -> te.Tensor:
     def scalar(v: Scalar) -> Scalar:
+        clamped = v
         if min is not None:
-            v = te.max(v, const(min, x.dtype))
+            clamped = te.max(clamped, const(min, x.dtype))
         if max is not None:
-            v = te.min(v, const(max, x.dtype))
-        return v
+            clamped = te.min(clamped, const(max, x.dtype))
+        if str(x.dtype).startswith("float"):  # NaN stays NaN, as in NumPy and PyTorch (see nan_max)
+            return tvm.tirx.if_then_else(tvm.tirx.isnan(v), v, clamped)
+        return clamped
 
     return compute(x.shape, lambda *i: scalar(x[*i]), name=name)
 
@@ -114,8 +117,8 @@ _BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
     "div": _div,
-    "maximum": te.max,
-    "minimum": te.min,
+    "maximum": nan_max,
+    "minimum": nan_min,
     "pow": te.power,
 }
 

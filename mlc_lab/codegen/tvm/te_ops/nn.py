@@ -16,7 +16,7 @@ import tvm
 from tvm import te
 
 from mlc_lab.codegen.tvm.te_ops.layout import from_canonical, to_canonical
-from mlc_lab.codegen.tvm.te_ops.registry import PAD_TAG, compute, const, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import PAD_TAG, compute, const, nan_max_reducer, te_op
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.types import TensorType
 
@@ -101,7 +101,9 @@ def max_pool2d(x: te.Tensor, *, out: TensorType, name: str, **attrs) -> te.Tenso
     xp = pad_spatial(x, layout, _pool_padding(x, attrs, out), te.min_value(x.dtype), f"{name}_pad")
     kh, kw = attrs["kernel"]
     ry, rx = te.reduce_axis((0, kh), "ry"), te.reduce_axis((0, kw), "rx")
-    return compute(out.shape, lambda *i: te.max(xp[*_window(i, layout, attrs, ry, rx)], axis=[ry, rx]), name=name)
+    return compute(
+        out.shape, lambda *i: nan_max_reducer(xp[*_window(i, layout, attrs, ry, rx)], axis=[ry, rx]), name=name
+    )
 
 
 def _avg_count(y, size: int, k: int, stride: int, lo: int, hi: int, include_pad: bool):

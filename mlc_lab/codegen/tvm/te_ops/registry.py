@@ -97,3 +97,36 @@ def broadcast_index(index: Sequence[Any], shape: Sequence[int]) -> list[Any]:
 
 def out_shape(out: TensorType) -> tuple[int, ...]:
     return tuple(out.shape)
+
+
+# -- NaN semantics --------------------------------------------------------------------------------
+# te.max/te.min lower to LLVM's maxnum/minnum, which return the *other* operand when one is NaN;
+# NumPy and PyTorch propagate NaN (relu(nan) = nan, max_pool over a NaN = nan). These keep ours equal.
+def _is_float(*exprs: tvm.tirx.Expr) -> bool:
+    """The operands' dtype (an if_then_else Call carries none, so ask each operand)."""
+    return any(str(getattr(e, "dtype", "")).startswith("float") for e in exprs)
+
+
+def nan_max(a: tvm.tirx.Expr, b: tvm.tirx.Expr) -> tvm.tirx.Expr:
+    return _propagating(te.max)(a, b) if _is_float(a, b) else te.max(a, b)
+
+
+def nan_min(a: tvm.tirx.Expr, b: tvm.tirx.Expr) -> tvm.tirx.Expr:
+    return _propagating(te.min)(a, b) if _is_float(a, b) else te.min(a, b)
+
+
+def _propagating(pick):
+    return lambda a, b: tvm.tirx.if_then_else(tvm.tirx.isnan(a) | tvm.tirx.isnan(b), a + b, pick(a, b))
+
+
+_FLOAT_MAX = te.comm_reducer(_propagating(te.max), lambda dtype: tvm.tirx.min_value(dtype), name="nan_max")
+_FLOAT_MIN = te.comm_reducer(_propagating(te.min), lambda dtype: tvm.tirx.max_value(dtype), name="nan_min")
+
+
+def nan_max_reducer(expr: tvm.tirx.Expr, axis) -> tvm.tirx.Expr:
+    """te.max as a reduction, but NaN-propagating for floats (max pooling, `max` over axes)."""
+    return (_FLOAT_MAX if _is_float(expr) else te.max)(expr, axis=axis)
+
+
+def nan_min_reducer(expr: tvm.tirx.Expr, axis) -> tvm.tirx.Expr:
+    return (_FLOAT_MIN if _is_float(expr) else te.min)(expr, axis=axis)

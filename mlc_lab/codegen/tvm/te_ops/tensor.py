@@ -9,7 +9,7 @@ import tvm
 from tvm import te
 
 from mlc_lab.codegen.tvm.te_ops.layout import from_canonical, to_canonical
-from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, nan_max_reducer, nan_min_reducer, te_op
 from mlc_lab.ir.layout import primal_axes
 from mlc_lab.ir.types import TensorType
 
@@ -67,12 +67,12 @@ def reduce_sum(x: te.Tensor, *, axes, keepdims: bool, out: TensorType, name: str
 
 @te_op("max")
 def reduce_max(x: te.Tensor, *, axes, keepdims: bool, out: TensorType, name: str) -> te.Tensor:
-    return _reduction(x, axes, keepdims, out, name, te.max)
+    return _reduction(x, axes, keepdims, out, name, nan_max_reducer)
 
 
 @te_op("min")
 def reduce_min(x: te.Tensor, *, axes, keepdims: bool, out: TensorType, name: str) -> te.Tensor:
-    return _reduction(x, axes, keepdims, out, name, te.min)
+    return _reduction(x, axes, keepdims, out, name, nan_min_reducer)
 
 
 @te_op("mean")
