@@ -6,17 +6,14 @@ from typing import Any
 
 import numpy as np
 
-
-def _need(ns: dict[str, Any], name: str) -> Any:
-    assert name in ns, f"`{name}` is not defined: run the cell that defines it"
-    return ns[name]
+from mlc_lab.grading.checks.common import need
 
 
 def check_build_mlp(ns: dict[str, Any]) -> None:
     """build_mlp(w1, b1, w2, b2) -> Graph computing relu(x @ w1.T + b1) @ w2.T + b2 for x of shape (batch, 8)."""
     from mlc_lab.ir import Graph, interpret
 
-    build_mlp = _need(ns, "build_mlp")
+    build_mlp = need(ns, "build_mlp")
     rng = np.random.default_rng(1)
     w1, b1 = rng.standard_normal((16, 8), dtype=np.float32), rng.standard_normal(16, dtype=np.float32)
     w2, b2 = rng.standard_normal((4, 16), dtype=np.float32), rng.standard_normal(4, dtype=np.float32)
@@ -37,7 +34,7 @@ def check_conv_output_shape(ns: dict[str, Any]) -> None:
     """conv2d_output_shape(input_nchw, out_channels, kernel, stride, padding, dilation) -> (N, O, OH, OW)."""
     from mlc_lab.ir import TensorType, get_op
 
-    fn = _need(ns, "conv2d_output_shape")
+    fn = need(ns, "conv2d_output_shape")
     rng = np.random.default_rng(2)
     conv = get_op("conv2d")
     for _ in range(200):
@@ -75,7 +72,7 @@ def check_simplify_pass(ns: dict[str, Any]) -> None:
     from mlc_lab.ir import interpret
     from mlc_lab.passes import Pass
 
-    cls = _need(ns, "SimplifyAlgebra")
+    cls = need(ns, "SimplifyAlgebra")
     assert isinstance(cls, type) and issubclass(cls, Pass), "SimplifyAlgebra must be a subclass of mlc_lab.passes.Pass"
     graph = _simplifier_case()
     before_text = str(graph)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def check_match_chain(ns: dict[str, Any]) -> None:
@@ -12,7 +12,7 @@ def check_match_chain(ns: dict[str, Any]) -> None:
     from mlc_lab import zoo
     from mlc_lab.passes.fusion import PATTERNS, chain, match_chain
 
-    student = _need(ns, "my_match_chain")
+    student = need(ns, "my_match_chain")
     patterns = list(PATTERNS.values()) + [chain("softmax_chain", "matmul", "div|mul?", "softmax")]
     for name in ("small_cnn", "transformer_block"):
         graph = zoo.load(name).graph()
@@ -34,7 +34,7 @@ def check_attention_pattern(ns: dict[str, Any]) -> None:
     from mlc_lab.ir import interpret
     from mlc_lab.passes.fusion import OperatorFusionPass, Pattern
 
-    pattern = _need(ns, "attention_scores_pattern")()
+    pattern = need(ns, "attention_scores_pattern")()
     assert isinstance(pattern, Pattern), "attention_scores_pattern() must return a Pattern (build it with chain(...))"
     model = zoo.load("transformer_block")
     graph = model.graph()
@@ -53,7 +53,7 @@ def check_intermediate_traffic(ns: dict[str, Any]) -> None:
     from mlc_lab.metrics import graph_metrics
     from mlc_lab.passes.fusion import ElementwiseFusionPass
 
-    student = _need(ns, "intermediate_traffic")
+    student = need(ns, "intermediate_traffic")
     for name in ("mlp", "small_cnn", "transformer_block"):
         for graph in (zoo.load(name).graph(), ElementwiseFusionPass().apply(zoo.load(name).graph())):
             want = graph_metrics(graph).intermediate_traffic_bytes

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def _transform_case():
@@ -29,7 +29,7 @@ def check_cancel_transforms(ns: dict[str, Any]) -> None:
     from mlc_lab.ir import interpret
     from mlc_lab.passes import Pass
 
-    cls = _need(ns, "SimplifyTransforms")
+    cls = need(ns, "SimplifyTransforms")
     assert isinstance(cls, type) and issubclass(cls, Pass), "SimplifyTransforms must subclass Pass"
     graph = _transform_case()
     text = str(graph)
@@ -47,7 +47,7 @@ def check_offsets(ns: dict[str, Any]) -> None:
     """offset(layout, shape, n, c, h, w) for NCHW, NHWC and NCHW<x>c matches how the data is stored."""
     from mlc_lab.ir import layout as L
 
-    fn = _need(ns, "offset")
+    fn = need(ns, "offset")
     shape = (2, 16, 3, 5)
     data = np.arange(np.prod(shape)).reshape(shape)
     for layout in ("NCHW", "NHWC", "NCHW8c", "NCHW4c"):
@@ -64,7 +64,7 @@ def check_peak_live(ns: dict[str, Any]) -> None:
     from mlc_lab.passes.fusion import ElementwiseFusionPass
     from mlc_lab.passes.memory import plan_memory
 
-    fn = _need(ns, "peak_live_bytes")
+    fn = need(ns, "peak_live_bytes")
     for name in ("mlp", "small_cnn", "resnet18"):
         for graph in (zoo.load(name).graph(), ElementwiseFusionPass().apply(zoo.load(name).graph())):
             want = plan_memory(graph).peak_live_bytes

@@ -6,14 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def check_tile_splits(ns: dict[str, Any]) -> None:
     """tile_splits(extent, parts): every ordered way to write extent as a product of `parts` factors."""
     from mlc_lab.tuning.space import factorizations
 
-    fn = _need(ns, "tile_splits")
+    fn = need(ns, "tile_splits")
     for extent, parts in [(1, 1), (12, 2), (16, 3), (64, 4), (96, 3), (7, 2), (256, 2)]:
         got = sorted(tuple(int(f) for f in split) for split in fn(extent, parts))
         want = sorted(tuple(f) for f in factorizations(extent, parts))
@@ -36,7 +36,7 @@ def check_hill_climb(ns: dict[str, Any]) -> None:
     from mlc_lab.tuning.strategies import SearchStrategy
     from mlc_lab.tuning.tuner import tune_space
 
-    cls = _need(ns, "HillClimb")
+    cls = need(ns, "HillClimb")
     assert isinstance(cls, type) and issubclass(cls, SearchStrategy), "HillClimb must subclass SearchStrategy"
     space, cost, optimum = _small_problem()
     ratios = []
@@ -55,7 +55,7 @@ def check_hill_climb(ns: dict[str, Any]) -> None:
 
 def check_ridge(ns: dict[str, Any]) -> None:
     """fit_ridge(X, y, alpha) -> weights minimising |Xw - y|^2 + alpha |w|^2."""
-    fn = _need(ns, "fit_ridge")
+    fn = need(ns, "fit_ridge")
     rng = np.random.default_rng(3)
     for n, d, alpha in [(50, 4, 0.0), (30, 10, 1.0), (200, 6, 0.1)]:
         x, y = rng.standard_normal((n, d)), rng.standard_normal(n)

@@ -6,14 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def check_fold_count(ns: dict[str, Any]) -> None:
     """fold_count(m, n, k, rows, cols, dataflow) = number of array-sized tiles the GEMM is cut into."""
     from mlc_lab.sim.systolic import gemm_folds
 
-    fn = _need(ns, "fold_count")
+    fn = need(ns, "fold_count")
     rng = np.random.default_rng(5)
     for _ in range(300):
         m, n, k = (int(v) for v in rng.integers(1, 300, 3))
@@ -28,7 +28,7 @@ def check_os_cycles_match_scalesim(ns: dict[str, Any]) -> None:
     """os_compute_cycles(m, n, k, rows, cols) equals SCALE-Sim 3.0's output-stationary compute cycles."""
     from mlc_lab.sim.systolic import conv_as_gemm, load_scalesim_reference
 
-    fn = _need(ns, "os_compute_cycles")
+    fn = need(ns, "os_compute_cycles")
     cases = [c for c in load_scalesim_reference()["cases"] if c["dataflow"] == "os"]
     assert cases, "no stored SCALE-Sim output-stationary cases"
     for case in cases:
@@ -51,7 +51,7 @@ def check_allocate_cores(ns: dict[str, Any]) -> None:
     most `total`, with the pipeline's slowest stage (max work/cores) within 2% of the best possible."""
     from mlc_lab.backends.custom.wafer import water_fill
 
-    fn = _need(ns, "allocate_cores")
+    fn = need(ns, "allocate_cores")
     rng = np.random.default_rng(7)
     for trial in range(40):
         stages = int(rng.integers(2, 25))

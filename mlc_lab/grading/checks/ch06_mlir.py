@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def check_relu_generic(ns: dict[str, Any]) -> None:
@@ -14,7 +14,7 @@ def check_relu_generic(ns: dict[str, Any]) -> None:
     from mlc_lab.codegen.mlir import MLIRModule
     from mlc_lab.codegen.mlir.execute import compile_iree
 
-    fn = _need(ns, "relu_generic_text")
+    fn = need(ns, "relu_generic_text")
     for rows, cols in [(3, 5), (8, 16)]:
         module = MLIRModule(fn(rows, cols))  # raises with MLIR's diagnostics if it does not parse or verify
         counts = module.op_counts()
@@ -41,7 +41,7 @@ def check_fold_sub_zero(ns: dict[str, Any]) -> None:
     from mlc_lab.codegen.mlir.execute import compile_iree
     from mlc_lab.ir import interpret
 
-    cls = _need(ns, "FoldSubZero")
+    cls = need(ns, "FoldSubZero")
     assert isinstance(cls, type) and issubclass(cls, RewritePattern), "FoldSubZero must subclass xdsl RewritePattern"
     graph = _sub_zero_graph()
     before = fold_trivial_arith(emit(graph))
@@ -61,7 +61,7 @@ def check_loops_pipeline(ns: dict[str, Any]) -> None:
     from mlc_lab.codegen.mlir import emit
     from mlc_lab.codegen.mlir.pipeline import STAGES, Stage, lower
 
-    pipeline = _need(ns, "loops_pipeline")()
+    pipeline = need(ns, "loops_pipeline")()
     assert isinstance(pipeline, str), "loops_pipeline() must return a string"
     upto_bufferize = [s for s in STAGES if s.name != "loops" and s.name != "llvm"]
     stages = [*upto_bufferize, Stage("yours", pipeline)]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def check_elu_converter(ns: dict[str, Any]) -> None:
@@ -15,7 +15,7 @@ def check_elu_converter(ns: dict[str, Any]) -> None:
 
     from mlc_lab.frontends import torch as frontend
 
-    fn = _need(ns, "elu")
+    fn = need(ns, "elu")
     op = torch.ops.aten.elu.default
     saved = frontend.ATEN_OPS.pop(op, None)
     frontend.ATEN_OPS[op] = fn
@@ -43,7 +43,7 @@ def check_register_backend(ns: dict[str, Any]) -> None:
     import mlc_lab
     from mlc_lab import zoo
 
-    fn = _need(ns, "build_tvm_naive")
+    fn = need(ns, "build_tvm_naive")
     mlc_lab.api.register_backend("tvm-naive", fn)
     try:
         model = zoo.load("mlp")
@@ -61,8 +61,8 @@ def check_counting_backend(ns: dict[str, Any]) -> None:
     nodes each captured graph has (in CAPTURED) and runs the graph unchanged."""
     import torch
 
-    fn = _need(ns, "counting_backend")
-    captured = _need(ns, "CAPTURED")
+    fn = need(ns, "counting_backend")
+    captured = need(ns, "CAPTURED")
     captured.clear()
     reference: list[int] = []
 

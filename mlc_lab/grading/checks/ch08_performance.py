@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.checks.ch01_ir import _need
+from mlc_lab.grading.checks.common import need
 
 
 def check_geomean(ns: dict[str, Any]) -> None:
     """geomean(ratios): the geometric mean, the only mean under which 2x faster and 2x slower cancel."""
-    fn = _need(ns, "geomean")
+    fn = need(ns, "geomean")
     assert math.isclose(fn([2.0, 0.5]), 1.0, rel_tol=1e-9), "geomean([2, 0.5]) must be 1: the speed-ups cancel"
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -24,7 +24,7 @@ def check_geomean(ns: dict[str, Any]) -> None:
 
 def check_amdahl(ns: dict[str, Any]) -> None:
     """amdahl(fraction, speedup): whole-program speed-up when `fraction` of the time gets `speedup`x faster."""
-    fn = _need(ns, "amdahl")
+    fn = need(ns, "amdahl")
     for fraction, speedup in [(0.5, 2.0), (0.9, 10.0), (1.0, 4.0), (0.0, 100.0), (0.25, 1e9)]:
         want = 1 / ((1 - fraction) + fraction / speedup)
         got = float(fn(fraction, speedup))
@@ -33,7 +33,7 @@ def check_amdahl(ns: dict[str, Any]) -> None:
 
 def check_interleaved_timer(ns: dict[str, Any]) -> None:
     """interleaved(fns, rounds): times every function once per round, round-robin; returns name -> median."""
-    fn = _need(ns, "interleaved")
+    fn = need(ns, "interleaved")
     order: list[str] = []
     fns = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
     result = fn(fns, 5)
