@@ -266,12 +266,21 @@ class CompiledModel:
     One output comes back as one tensor, several as a tuple, as the model's own forward would.
     """
 
-    def __init__(self, graph: Graph, optimized: Graph, backend: str, runner: Runner, compile_seconds: float) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        optimized: Graph,
+        backend: str,
+        runner: Runner,
+        compile_seconds: float,
+        check_finite: bool = False,
+    ) -> None:
         self.graph = graph  #: the imported graph
         self.optimized = optimized  #: after the passes: what the backend compiled
         self.backend = backend
         self.runner = runner  #: NumPy arrays -> list of NumPy arrays
         self.compile_seconds = compile_seconds
+        self.check_finite = check_finite  #: refuse NaN/Inf inputs instead of propagating them
 
     @property
     def report(self) -> Any:
@@ -284,6 +293,13 @@ class CompiledModel:
             checked = check_inputs(self.optimized, arrays)
         except InterpreterError as e:
             raise ValueError(f"{type(self).__name__} ({self.backend}): {e}") from None
+        if self.check_finite:
+            for node, array in zip(self.optimized.inputs, checked):
+                bad = int(array.size - np.isfinite(array).sum()) if array.dtype.kind == "f" else 0
+                if bad:
+                    raise ValueError(
+                        f"{type(self).__name__} ({self.backend}): input %{node.name} has {bad} NaN/Inf values"
+                    )
         return self.runner(*checked)
 
     def __call__(self, *inputs: Any) -> Any:
@@ -304,6 +320,7 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     backend: str = "tvm",
     passes: str | Sequence[Pass] | None = "default",
     tuning_db: str | os.PathLike | None = None,
+    check_finite: bool = False,
     **options: Any,
 ) -> CompiledModel:
     """Import `model`, run `passes`, build it for `backend`; returns a callable in the model's tensor type.
@@ -311,6 +328,8 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     backend: one of `BACKENDS` ("tvm", "mlir", "interpreter", "systolic", "cerebras", "dataflow").
     passes: "default" (chosen per backend, see `_default_passes`), "none", or a list of passes.
     tuning_db: the auto-tuner's database (TVM only).
+    check_finite: refuse inputs holding NaN or Inf with an error naming the input. By default they are
+        data, propagated exactly as PyTorch propagates them (every backend is tested for that).
     options: passed to the backend (e.g. target= for TVM, rows=/cols= for the systolic array).
     """
     if backend not in BACKENDS:
@@ -323,4 +342,4 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     graph = import_model(model, example_inputs)
     optimized = PassManager(resolve_passes(passes, graph, backend)).apply(graph) if passes else graph
     runner = BACKENDS[backend](optimized, **options)
-    return CompiledModel(graph, optimized, backend, runner, time.perf_counter() - start)
+    return CompiledModel(graph, optimized, backend, runner, time.perf_counter() - start, check_finite)

@@ -49,6 +49,16 @@ def test_nan_and_inf_propagate_as_in_pytorch(name, backend):
     np.testing.assert_allclose(got[finite], want[finite], atol=1e-4)
 
 
+def test_check_finite_refuses_nan_and_inf_naming_the_input(mlp):
+    compiled = mlc_lab.compile(mlp.module, mlp.example_inputs, backend="tvm", check_finite=True)
+    x = mlp.example_inputs[0].clone()
+    assert compiled(x).shape == (1, 10)
+    x[0, :3] = float("nan")
+    x[0, 3] = float("inf")
+    with pytest.raises(ValueError, match=r"input %x has 4 NaN/Inf values"):
+        compiled(x)
+
+
 def test_empty_and_cyclic_graphs_are_rejected_everywhere():
     empty = Graph([], [], [])
     with pytest.raises(VerificationError, match="no outputs"):
