@@ -12,11 +12,17 @@ from hypothesis import HealthCheck, given, settings
 
 from mlc_lab import zoo
 from mlc_lab.codegen.tvm import TE_OPS, LoweringError, UnsupportedOpError, build, default_schedule, host_target
-from mlc_lab.codegen.tvm.bench import FUSIONS
 from mlc_lab.ir import Graph, GraphBuilder, Node, TensorType, get_op
 from mlc_lab.ir.ops import OPS
-from mlc_lab.passes import ElementwiseFusionPass, OperatorFusionPass
+from mlc_lab.passes import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
 from mlc_lab.passes.memory import MemoryLayoutOptimizer
+
+#: The fusion variants every zoo model is compiled in.
+FUSIONS: dict[str, Callable[[Graph], Graph]] = {
+    "unfused": lambda g: g,
+    "operator_fusion": lambda g: OperatorFusionPass().apply(g),
+    "bn_folded+elementwise_fusion": lambda g: ElementwiseFusionPass().apply(FoldBatchNorm().apply(g)),
+}
 
 TOL = 1e-4
 SCHEDULES = {"default": default_schedule, "naive": None}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,20 +30,11 @@ import tvm
 from tvm import relax
 
 from mlc_lab.codegen.tvm.build import TargetLike, resolve_target
+from mlc_lab.interop import relax_from_torch
 
 #: ConvertLayout's wish list for NHWC: conv activations NHWC, kernels OHWI. Pools and elementwise ops
 #: follow their input's layout (naming a pool here fails a check inside ConvertLayout).
 NHWC_LAYOUTS = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
-
-
-def import_torch(model: Any, example_inputs: tuple) -> tvm.IRModule:
-    """A Relax module from torch.export, with the weights bound as constants."""
-    import torch
-    from tvm.relax.frontend.torch import from_exported_program
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return from_exported_program(torch.export.export(model.eval(), tuple(example_inputs)))
 
 
 def prepare(mod: tvm.IRModule, layout: str = "NCHW", fold_batch_norm: bool = True) -> tvm.IRModule:
@@ -139,7 +129,7 @@ def relax_reference(
     """Import a PyTorch model into Relax and run TVM's fusion pipeline on it (see the module docstring)."""
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout {layout!r}: relax_reference supports 'NCHW' and 'NHWC'")
-    imported = import_torch(model, example_inputs)
+    imported = relax_from_torch(model, example_inputs)
     prepared = prepare(imported, layout, fold_batch_norm)
     target = resolve_target(target)
     with target:
