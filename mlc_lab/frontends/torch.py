@@ -36,7 +36,6 @@ from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpError
-from mlc_lab.ir.structure import OutputStructure
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
 aten = torch.ops.aten
@@ -92,13 +91,7 @@ class _Weight:
 
 
 def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
-    """Convert an ExportedProgram (the result of torch.export.export) into a verified Graph.
-
-    In-place ops are functionalised first (see `functionalize`); the graph records how the model
-    arranged its results (`Graph.output_structure`) and which outputs are new values of inputs the
-    model mutated (`Graph.input_mutations`).
-    """
-    ep = functionalize(ep)
+    """Convert an ExportedProgram (the result of torch.export.export) into a verified Graph."""
     _check_supported(ep.graph)
     cx = Context(GraphBuilder(name))
     weights = _weights(ep)
@@ -114,61 +107,9 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
         elif node.op == "call_function":
             env[node] = _convert_node(cx, node, env)
         elif node.op == "output":
-            outputs, mutations = _user_outputs(cx, ep, node, env)
+            outputs = _user_outputs(cx, ep, node, env)
     cx.b.nodes = _live_nodes(cx.b.nodes, outputs, cx.b.inputs)
-    graph = cx.b.build(outputs)
-    graph.input_mutations = mutations
-    graph.output_structure = output_structure(ep.call_spec.out_spec)
-    return graph
-
-
-def mutates(graph: fx.Graph) -> bool:
-    """Whether any op writes to one of its arguments (`relu_`, `add_`, `copy_`, an `out=` variant...)."""
-    return any(
-        isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable
-        for n in graph.nodes
-        if n.op == "call_function"
-    )
-
-
-def functionalize(ep: ExportedProgram) -> ExportedProgram:
-    """The program without in-place ops, when it has any: `run_decompositions({})` functionalises it.
-
-    `torch.export` keeps in-place ops as written (`aten.relu_`, `aten.add_`, `dropout_`). With an empty
-    decomposition table, `run_decompositions` only functionalises: `relu_` becomes `relu`, a write
-    through a view becomes a `slice_scatter`/`select_scatter` of the new values into the base, and a
-    mutated input becomes an extra output marked USER_INPUT_MUTATION. Models without in-place ops are
-    left exactly as exported (the re-trace would only rename ops such as batch_norm).
-    """
-    if not mutates(ep.graph):
-        return ep
-    try:
-        return ep.run_decompositions({})
-    except Exception as e:
-        raise FrontendError(f"could not functionalise the model's in-place ops: {type(e).__name__}: {e}") from e
-
-
-def output_structure(spec: Any) -> OutputStructure | None:
-    """torch's pytree spec of the model's results as an OutputStructure (None for a single tensor)."""
-    if spec is None or spec.is_leaf():
-        return None
-    return _structure(spec)
-
-
-def _structure(spec: Any) -> OutputStructure:
-    if spec.is_leaf():
-        return OutputStructure()
-    children = tuple(_structure(spec.child(i)) for i in range(spec.num_children))
-    if spec.type in (tuple, list):
-        return OutputStructure(spec.type.__name__, children)
-    if spec.type is dict:
-        return OutputStructure("dict", children, keys=tuple(spec.context))
-    if isinstance(spec.context, type) and issubclass(spec.context, tuple) and hasattr(spec.context, "_fields"):
-        return OutputStructure("namedtuple", children, namedtuple_type=spec.context)
-    raise FrontendError(
-        f"forward returns a {getattr(spec.type, '__name__', spec.type)}; outputs must be tensors or tuples, "
-        "lists, dicts or namedtuples of tensors"
-    )
+    return cx.b.build(outputs)
 
 
 def _weights(ep: ExportedProgram) -> dict[str, _Weight]:
@@ -259,16 +200,10 @@ def _check_type(node: fx.Node, result: Value) -> None:
         )
 
 
-def _user_outputs(
-    cx: Context, ep: ExportedProgram, node: fx.Node, env: dict[fx.Node, Any]
-) -> tuple[list[Node], dict[int, int]]:
-    """The graph outputs, and {output index: input index} for those that are mutated user inputs."""
-    user_inputs = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
-    outputs, mutations = [], {}
+def _user_outputs(cx: Context, ep: ExportedProgram, node: fx.Node, env: dict[fx.Node, Any]) -> list[Node]:
+    outputs = []
     for spec, value in zip(ep.graph_signature.output_specs, node.args[0]):
-        if spec.kind == OutputKind.USER_INPUT_MUTATION:
-            mutations[len(outputs)] = user_inputs.index(_input_name(ep, spec.target))
-        elif spec.kind != OutputKind.USER_OUTPUT:
+        if spec.kind != OutputKind.USER_OUTPUT:
             raise FrontendError(
                 f"the model writes to {spec.target or spec.arg.name} ({spec.kind.name}); the compiler supports "
                 "pure inference functions only (BatchNorm in training mode or an in-place update to a buffer?)"
@@ -277,15 +212,7 @@ def _user_outputs(
         if not isinstance(value, Node):
             raise FrontendError(f"forward returns {value!r}; outputs must be tensors")
         outputs.append(value)
-    return outputs, mutations
-
-
-def _input_name(ep: ExportedProgram, target: str) -> str:
-    """The placeholder of the user input a USER_INPUT_MUTATION names (by its target)."""
-    for s in ep.graph_signature.input_specs:
-        if s.kind == InputKind.USER_INPUT and target in (s.target, s.arg.name):
-            return s.arg.name
-    raise FrontendError(f"the model mutates input {target!r}, which is not one of its inputs")
+    return outputs
 
 
 def _live_nodes(nodes: list[Node], outputs: list[Node], inputs: list[Node]) -> list[Node]:
