@@ -252,12 +252,30 @@ def _from_numpy(array: np.ndarray, kind: str) -> Any:
     if kind == "torch":
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(array))
+        # np.require, not np.ascontiguousarray: the latter turns a 0-d array into a 1-d one
+        return torch.from_numpy(np.require(array, requirements="C"))
     if kind == "tensorflow":
         import tensorflow as tf
 
         return tf.convert_to_tensor(array)
     return array
+
+
+def _write_back(target: Any, value: np.ndarray, what: str) -> None:
+    """Copy a mutated input's new value into the caller's tensor (torch or a writeable NumPy array)."""
+    kind = _framework(target)
+    if kind == "torch":
+        import torch
+
+        with torch.no_grad():
+            target.copy_(torch.from_numpy(np.require(value, requirements="C")))
+    elif isinstance(target, np.ndarray) and target.flags.writeable:
+        np.copyto(target, value)
+    else:
+        raise ValueError(
+            f"the model mutates {what} in place, but a {type(target).__name__} cannot be updated: pass a torch "
+            "tensor or a writeable NumPy array"
+        )
 
 
 class CompiledModel:
@@ -303,8 +321,21 @@ class CompiledModel:
         return self.runner(*checked)
 
     def __call__(self, *inputs: Any) -> Any:
+        """Run on the caller's tensors; results come back arranged as the model returned them.
+
+        The arrangement is the one the frontend recorded (`Graph.output_structure`: a dict, namedtuple,
+        nested tuples); without one, one output is a tensor and several a tuple. An input the model
+        mutates in place (`x.add_(1)`) is updated in the caller's tensor, as PyTorch would.
+        """
         kind = _framework(inputs[0]) if inputs else "numpy"
-        outputs = [_from_numpy(o, kind) for o in self.run_numpy(*(_to_numpy(x) for x in inputs))]
+        results = self.run_numpy(*(_to_numpy(x) for x in inputs))
+        mutations = self.graph.input_mutations
+        for out_index, in_index in mutations.items():
+            _write_back(inputs[in_index], results[out_index], f"input {in_index} (%{self.graph.inputs[in_index].name})")
+        outputs = [_from_numpy(o, kind) for i, o in enumerate(results) if i not in mutations]
+        structure = self.graph.output_structure
+        if structure is not None:
+            return structure.unflatten(outputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def __repr__(self) -> str:

@@ -36,6 +36,7 @@ from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpError
+from mlc_lab.ir.structure import OutputStructure
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
 aten = torch.ops.aten
@@ -91,7 +92,13 @@ class _Weight:
 
 
 def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
-    """Convert an ExportedProgram (the result of torch.export.export) into a verified Graph."""
+    """Convert an ExportedProgram (the result of torch.export.export) into a verified Graph.
+
+    In-place ops are functionalised first (see `functionalize`); the graph records how the model
+    arranged its results (`Graph.output_structure`) and which outputs are new values of inputs the
+    model mutated (`Graph.input_mutations`).
+    """
+    ep = functionalize(ep)
     _check_supported(ep.graph)
     cx = Context(GraphBuilder(name))
     weights = _weights(ep)
@@ -107,9 +114,61 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
         elif node.op == "call_function":
             env[node] = _convert_node(cx, node, env)
         elif node.op == "output":
-            outputs = _user_outputs(cx, ep, node, env)
+            outputs, mutations = _user_outputs(cx, ep, node, env)
     cx.b.nodes = _live_nodes(cx.b.nodes, outputs, cx.b.inputs)
-    return cx.b.build(outputs)
+    graph = cx.b.build(outputs)
+    graph.input_mutations = mutations
+    graph.output_structure = output_structure(ep.call_spec.out_spec)
+    return graph
+
+
+def mutates(graph: fx.Graph) -> bool:
+    """Whether any op writes to one of its arguments (`relu_`, `add_`, `copy_`, an `out=` variant...)."""
+    return any(
+        isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable
+        for n in graph.nodes
+        if n.op == "call_function"
+    )
+
+
+def functionalize(ep: ExportedProgram) -> ExportedProgram:
+    """The program without in-place ops, when it has any: `run_decompositions({})` functionalises it.
+
+    `torch.export` keeps in-place ops as written (`aten.relu_`, `aten.add_`, `dropout_`). With an empty
+    decomposition table, `run_decompositions` only functionalises: `relu_` becomes `relu`, a write
+    through a view becomes a `slice_scatter`/`select_scatter` of the new values into the base, and a
+    mutated input becomes an extra output marked USER_INPUT_MUTATION. Models without in-place ops are
+    left exactly as exported (the re-trace would only rename ops such as batch_norm).
+    """
+    if not mutates(ep.graph):
+        return ep
+    try:
+        return ep.run_decompositions({})
+    except Exception as e:
+        raise FrontendError(f"could not functionalise the model's in-place ops: {type(e).__name__}: {e}") from e
+
+
+def output_structure(spec: Any) -> OutputStructure | None:
+    """torch's pytree spec of the model's results as an OutputStructure (None for a single tensor)."""
+    if spec is None or spec.is_leaf():
+        return None
+    return _structure(spec)
+
+
+def _structure(spec: Any) -> OutputStructure:
+    if spec.is_leaf():
+        return OutputStructure()
+    children = tuple(_structure(spec.child(i)) for i in range(spec.num_children))
+    if spec.type in (tuple, list):
+        return OutputStructure(spec.type.__name__, children)
+    if spec.type is dict:
+        return OutputStructure("dict", children, keys=tuple(spec.context))
+    if isinstance(spec.context, type) and issubclass(spec.context, tuple) and hasattr(spec.context, "_fields"):
+        return OutputStructure("namedtuple", children, namedtuple_type=spec.context)
+    raise FrontendError(
+        f"forward returns a {getattr(spec.type, '__name__', spec.type)}; outputs must be tensors or tuples, "
+        "lists, dicts or namedtuples of tensors"
+    )
 
 
 def _weights(ep: ExportedProgram) -> dict[str, _Weight]:
@@ -200,10 +259,16 @@ def _check_type(node: fx.Node, result: Value) -> None:
         )
 
 
-def _user_outputs(cx: Context, ep: ExportedProgram, node: fx.Node, env: dict[fx.Node, Any]) -> list[Node]:
-    outputs = []
+def _user_outputs(
+    cx: Context, ep: ExportedProgram, node: fx.Node, env: dict[fx.Node, Any]
+) -> tuple[list[Node], dict[int, int]]:
+    """The graph outputs, and {output index: input index} for those that are mutated user inputs."""
+    user_inputs = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    outputs, mutations = [], {}
     for spec, value in zip(ep.graph_signature.output_specs, node.args[0]):
-        if spec.kind != OutputKind.USER_OUTPUT:
+        if spec.kind == OutputKind.USER_INPUT_MUTATION:
+            mutations[len(outputs)] = user_inputs.index(_input_name(ep, spec.target))
+        elif spec.kind != OutputKind.USER_OUTPUT:
             raise FrontendError(
                 f"the model writes to {spec.target or spec.arg.name} ({spec.kind.name}); the compiler supports "
                 "pure inference functions only (BatchNorm in training mode or an in-place update to a buffer?)"
@@ -212,7 +277,15 @@ def _user_outputs(cx: Context, ep: ExportedProgram, node: fx.Node, env: dict[fx.
         if not isinstance(value, Node):
             raise FrontendError(f"forward returns {value!r}; outputs must be tensors")
         outputs.append(value)
-    return outputs
+    return outputs, mutations
+
+
+def _input_name(ep: ExportedProgram, target: str) -> str:
+    """The placeholder of the user input a USER_INPUT_MUTATION names (by its target)."""
+    for s in ep.graph_signature.input_specs:
+        if s.kind == InputKind.USER_INPUT and target in (s.target, s.arg.name):
+            return s.arg.name
+    raise FrontendError(f"the model mutates input {target!r}, which is not one of its inputs")
 
 
 def _live_nodes(nodes: list[Node], outputs: list[Node], inputs: list[Node]) -> list[Node]:
@@ -363,6 +436,13 @@ def batch_norm(cx: Context, x, weight, bias, running_mean, running_var, training
     gamma = weight if weight is not None else cx.const(np.ones(c), x.dtype, "gamma")
     beta = bias if bias is not None else cx.const(np.zeros(c), x.dtype, "beta")
     return cx.op("batch_norm", x, gamma, beta, running_mean, running_var, eps=eps, axis=1)
+
+
+def native_batch_norm_no_training(cx: Context, x, weight, bias, running_mean, running_var, momentum, eps) -> list:
+    """What functionalisation makes of an inference batch_norm: (y, save_mean, save_invstd), the last two empty."""
+    y = batch_norm(cx, x, weight, bias, running_mean, running_var, False, momentum, eps, False)
+    empty = cx.const(np.zeros((0,)), x.dtype, "empty")
+    return [y, empty, empty]
 
 
 def layer_norm(cx: Context, x, normalized_shape, weight, bias, eps, cudnn_enable) -> Node:
@@ -692,6 +772,43 @@ def unbind(cx: Context, x, dim=0) -> list[Node]:
     return [select(cx, x, dim, i) for i in range(x.shape[dim])]
 
 
+def slice_scatter(cx: Context, x, src, dim=0, start=None, end=None, step=1) -> Node:
+    """x with x[start:end] along dim replaced by src (a write through a slice, functionalised): a concat."""
+    dim %= x.type.rank
+    start, end, step = slice(start, end, step).indices(x.shape[dim])
+    if step != 1:
+        raise FrontendError(f"slice_scatter with step {step} (an in-place write to x[::{step}]) is not supported")
+    end = max(start, end)
+    src = cx.cast(src, x.dtype)
+    pieces = []
+    if start > 0:
+        pieces.append(cx.op("slice", x, axes=(dim,), starts=(0,), ends=(start,)))
+    pieces.append(src)
+    if end < x.shape[dim]:
+        pieces.append(cx.op("slice", x, axes=(dim,), starts=(end,), ends=(x.shape[dim],)))
+    return pieces[0] if len(pieces) == 1 else cx.op("concat", *pieces, axis=dim)
+
+
+def select_scatter(cx: Context, x, src, dim, index) -> Node:
+    """x with x.select(dim, index) replaced by src: src gets its axis back, then as slice_scatter."""
+    dim %= x.type.rank
+    index %= x.shape[dim]
+    shape = list(src.shape)
+    shape.insert(dim, 1)
+    return slice_scatter(cx, x, cx.op("reshape", src, shape=tuple(shape)), dim, index, index + 1)
+
+
+def copy(cx: Context, x, src, non_blocking=False) -> Node:
+    """x.copy_(src), functionalised: src broadcast to x's shape, in x's dtype."""
+    src = cx.cast(src, x.dtype)
+    return src if src.shape == x.shape else cx.op("broadcast_to", src, shape=x.shape)
+
+
+def fill(cx: Context, x, value) -> Node:
+    """x.fill_(value), functionalised: a constant of x's shape and dtype."""
+    return cx.const(np.full(x.shape, value), x.dtype, "fill")
+
+
 def pad_(cx: Context, x, pad, mode="constant", value=None) -> Node:
     """F.pad lists (before, after) pairs from the last axis backwards; the IR lists them from axis 0."""
     if mode != "constant":
@@ -714,6 +831,7 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.conv2d.padding: conv2d,
     aten.linear.default: linear,
     aten.batch_norm.default: batch_norm,
+    aten._native_batch_norm_legit_no_training.default: native_batch_norm_no_training,
     aten.layer_norm.default: layer_norm,
     aten.max_pool2d.default: max_pool2d,
     aten.avg_pool2d.default: avg_pool2d,
@@ -784,6 +902,11 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.pad.default: pad_,
     aten.constant_pad_nd.default: constant_pad_nd,
     aten.dropout.default: dropout,
+    # what functionalisation (`functionalize`) makes of writes through views, copy_ and fill_
+    aten.slice_scatter.default: slice_scatter,
+    aten.select_scatter.default: select_scatter,
+    aten.copy.default: copy,
+    aten.fill.Scalar: fill,
     **{
         op: identity
         for op in (

@@ -69,6 +69,13 @@ class Node:
 class Graph:
     """A dataflow graph: `nodes` in definition order, `inputs` and `outputs` among them."""
 
+    #: How the model arranged its results (a dict, namedtuple, nested tuples), recorded by the frontend;
+    #: None: a flat list. Covers the outputs that are not `input_mutations`.
+    output_structure: Any = None
+    #: Graph output index -> graph input index, for outputs that carry the new value of an input the
+    #: model mutated in place (`x.add_(1)`): the compiled callable writes them back, as PyTorch would.
+    input_mutations: Mapping[int, int] = MappingProxyType({})
+
     def __init__(
         self,
         nodes: Iterable[Node],
@@ -205,4 +212,6 @@ class GraphRewriter:
                 self.mapping[node] = new
         inputs = [self.mapping[i] for i in self.graph.inputs]
         outputs = [self.mapping[o] for o in self.graph.outputs]
-        return Graph(self.new_nodes, inputs, outputs, self.graph.name)
+        graph = Graph(self.new_nodes, inputs, outputs, self.graph.name)
+        graph.output_structure, graph.input_mutations = self.graph.output_structure, self.graph.input_mutations
+        return graph
