@@ -77,10 +77,12 @@ def read_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
     return nb
 
 
-def find_notebooks(folder: str | os.PathLike[str]) -> list[Path]:
+def find_notebooks(folder: str | os.PathLike[str], strict: bool = True) -> list[Path]:
     """Notebooks under `folder`: `.ipynb` files and `.md` files with a MyST notebook header.
 
     A `.ipynb` with a `.md` twin (a jupytext pairing) is left out: the `.md` is the source.
+    `strict=False` (grading a class) keeps a `.md` whose header cannot be read, so that it is
+    reported as broken rather than silently skipped or stopping the whole folder.
     """
     found = []
     folder = Path(folder)
@@ -88,7 +90,12 @@ def find_notebooks(folder: str | os.PathLike[str]) -> list[Path]:
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue  # .ipynb_checkpoints, editor backups
         if path.suffix == ".md" and path.name.lower() not in PROSE_FILES:
-            if is_myst_notebook(path.read_text(encoding="utf-8")):
+            try:
+                if is_myst_notebook(path.read_text(encoding="utf-8")):
+                    found.append(path)
+            except (NotebookFormatError, UnicodeDecodeError):
+                if strict:
+                    raise
                 found.append(path)
         elif path.suffix == ".ipynb" and not path.with_suffix(".md").exists():
             found.append(path)

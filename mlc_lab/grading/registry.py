@@ -21,7 +21,7 @@ from typing import Any
 #: Where official checks live unless a caller points elsewhere (tests use a folder of their own).
 DEFAULT_CHECKS = "mlc_lab.grading.checks"
 
-CheckFn = Callable[[dict[str, Any]], None]
+CheckFn = Callable[[Any], None]  # takes a mlc_lab.grading.session.Grading
 
 
 class NoChecksError(LookupError):
@@ -89,10 +89,33 @@ def get_check(notebook: str, check: str, checks: str | os.PathLike[str] | None =
 def run_check(
     notebook: str, check: str, namespace: dict[str, Any], checks: str | os.PathLike[str] | None = None
 ) -> None:
-    """Run one official check on a notebook's globals; raises AssertionError when it fails.
+    """Run one official check on a notebook's own globals (live feedback); AssertionError when it fails.
 
     This is what `check`-tagged cells in exercise and solution notebooks call, so that nbval on a
     solution exercises exactly the checks the grader will run:
-    `run_check("01_ir", "check_fold", globals())`.
+    `run_check("01_ir", "check_fold", globals())`. It runs in the student's kernel, so it is only
+    feedback: the official verdict comes from `mlc-lab grade`, which runs the same check against the
+    notebook in an isolated process.
     """
-    get_check(notebook, check, checks)(namespace)
+    import secrets
+
+    import numpy as np
+
+    from mlc_lab.grading.grader import evaluate
+    from mlc_lab.grading.session import Grading, LocalStudent
+
+    fn = get_check(notebook, check, checks)
+    g = Grading(LocalStudent(namespace), np.random.default_rng(secrets.randbits(32)))
+    result = evaluate(fn, g, check)
+    for name, info in g.origins.items():
+        module = str(info.get("module", ""))
+        if module == "mlc_lab" or module.startswith("mlc_lab."):
+            raise AssertionError(f"{check}: `{name}` is {module}'s own {info.get('kind')}: write your own")
+    if not result.passed:
+        lines = [f"{check}: {result.earned:g}/{result.points:g} points: {result.message}"]
+        for case in [c for c in result.cases if not c.passed][:3]:
+            lines.append(f"  - {case.input}: {case.message}")
+            lines += [f"      expected: {case.expected}"] if case.expected else []
+            lines += [f"      got:      {case.got}"] if case.got else []
+        raise AssertionError("\n".join(lines))
+    print(f"{check}: PASS ({result.earned:g}/{result.points:g} points)")

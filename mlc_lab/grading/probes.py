@@ -1,0 +1,205 @@
+"""What the grader may ask the student's process: call a function, apply a pass, run a strategy.
+
+Each probe runs inside the student's (untrusted) process on inputs the grader chose, and returns
+plain data (see `mlc_lab.grading.wire`). Probes never judge: they report what the student's code
+produced, and the official checks compare that with a reference in the grader's own process. A notebook that patches
+a probe only changes what it reports about itself.
+
+Arguments arrive JSON-decoded; graphs named `{"zoo": name, "fused": bool}` are loaded here from
+the model zoo (too big to send), others travel on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+def _arg(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"zoo", "fused"}:
+        return zoo_graph(value["zoo"], value["fused"])
+    return value
+
+
+def zoo_graph(name: str, fused: bool = False) -> Any:
+    from mlc_lab import zoo
+    from mlc_lab.passes.fusion import ElementwiseFusionPass
+
+    graph = zoo.load(name).graph()
+    return ElementwiseFusionPass().apply(graph) if fused else graph
+
+
+def _need(ns: dict[str, Any], name: str) -> Any:
+    if name not in ns:
+        raise NameError(f"name {name!r} is not defined")
+    return ns[name]
+
+
+def lookup(ns: dict[str, Any], name: str) -> dict[str, Any]:
+    """Whether `name` is defined, and where its object comes from (the integrity check reads it)."""
+    if name not in ns:
+        return {"defined": False}
+    obj = ns[name]
+    target = obj if isinstance(obj, type) or callable(obj) else type(obj)
+    code = getattr(getattr(target, "__code__", None), "co_filename", None)
+    return {
+        "defined": True,
+        "kind": "class" if isinstance(obj, type) else "function" if callable(obj) else type(obj).__name__,
+        "module": str(getattr(target, "__module__", "") or ""),
+        "file": str(code or ""),
+    }
+
+
+def call(ns: dict[str, Any], name: str, args: Any, kwargs: Any | None = None) -> Any:
+    """`name(*args, **kwargs)` in the student's namespace; the result goes back as data."""
+    fn = _need(ns, name)
+    result = fn(*[_arg(a) for a in args], **{k: _arg(v) for k, v in (kwargs or {}).items()})
+    if isinstance(result, Iterator):  # a generator of answers is as good as a list of them
+        result = list(result)
+    return result
+
+
+def value(ns: dict[str, Any], name: str) -> Any:
+    return _need(ns, name)
+
+
+def apply_pass(ns: dict[str, Any], cls_name: str, graph: Any) -> Any:
+    """The student's Pass applied to `graph`; also whether the input graph was left as it was."""
+    cls = _need(ns, cls_name)
+    graph = _arg(graph)
+    before = str(graph)
+    out = cls().apply(graph)
+    return {"out": out, "input_unchanged": str(graph) == before}
+
+
+def match_chain(ns: dict[str, Any], fn_name: str, graph: Any, patterns: Any) -> Any:
+    """For every pattern and node: the names of the nodes the student's matcher returns (or None)."""
+    fn = _need(ns, fn_name)
+    graph, patterns = _arg(graph), _arg(patterns)
+    users, outputs = graph.users(), set(graph.outputs)
+    table = []
+    for pattern in patterns:
+        row = []
+        for node in graph.nodes:
+            got = fn(pattern, node, users, outputs)
+            row.append(None if got is None else [n.name for n in got])
+        table.append(row)
+    return table
+
+
+def tune(ns: dict[str, Any], cls_name: str, problem: Any, seed: int, trials: int) -> Any:
+    """Run the student's SearchStrategy on a systolic tiling space; the configs it tried, in order."""
+    from mlc_lab.tuning.accelerator import SystolicCost, analytical_cycles, systolic_space
+    from mlc_lab.tuning.tuner import tune_space
+
+    cls = _need(ns, cls_name)
+    m, n, k, rows, cols = _arg(problem)
+    space = systolic_space(m, n, k, rows=rows, cols=cols)
+    cost = SystolicCost(m, n, k, rows=rows, cols=cols, model=analytical_cycles)
+    result = tune_space(space, cost, trials, key=f"grading-{seed}", strategy=cls(space, seed=seed), progress=False)
+    return [dict(t.config) for t in result.trials]
+
+
+def fold_sub_zero(ns: dict[str, Any], cls_name: str, graph: Any) -> Any:
+    """The MLIR text of `graph` after the library's folding patterns plus the student's."""
+    from mlc_lab.codegen.mlir import emit
+    from mlc_lab.codegen.mlir.custom_pass import PATTERNS, fold_trivial_arith
+
+    cls = _need(ns, cls_name)
+    return fold_trivial_arith(emit(_arg(graph)), patterns=(*PATTERNS, cls)).text
+
+
+def import_with_converter(ns: dict[str, Any], fn_name: str, op: str, model: Any) -> Any:
+    """Import a Linear+ELU model with the student's converter registered for `op`; the graph."""
+    import torch
+
+    from mlc_lab.frontends import torch as frontend
+
+    fn = _need(ns, fn_name)
+    w, b, alpha, x = _arg(model)
+    module = torch.nn.Sequential(torch.nn.Linear(w.shape[1], w.shape[0]), torch.nn.ELU(alpha)).eval()
+    with torch.no_grad():
+        module[0].weight.copy_(torch.from_numpy(w))
+        module[0].bias.copy_(torch.from_numpy(b))
+    aten = getattr(torch.ops.aten, op.split(".")[0]).default
+    saved = frontend.ATEN_OPS.pop(aten, None)
+    frontend.ATEN_OPS[aten] = fn
+    try:
+        return frontend.from_torch(module, (torch.from_numpy(x),))
+    finally:
+        frontend.ATEN_OPS.pop(aten, None)
+        if saved is not None:
+            frontend.ATEN_OPS[aten] = saved
+
+
+def _mlp(weights: Any) -> Any:
+    import torch
+
+    layers = []
+    for i, (w, b) in enumerate(weights):
+        if i:
+            layers.append(torch.nn.ReLU())
+        linear = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers.append(linear)
+    return torch.nn.Sequential(*layers).eval()
+
+
+def run_backend(ns: dict[str, Any], fn_name: str, weights: Any, x: Any) -> Any:
+    """Register the student's build function as a backend, compile an MLP with it, run it on x."""
+    import torch
+
+    import mlc_lab
+
+    fn = _need(ns, fn_name)
+    module, x = _mlp(_arg(weights)), _arg(x)
+    mlc_lab.api.register_backend("tvm-naive", fn)
+    try:
+        compiled = mlc_lab.compile(module, (torch.from_numpy(x),), backend="tvm-naive")
+        out = compiled(torch.from_numpy(x)).detach().numpy()
+        return {"out": out, "backend": str(compiled.backend)}
+    finally:
+        mlc_lab.api.BACKENDS.pop("tvm-naive", None)
+
+
+def dynamo_count(ns: dict[str, Any], fn_name: str, captured_name: str, weights: Any, x: Any) -> Any:
+    """torch.compile an MLP with the student's backend: what it recorded and what the model returned."""
+    import torch
+
+    fn, captured = _need(ns, fn_name), _need(ns, captured_name)
+    module, x = _mlp(_arg(weights)), torch.from_numpy(_arg(x))
+    fn(torch.fx.symbolic_trace(module), [x])  # a direct call first: its errors read better than Dynamo's
+    captured.clear()
+    torch._dynamo.reset()
+    try:
+        with torch.no_grad():
+            out = torch.compile(module, backend=fn)(x)
+    finally:
+        torch._dynamo.reset()
+    return {"captured": list(captured), "out": out.detach().numpy()}
+
+
+def interleaved_order(ns: dict[str, Any], fn_name: str, names: Any, rounds: int) -> Any:
+    """Call the student's timer on functions that log their calls: the call order and the result."""
+    fn = _need(ns, fn_name)
+    order: list[str] = []
+    fns = {name: (lambda name=name: order.append(name)) for name in _arg(names)}
+    result = fn(fns, rounds)
+    return {"order": list(order), "result": dict(result)}
+
+
+PROBES: dict[str, Callable[..., Any]] = {
+    "lookup": lookup,
+    "call": call,
+    "value": value,
+    "apply_pass": apply_pass,
+    "match_chain": match_chain,
+    "tune": tune,
+    "fold_sub_zero": fold_sub_zero,
+    "import_with_converter": import_with_converter,
+    "run_backend": run_backend,
+    "dynamo_count": dynamo_count,
+    "interleaved_order": interleaved_order,
+}
