@@ -2,61 +2,81 @@
 
 How it works:
 
-1. `onnx.load` (or a ModelProto you pass), then ONNX's shape inference, so every value has a type.
+1. `onnx_load.load_checked` reads the model (a path or a ModelProto) and checks it: a file that is
+   not ONNX, a broken graph (undefined name, cycle, output never produced, a name produced twice) or
+   an input without a static shape is a `FrontendError` naming the model and the problem. A symbolic
+   dimension (a dynamic batch) is fixed with `input_shapes={"x": (1, 784)}`. Then ONNX's shape
+   inference, so every value has a type.
 2. Initializers (the weights) become `constant` nodes named after the initializer; graph inputs that
-   are not initializers become graph inputs. Shapes must be static: a symbolic dimension (a dynamic
-   batch) is fixed with `input_shapes={"x": (1, 784)}`.
+   are not initializers become graph inputs.
 3. Each node goes through `ONNX_OPS[node.op_type]` with its inputs (None for an omitted optional
-   input) and its attributes as keyword arguments. An op with no converter fails before anything is
-   converted, naming the op and the node.
-4. Each converted value is checked against the type ONNX's shape inference computed for it.
+   input) and its attributes as keyword arguments. The converter sees the op's *version*: the
+   `since_version` of the schema the model's opset selects (`cx.version`), because an op's meaning
+   changes between versions (Softmax before 13 flattens to 2-D; Clip before 11 takes attributes,
+   later inputs). Each entry records the newest version its converter follows (`OnnxOp.newest`):
+   a node whose schema is newer fails, as does an op with no converter, before anything is converted.
+4. Each converted value is checked against the shape and dtype ONNX's shape inference computed for it.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper, shape_inference
+from onnx import helper, numpy_helper
 
-from mlc_lab.frontends.torch import FrontendError, UnsupportedOpError
+from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
+from mlc_lab.frontends.onnx_load import DEFAULT_DOMAINS, describe_node, load_checked
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpError
+from mlc_lab.ir.types import DTYPES
 
-__all__ = ["ONNX_OPS", "OnnxContext", "from_onnx", "supported_ops"]
+__all__ = ["ONNX_OPS", "OnnxContext", "OnnxOp", "from_onnx", "supported_ops"]
 
 Converter = Callable[..., Node | list[Node]]
+
+
+@dataclass(frozen=True)
+class OnnxOp:
+    """A converter, and the newest schema version (`since_version`) whose spec it was checked against."""
+
+    convert: Converter
+    newest: int
 
 
 # == the importer =================================================================================
 def from_onnx(
     model: str | os.PathLike | onnx.ModelProto,
     name: str | None = None,
-    input_shapes: dict[str, Sequence[int]] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> Graph:
-    """Convert an ONNX model (a path or a ModelProto) into a verified Graph."""
-    proto = onnx.load(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model
-    proto = shape_inference.infer_shapes(proto)
-    graph = proto.graph
-    _check_supported(graph)
-    cx = OnnxContext(GraphBuilder(name or graph.name or "onnx_model"))
+    """Convert an ONNX model (a path or a ModelProto) into a verified Graph.
+
+    input_shapes: static shapes for inputs whose shape the model leaves symbolic ({"x": (1, 3, 224, 224)}).
+    """
+    checked = load_checked(model, input_shapes)
+    graph, where = checked.proto.graph, checked.where
+    versions = _op_versions(checked.nodes, checked.opset, where)
+    cx = OnnxContext(GraphBuilder(name or graph.name or "onnx_model"), checked.opset)
     env: dict[str, Node] = {}
     for init in graph.initializer:
-        env[init.name] = cx.b.constant(numpy_helper.to_array(init), name=_clean(init.name))
-    for value in graph.input:
-        if value.name not in env:
-            env[value.name] = cx.b.input(_clean(value.name), *_input_type(value, input_shapes or {}))
+        env[init.name] = cx.b.constant(_initializer(init, where), name=_clean(init.name))
+    for value in checked.inputs:
+        dtype = _dtype(value.type.tensor_type.elem_type, f"{where}: input {value.name!r}")
+        shape = tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
+        env[value.name] = cx.b.input(_clean(value.name), shape, dtype)
     types = {v.name: v for v in [*graph.value_info, *graph.output]}
-    for node in graph.node:
-        _convert_node(cx, node, env, types)
-    outputs = [env[v.name] for v in graph.output]
-    return cx.b.build(outputs)
+    for node in checked.nodes:
+        _convert_node(cx, node, versions[id(node)], env, types, where)
+    return cx.b.build([env[v.name] for v in graph.output])
 
 
 def _clean(name: str) -> str:
@@ -64,56 +84,114 @@ def _clean(name: str) -> str:
     return name.strip("/").replace("/", ".").replace(":", "_") or "v"
 
 
-def _input_type(value: onnx.ValueInfoProto, shapes: dict[str, Sequence[int]]) -> tuple[tuple[int, ...], str]:
-    tensor = value.type.tensor_type
-    dtype = _dtype(tensor.elem_type)
-    if value.name in shapes:
-        return tuple(int(d) for d in shapes[value.name]), dtype
-    dims = []
-    for d in tensor.shape.dim:
-        if not d.HasField("dim_value"):
-            raise FrontendError(
-                f"input {value.name!r} has a symbolic dimension {d.dim_param or '?'}; shapes must be static: "
-                f"pass input_shapes={{{value.name!r}: (...)}}"
-            )
-        dims.append(d.dim_value)
-    return tuple(dims), dtype
-
-
-def _dtype(elem_type: int) -> str:
+def _dtype(elem_type: int, what: str) -> str:
+    """The IR dtype of an ONNX element type, or an error naming the value that has it."""
     try:
-        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
-    except Exception as e:  # noqa: BLE001 - onnx raises various errors for unknown element types
-        raise FrontendError(f"unsupported ONNX element type {elem_type}") from e
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except Exception:  # noqa: BLE001 - onnx raises KeyError/ValueError for unknown element types
+        dtype = None
+    if dtype not in DTYPES:
+        onnx_name = (
+            onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else elem_type
+        )
+        raise FrontendError(f"{what} has element type {onnx_name}; the IR supports {', '.join(DTYPES)}")
+    return dtype
 
 
-def _describe(node: onnx.NodeProto) -> str:
-    return f"ONNX {node.op_type} (node {node.name or '<unnamed>'!r}, output {node.output[0]!r})"
+def _initializer(init: onnx.TensorProto, where: str) -> np.ndarray:
+    _dtype(init.data_type, f"{where}: initializer {init.name!r}")
+    try:
+        return numpy_helper.to_array(init)
+    except Exception as e:  # noqa: BLE001 - a malformed tensor (wrong byte count, missing external data)
+        raise FrontendError(f"{where}: initializer {init.name!r} cannot be read: {e}") from None
 
 
-def _convert_node(cx: OnnxContext, node: onnx.NodeProto, env: dict[str, Node], types: dict) -> None:
+def _op_versions(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dict[int, int]:
+    """Each node's schema version at `opset`; every unsupported op or version is listed in one error."""
+    versions, problems = {}, []
+    for node in nodes:
+        if node.domain not in DEFAULT_DOMAINS:
+            problems.append(
+                f"{describe_node(node)}: domain {node.domain!r} (only the default ONNX domain is supported)"
+            )
+        elif node.op_type not in ONNX_OPS:
+            problems.append(f"{describe_node(node)}: no converter")
+        else:
+            try:
+                version = onnx.defs.get_schema(node.op_type, max_inclusive_version=opset, domain="").since_version
+            except onnx.defs.SchemaError:
+                problems.append(f"{describe_node(node)}: the op does not exist at opset {opset}")
+                continue
+            if version > ONNX_OPS[node.op_type].newest:
+                problems.append(
+                    f"{describe_node(node)}: version {version} (at opset {opset}) is newer than the converter, "
+                    f"which follows the spec up to version {ONNX_OPS[node.op_type].newest}"
+                )
+            versions[id(node)] = version
+    if problems:
+        listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
+        raise UnsupportedOpError(
+            f"{where} (opset {opset}) uses ops mlc_lab.frontends.onnx cannot convert:\n  "
+            + "\n  ".join(problems)
+            + f"\nSupported ONNX ops:\n{listing}\nAdd a converter to ONNX_OPS, or export the model without these ops."
+        )
+    return versions
+
+
+def _convert_node(
+    cx: OnnxContext, node: onnx.NodeProto, version: int, env: dict[str, Node], types: dict, where: str
+) -> None:
+    cx.onnx_node, cx.version = node, version
+    label = f"{where}: {describe_node(node)} at opset {cx.opset} (version {version})"
     inputs = [env[i] if i else None for i in node.input]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
-    cx.onnx_node = node
+    convert = ONNX_OPS[node.op_type].convert
+    _check_arguments(convert, cx, inputs, attrs, label)
     try:
-        result = ONNX_OPS[node.op_type](cx, *inputs, **attrs)
-    except (OpError, FrontendError, TypeError) as e:
-        raise FrontendError(f"{_describe(node)}: {e}") from e
+        result = convert(cx, *inputs, **attrs)
+    except (OpError, FrontendError) as e:
+        raise FrontendError(f"{label}: {e}") from None
     results = result if isinstance(result, list) else [result]
+    wanted = [i for i, name in enumerate(node.output) if name]
+    if wanted and wanted[-1] >= len(results):
+        missing = [node.output[i] for i in wanted if i >= len(results)]
+        raise FrontendError(
+            f"{label}: output {missing} is not supported (the converter produces the first {len(results)} only)"
+        )
     for out_name, value in zip(node.output, results):
+        if not out_name:
+            continue
         if out_name in types:
-            _check_type(node, out_name, value, types[out_name])
+            _check_type(label, out_name, value, types[out_name])
         env[out_name] = value
 
 
-def _check_type(node: onnx.NodeProto, out_name: str, value: Node, info: onnx.ValueInfoProto) -> None:
+def _check_arguments(convert: Converter, cx: OnnxContext, inputs: list, attrs: dict[str, Any], label: str) -> None:
+    """Converters take inputs positionally and attributes as keyword-only parameters: check both fit."""
+    signature = inspect.signature(convert)
+    accepted = {n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY}
+    unknown = sorted(set(attrs) - accepted)
+    if unknown:
+        raise FrontendError(f"{label}: attribute {unknown} is not supported by the converter")
+    try:
+        signature.bind(cx, *inputs, **attrs)
+    except TypeError as e:
+        raise FrontendError(f"{label}: {len(inputs)} inputs and attributes {sorted(attrs)} do not fit: {e}") from None
+
+
+def _check_type(label: str, out_name: str, value: Node, info: onnx.ValueInfoProto) -> None:
     tensor = info.type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
     if tensor.HasField("shape") and None not in dims and tuple(dims) != value.shape:
         raise FrontendError(
-            f"{_describe(node)}: the converter produced shape {list(value.shape)} for {out_name!r} but ONNX "
+            f"{label}: the converter produced shape {list(value.shape)} for {out_name!r} but ONNX "
             f"inferred {dims} (a bug in the converter)"
+        )
+    if tensor.elem_type and _dtype(tensor.elem_type, repr(out_name)) != value.dtype:
+        raise FrontendError(
+            f"{label}: the converter produced dtype {value.dtype} for {out_name!r} but ONNX inferred "
+            f"{_dtype(tensor.elem_type, repr(out_name))} (a bug in the converter)"
         )
 
 
@@ -121,22 +199,14 @@ def supported_ops() -> list[str]:
     return sorted(ONNX_OPS)
 
 
-def _check_supported(graph: onnx.GraphProto) -> None:
-    for node in graph.node:
-        if node.op_type not in ONNX_OPS or (node.domain not in ("", "ai.onnx")):
-            listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
-            raise UnsupportedOpError(
-                f"{_describe(node)} has no converter in mlc_lab.frontends.onnx.\nSupported ONNX ops:\n{listing}\n"
-                "Add a converter to ONNX_OPS, or export the model without this op."
-            )
-
-
 # == what a converter sees ========================================================================
 class OnnxContext:
-    """The builder plus the ONNX node being converted (its name names the new IR nodes)."""
+    """The builder, the model's opset, and the ONNX node being converted (its name names the new IR nodes)."""
 
-    def __init__(self, builder: GraphBuilder) -> None:
+    def __init__(self, builder: GraphBuilder, opset: int = 0) -> None:
         self.b = builder
+        self.opset = opset  #: the model's default-domain opset
+        self.version = 0  #: the since_version of the current node's schema at that opset
         self.onnx_node: onnx.NodeProto | None = None
 
     def op(self, op: str, *inputs: Node, **attrs: Any) -> Node:
@@ -152,15 +222,48 @@ class OnnxContext:
             raise FrontendError(f"{what} must be a constant (an initializer or a Constant node)")
         return np.asarray(node.attrs["value"])
 
+    def ints(self, node: Node | None, what: str) -> list[int]:
+        values = self.value(node, what)
+        if values.dtype.kind not in "iu" or values.ndim > 1:
+            raise FrontendError(
+                f"{what} must be a 1-D integer tensor, got {values.dtype} of shape {list(values.shape)}"
+            )
+        return [int(v) for v in values.reshape(-1)]
 
-def _pads(pads: Sequence[int] | None, rank: int = 2) -> tuple[int, ...]:
+
+def _axis(axis: int, rank: int, what: str, inclusive_end: bool = False) -> int:
+    """A possibly negative axis as a non-negative one, or an error naming the valid range."""
+    top = rank + 1 if inclusive_end else rank
+    if not -top <= axis < top:
+        raise FrontendError(f"{what} {axis} is out of range for a rank-{rank} input (valid: {-top} to {top - 1})")
+    return axis % top
+
+
+def _is_int(node: Node) -> bool:
+    return np.dtype(node.dtype).kind in "iub"
+
+
+# == converters: convolution and pooling ==========================================================
+def _spatial_2d(x: Node, op: str) -> None:
+    if x.type.rank != 4:
+        raise FrontendError(f"only 2-D {op} (rank-4 NCHW input) is supported, got a rank-{x.type.rank} input")
+
+
+def _pads(pads: Sequence[int] | None) -> tuple[int, ...]:
     """ONNX pads are (begin_h, begin_w, end_h, end_w): the IR's (top, left, bottom, right)."""
-    return tuple(pads) if pads else (0,) * (2 * rank)
+    if pads and len(pads) != 4:
+        raise FrontendError(f"pads must have 4 values for a 2-D window, got {list(pads)}")
+    return tuple(pads) if pads else (0, 0, 0, 0)
 
 
-def _auto_pad(mode: str, x: Node, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int]):
-    if mode in ("NOTSET", "VALID"):
-        return None if mode == "NOTSET" else (0, 0, 0, 0)
+def _window_padding(mode: str, pads, x: Node, kernel: Sequence[int], strides, dilations) -> tuple[int, ...]:
+    """Explicit pads, or the SAME_UPPER/SAME_LOWER/VALID rule (output = ceil(input / stride))."""
+    if mode == "NOTSET":
+        return _pads(pads)
+    if mode == "VALID":
+        return (0, 0, 0, 0)
+    if mode not in ("SAME_UPPER", "SAME_LOWER"):
+        raise FrontendError(f"auto_pad {mode!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
     begins, ends = [], []
     for size, k, s, d in zip(x.shape[2:], kernel, strides, dilations):
         total = max((math.ceil(size / s) - 1) * s + d * (k - 1) + 1 - size, 0)
@@ -170,207 +273,482 @@ def _auto_pad(mode: str, x: Node, kernel: Sequence[int], strides: Sequence[int],
     return (*begins, *ends)
 
 
-# == converters ===================================================================================
-def conv(cx, x, w, b=None, auto_pad="NOTSET", dilations=(1, 1), group=1, kernel_shape=None, pads=None, strides=(1, 1)):
-    if x.type.rank != 4:
-        raise FrontendError(f"only 2-D convolutions are supported, got a rank-{x.type.rank} input")
-    padding = _auto_pad(auto_pad, x, w.shape[2:], strides, dilations) or _pads(pads)
-    y = cx.op("conv2d", x, w, strides=tuple(strides), padding=padding, dilation=tuple(dilations), groups=group)
+def _pair(values: Sequence[int] | None, what: str) -> tuple[int, int]:
+    if values is None:
+        return (1, 1)
+    if len(values) != 2:
+        raise FrontendError(f"{what} must have 2 values for a 2-D window, got {list(values)}")
+    return tuple(values)
+
+
+def conv(cx, x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
+    _spatial_2d(x, "convolution")
+    if kernel_shape is not None and tuple(kernel_shape) != w.shape[2:]:
+        raise FrontendError(f"kernel_shape {list(kernel_shape)} differs from the weight's {list(w.shape[2:])}")
+    strides, dilations = _pair(strides, "strides"), _pair(dilations, "dilations")
+    padding = _window_padding(auto_pad, pads, x, w.shape[2:], strides, dilations)
+    y = cx.op("conv2d", x, w, strides=strides, padding=padding, dilation=dilations, groups=group)
     return y if b is None else cx.op("bias_add", y, b, axis=1)
 
 
-def gemm(cx, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0):
-    """alpha * A' @ B' + beta * C. transB=1 is nn.Linear's layout, which `dense` takes as is."""
+def max_pool(
+    cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, dilations=None, storage_order=0
+):
+    """ONNX strides default to 1 (not to the kernel, as in PyTorch). storage_order only shapes Indices."""
+    _spatial_2d(x, "MaxPool")
+    kernel, strides, dilations = (
+        _pair(kernel_shape, "kernel_shape"),
+        _pair(strides, "strides"),
+        _pair(dilations, "dilations"),
+    )
+    padding = _window_padding(auto_pad, pads, x, kernel, strides, dilations)
+    return cx.op(
+        "max_pool2d", x, kernel=kernel, strides=strides, padding=padding, dilation=dilations, ceil_mode=bool(ceil_mode)
+    )
+
+
+def average_pool(
+    cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None
+):
+    _spatial_2d(x, "AveragePool")
+    if dilations is not None and any(d != 1 for d in dilations):
+        raise FrontendError(f"AveragePool with dilations {list(dilations)} is not supported (only 1)")
+    kernel, strides = _pair(kernel_shape, "kernel_shape"), _pair(strides, "strides")
+    padding = _window_padding(auto_pad, pads, x, kernel, strides, (1, 1))
+    return cx.op(
+        "avg_pool2d",
+        x,
+        kernel=kernel,
+        strides=strides,
+        padding=padding,
+        ceil_mode=bool(ceil_mode),
+        count_include_pad=bool(count_include_pad),
+    )
+
+
+def global_average_pool(cx, x):
+    """Mean over every spatial axis, kept as size 1 (the IR's global_avg_pool2d drops them: reshape back)."""
+    if x.type.rank < 3:
+        raise FrontendError(f"GlobalAveragePool needs a rank >= 3 input (N, C, spatial...), got rank {x.type.rank}")
+    if x.type.rank != 4:
+        return cx.op("mean", x, axes=tuple(range(2, x.type.rank)), keepdims=True)
+    n, c = x.shape[:2]
+    return cx.op("reshape", cx.op("global_avg_pool2d", x), shape=(n, c, 1, 1))
+
+
+# == converters: linear algebra and normalisation =================================================
+def matmul(cx, a, b):
+    """NumPy matmul: a 1-D operand gets a unit axis for the product, removed again afterwards."""
+    if a.type.rank == 0 or b.type.rank == 0:
+        raise FrontendError("MatMul inputs must have rank >= 1")
+    a2 = cx.op("reshape", a, shape=(1, *a.shape)) if a.type.rank == 1 else a
+    b2 = cx.op("reshape", b, shape=(*b.shape, 1)) if b.type.rank == 1 else b
+    y = cx.op("matmul", a2, b2)
+    if a.type.rank == 1 or b.type.rank == 1:
+        shape = list(y.shape)
+        if b.type.rank == 1:
+            shape.pop(-1)
+        if a.type.rank == 1:
+            shape.pop(-2 if b.type.rank != 1 else -1)
+        y = cx.op("reshape", y, shape=tuple(shape))
+    return y
+
+
+def gemm(cx, a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast=0):
+    """alpha * A' @ B' + beta * C, C broadcast to (M, N). transB=1 is nn.Linear's layout, `dense` as is.
+
+    Before version 7, C must already be (M, N) unless broadcast=1. beta = 0 drops C, as onnxruntime does.
+    """
+    if a.type.rank != 2 or b.type.rank != 2:
+        raise FrontendError(f"Gemm takes 2-D A and B, got shapes {list(a.shape)} and {list(b.shape)}")
+    if _is_int(a) and (alpha != int(alpha) or beta != int(beta)):
+        raise FrontendError(f"integer Gemm with non-integer alpha {alpha} / beta {beta} is not supported")
     if transA:
         a = cx.op("transpose", a, perm=(1, 0))
     y = cx.op("dense", a, b) if transB else cx.op("matmul", a, b)
     if alpha != 1.0:
         y = cx.op("mul", y, cx.const(alpha, y.dtype))
-    if c is None:
+    if c is None or beta == 0:
         return y
+    if cx.version < 7 and not broadcast and c.shape != y.shape:
+        raise FrontendError(f"C has shape {list(c.shape)}, not {list(y.shape)}, and broadcast=0")
+    if not _broadcasts_to(c.shape, y.shape):
+        raise FrontendError(f"C of shape {list(c.shape)} does not broadcast to the product's {list(y.shape)}")
     if beta != 1.0:
         c = cx.op("mul", c, cx.const(beta, c.dtype))
-    return cx.op("bias_add", y, c, axis=-1) if c.type.rank == 1 else cx.op("add", y, c)
+    return cx.op("bias_add", y, c, axis=-1) if c.shape == y.shape[1:] else cx.op("add", y, c)
 
 
-def batch_norm(cx, x, scale, bias, mean, var, epsilon=1e-5, momentum=0.9, training_mode=0):
-    if training_mode:
-        raise FrontendError("BatchNormalization in training mode is not supported (inference only)")
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def batch_norm(
+    cx,
+    x,
+    scale,
+    bias,
+    mean,
+    var,
+    *,
+    epsilon=1e-5,
+    momentum=0.9,
+    spatial=1,
+    is_test=None,
+    training_mode=0,
+    consumed_inputs=None,
+):
+    """Inference only: training_mode=1 (version 14+) or is_test=0 (before 7: training is the default) is refused."""
+    if training_mode or (cx.version < 7 and not is_test):
+        raise FrontendError(
+            "BatchNormalization in training mode (batch statistics) is not supported: export the model in eval "
+            "mode (is_test=1 before opset 7, training_mode=0 from opset 14)"
+        )
+    if not spatial:
+        raise FrontendError("BatchNormalization with spatial=0 (per-activation statistics) is not supported")
     return cx.op("batch_norm", x, scale, bias, mean, var, eps=epsilon, axis=1)
 
 
-def layer_norm(cx, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1):
-    bias = bias if bias is not None else cx.const(np.zeros(scale.shape), scale.dtype)
-    return cx.op("layer_norm", x, scale, bias, eps=epsilon, axis=axis)
+def layer_norm(cx, x, scale, bias=None, *, axis=-1, epsilon=1e-5, stash_type=1):
+    """Normalise over axes [axis, rank); scale and bias broadcast to them; stash_type=1 computes in float32."""
+    axis = _axis(axis, x.type.rank, "LayerNormalization axis")
+    if stash_type != 1:
+        raise FrontendError(f"LayerNormalization stash_type {stash_type} is not supported (only 1: float32)")
+    tail = x.shape[axis:]
+    bias = bias if bias is not None else cx.const(np.zeros(tail), scale.dtype)
+    scale, bias = (v if v.shape == tail else cx.op("broadcast_to", v, shape=tail) for v in (scale, bias))
+    if x.dtype == "float32":
+        return cx.op("layer_norm", x, scale, bias, eps=epsilon, axis=axis)
+    x32, s32, b32 = (cx.op("cast", v, dtype="float32") for v in (x, scale, bias))
+    return cx.op("cast", cx.op("layer_norm", x32, s32, b32, eps=epsilon, axis=axis), dtype=x.dtype)
 
 
-def _pool(op: str) -> Converter:
-    def convert(
-        cx,
-        x,
-        kernel_shape,
-        strides=None,
-        pads=None,
-        auto_pad="NOTSET",
-        ceil_mode=0,
-        dilations=None,
-        count_include_pad=0,
-        storage_order=0,
-    ):
-        strides = tuple(strides) if strides else tuple(kernel_shape)
-        padding = _auto_pad(auto_pad, x, kernel_shape, strides, dilations or (1, 1)) or _pads(pads)
-        attrs = dict(kernel=tuple(kernel_shape), strides=strides, padding=padding, ceil_mode=bool(ceil_mode))
-        if op == "max_pool2d":
-            attrs["dilation"] = tuple(dilations or (1, 1))
-        else:
-            attrs["count_include_pad"] = bool(count_include_pad)
-        return cx.op(op, x, **attrs)
+def _softmax(op: str) -> Converter:
+    def convert(cx, x, *, axis=None):
+        """From version 13: along one axis (default -1). Before: coerce to 2-D at `axis` (default 1)."""
+        rank = x.type.rank
+        if cx.version >= 13:
+            return cx.op(op, x, axis=_axis(-1 if axis is None else axis, rank, "axis"))
+        axis = _axis(1 if axis is None else axis, rank, "axis")
+        if axis == rank - 1:
+            return cx.op(op, x, axis=-1)
+        flat = cx.op("reshape", x, shape=(math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
+        return cx.op("reshape", cx.op(op, flat, axis=1), shape=x.shape)
 
     convert.__name__ = op
     return convert
 
 
-def global_average_pool(cx, x):
-    """GlobalAveragePool keeps the 1x1 spatial axes; the IR's global_avg_pool2d drops them."""
-    n, c = x.shape[:2]
-    return cx.op("reshape", cx.op("global_avg_pool2d", x), shape=(n, c, 1, 1))
-
-
+# == converters: elementwise ======================================================================
 def _unary(op: str) -> Converter:
-    def convert(cx, x):
+    def convert(cx, x, *, consumed_inputs=None):
         return cx.op(op, x)
 
     convert.__name__ = op
     return convert
 
 
-def _binary(op: str) -> Converter:
-    def convert(cx, a, b):
+def _legacy_broadcast(cx, a: Node, b: Node, broadcast: int, axis: int | None) -> Node:
+    """Before version 7: B must equal A's shape, or (broadcast=1) match A's dims from `axis` on."""
+    if not broadcast:
+        if a.shape != b.shape:
+            raise FrontendError(f"shapes {list(a.shape)} and {list(b.shape)} differ and broadcast=0 (before opset 7)")
+        return b
+    if b.type.rank == 0 or b.type.numel == 1:
+        return b
+    start = a.type.rank - b.type.rank if axis is None else _axis(axis, a.type.rank, "broadcast axis")
+    span = a.shape[start : start + b.type.rank]
+    if start < 0 or len(span) != b.type.rank or any(d not in (1, s) for d, s in zip(b.shape, span)):
+        raise FrontendError(f"B of shape {list(b.shape)} does not match A {list(a.shape)} from axis {start}")
+    trailing = a.type.rank - start - b.type.rank
+    return cx.op("reshape", b, shape=(*b.shape, *(1,) * trailing)) if trailing else b
+
+
+def _truncating_div(cx, a: Node, b: Node) -> Node:
+    """ONNX integer Div truncates toward zero (-7 / 2 = -3); the IR's integer div floors.
+
+    |a| // |b| is the same under both; the sign comes back as sign(a) * sign(b), with sign = clip(-1, 1).
+    """
+    magnitude = cx.op("div", cx.op("abs", a), cx.op("abs", b))
+    sign = cx.op("mul", cx.op("clip", a, min=-1, max=1), cx.op("clip", b, min=-1, max=1))
+    return cx.op("mul", magnitude, sign)
+
+
+def _arithmetic(op: str) -> Converter:
+    def convert(cx, a, b, *, broadcast=0, axis=None, consumed_inputs=None):
+        if cx.version < 7:
+            b = _legacy_broadcast(cx, a, b, broadcast, axis)
+        if op == "div" and _is_int(a):
+            return _truncating_div(cx, a, b)
+        if op == "pow" and a.dtype != b.dtype:
+            return _mixed_pow(cx, a, b)
         return cx.op(op, a, b)
 
     convert.__name__ = op
     return convert
 
 
-def gelu(cx, x, approximate="none"):
-    return cx.op("gelu", x, approximate=approximate)
+def _mixed_pow(cx, a: Node, b: Node) -> Node:
+    """Pow from version 12 lets the exponent's type differ; the result has the base's type.
+
+    A float exponent of an integer base is evaluated in float64 and truncated, as onnxruntime does.
+    """
+    if not _is_int(a):
+        return cx.op("pow", a, cx.op("cast", b, dtype=a.dtype))
+    if not _is_int(b):
+        wide = cx.op("pow", cx.op("cast", a, dtype="float64"), cx.op("cast", b, dtype="float64"))
+        return cx.op("cast", wide, dtype=a.dtype)
+    return cx.op("pow", a, cx.op("cast", b, dtype=a.dtype))
 
 
-def clip(cx, x, min=None, max=None):  # noqa: A002 - ONNX's names
-    lo = None if min is None else float(cx.value(min, "Clip's min"))
-    hi = None if max is None else float(cx.value(max, "Clip's max"))
-    return cx.op("clip", x, min=lo, max=hi)
-
-
-def softmax(cx, x, axis=-1):
-    return cx.op("softmax", x, axis=axis)
-
-
-def log_softmax(cx, x, axis=-1):
-    return cx.op("log_softmax", x, axis=axis)
-
-
-def identity(cx, x):
-    return x
-
-
-def dropout(cx, x, ratio=None, training_mode=None, seed=None):
-    return x
-
-
-def flatten(cx, x, axis=1):
-    axis %= max(x.type.rank, 1)
-    return cx.op("reshape", x, shape=(math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
-
-
-def reshape(cx, x, shape, allowzero=0):
-    """ONNX's 0 copies the input's dimension; -1 is inferred."""
-    target = [int(s) for s in cx.value(shape, "Reshape's shape")]
-    target = [x.shape[i] if s == 0 and not allowzero else s for i, s in enumerate(target)]
-    if -1 in target:
-        known = math.prod(s for s in target if s != -1)
-        target[target.index(-1)] = x.type.numel // known
-    return cx.op("reshape", x, shape=tuple(target))
-
-
-def transpose(cx, x, perm=None):
-    return cx.op("transpose", x, perm=tuple(perm) if perm else tuple(reversed(range(x.type.rank))))
-
-
-def concat(cx, *tensors, axis):
-    return cx.op("concat", *tensors, axis=axis)
-
-
-def constant(cx, value=None, **_: Any):
-    if value is None:
-        raise FrontendError("only Constant nodes with a tensor `value` are supported")
-    return cx.b.constant(numpy_helper.to_array(value), name=_clean(cx.onnx_node.output[0]))
-
-
-def _reduce(op: str) -> Converter:
-    def convert(cx, x, axes=None, keepdims=1, noop_with_empty_axes=0):
-        if axes is not None and not isinstance(axes, (list, tuple)):  # opset 18: axes is an input
-            axes = cx.value(axes, f"{op}'s axes").tolist()
-        return cx.op(op, x, axes=tuple(axes) if axes else None, keepdims=bool(keepdims))
+def _variadic(op: str) -> Converter:
+    def convert(cx, *xs, consumed_inputs=None):
+        """Max/Min of one or more inputs; NumPy broadcasting from version 8, equal shapes before."""
+        xs = [x for x in xs if x is not None]
+        if not xs:
+            raise FrontendError("needs at least one input")
+        if cx.version < 8 and len({x.shape for x in xs}) > 1:
+            raise FrontendError(f"inputs must have equal shapes before opset 8, got {[list(x.shape) for x in xs]}")
+        y = xs[0]
+        for x in xs[1:]:
+            y = cx.op(op, y, x)
+        return y
 
     convert.__name__ = op
     return convert
 
 
-def unsqueeze(cx, x, axes=None):
-    axes = axes if isinstance(axes, (list, tuple)) else cx.value(axes, "Unsqueeze's axes").tolist()
+def gelu(cx, x, *, approximate="none"):
+    return cx.op("gelu", x, approximate=approximate)
+
+
+def clip(cx, x, lo=None, hi=None, *, min=None, max=None, consumed_inputs=None):  # noqa: A002 - ONNX's names
+    """Bounds are attributes before version 11, optional scalar inputs from 11.
+
+    Version 6's attribute defaults are -FLT_MAX/+FLT_MAX (so an infinite input clips to FLT_MAX). From
+    version 11 a minimum above the maximum makes every output the maximum (the spec says so).
+    """
+    if cx.version < 11:
+        if cx.version >= 6:
+            limit = float(np.finfo(np.float32).max)
+            min, max = (-limit if min is None else min), (limit if max is None else max)  # noqa: A001
+        return cx.op("clip", x, min=min, max=max)
+    bounds = []
+    for node, what in ((lo, "Clip's min"), (hi, "Clip's max")):
+        if node is None:
+            bounds.append(None)
+            continue
+        value = cx.value(node, what)
+        if value.size != 1:
+            raise FrontendError(f"{what} must be a scalar, got shape {list(value.shape)}")
+        bounds.append(value.reshape(()).item())
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        low = high
+    return cx.op("clip", x, min=low, max=high)
+
+
+# == converters: shapes ===========================================================================
+def identity(cx, x):
+    return x
+
+
+def dropout(cx, x, ratio_input=None, training_mode=None, *, ratio=0.5, is_test=None, seed=None, consumed_inputs=None):
+    """Inference is the identity. Training mode (is_test=0 before version 7, training_mode=true from 12) is refused."""
+    if cx.version < 7 and not is_test:
+        raise FrontendError("Dropout with is_test=0 (training mode, the default before opset 7) is not supported")
+    if training_mode is not None and bool(cx.value(training_mode, "Dropout's training_mode").any()):
+        raise FrontendError("Dropout in training mode (training_mode=true) is not supported")
+    return x
+
+
+def flatten(cx, x, *, axis=1):
+    """(prod(shape[:axis]), prod(shape[axis:])); axis may equal the rank (then the second dim is 1)."""
+    axis = _axis(axis, x.type.rank, "Flatten axis", inclusive_end=True)
+    return cx.op("reshape", x, shape=(math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
+
+
+def reshape(cx, x, target=None, *, shape=None, allowzero=0, consumed_inputs=None):
+    """The shape is an attribute before version 5, an input after. 0 copies the input's dimension
+    (unless allowzero=1, version 14+); one -1 is inferred."""
+    if cx.version < 5 and shape is None:
+        raise FrontendError("Reshape before opset 5 needs a `shape` attribute")
+    dims = list(shape) if cx.version < 5 else cx.ints(target, "Reshape's shape")
+    if allowzero and 0 in dims and -1 in dims:
+        raise FrontendError(f"shape {dims} has both 0 and -1 with allowzero=1")
+    if not allowzero:
+        for i, d in enumerate(dims):
+            if d == 0:
+                if i >= x.type.rank:
+                    raise FrontendError(
+                        f"shape {dims}: 0 at axis {i} copies a dimension the rank-{x.type.rank} input lacks"
+                    )
+                dims[i] = x.shape[i]
+    return cx.op("reshape", x, shape=tuple(dims))
+
+
+def transpose(cx, x, *, perm=None):
+    return cx.op("transpose", x, perm=tuple(perm) if perm else tuple(reversed(range(x.type.rank))))
+
+
+def concat(cx, *tensors, axis=None):
+    """`axis` is required from version 4 (default 1 before); negative from 11."""
+    if axis is None:
+        if cx.version >= 4:
+            raise FrontendError("Concat needs an `axis` attribute")
+        axis = 1
+    tensors = [t for t in tensors if t is not None]
+    if not tensors:
+        raise FrontendError("Concat needs at least one input")
+    return cx.op("concat", *tensors, axis=_axis(axis, tensors[0].type.rank, "Concat axis"))
+
+
+def constant(
+    cx,
+    *,
+    value=None,
+    value_float=None,
+    value_floats=None,
+    value_int=None,
+    value_ints=None,
+    sparse_value=None,
+    value_string=None,
+    value_strings=None,
+):
+    """A tensor `value`, or (version 12+) a float/int scalar or list; sparse and string constants are refused."""
+    name = _clean(cx.onnx_node.output[0])
+    if value is not None:
+        where = f"Constant {cx.onnx_node.output[0]!r}"
+        _dtype(value.data_type, where)
+        return cx.b.constant(numpy_helper.to_array(value), name=name)
+    for given, dtype in (
+        (value_float, "float32"),
+        (value_floats, "float32"),
+        (value_int, "int64"),
+        (value_ints, "int64"),
+    ):
+        if given is not None:
+            return cx.b.constant(np.asarray(given, dtype=dtype), name=name)
+    kind = (
+        "sparse" if sparse_value is not None else "string" if (value_string or value_strings) is not None else "empty"
+    )
+    raise FrontendError(f"a {kind} Constant is not supported (only tensors and float/int values)")
+
+
+def _reduce(op: str, axes_input_from: int) -> Converter:
+    def convert(cx, x, axes_node=None, *, axes=None, keepdims=1, noop_with_empty_axes=0):
+        """Axes are an attribute before `axes_input_from` (13 for ReduceSum, 18 for the others), an input after.
+
+        No axes means all of them, unless noop_with_empty_axes=1 (input form only): then the identity.
+        """
+        if cx.version >= axes_input_from:
+            axes = None if axes_node is None else cx.ints(axes_node, f"{op}'s axes")
+        if not axes:
+            if noop_with_empty_axes:
+                return x
+            axes = None
+        else:
+            axes = tuple(_axis(a, x.type.rank, "reduction axis") for a in axes)
+        return cx.op(op, x, axes=axes, keepdims=bool(keepdims))
+
+    convert.__name__ = op
+    return convert
+
+
+def _axes_argument(cx, axes_attr, axes_node, what: str) -> list[int] | None:
+    """Squeeze/Unsqueeze axes: an attribute before version 13, an input from 13."""
+    if cx.version >= 13:
+        return None if axes_node is None else cx.ints(axes_node, what)
+    return None if axes_attr is None else list(axes_attr)
+
+
+def unsqueeze(cx, x, axes_node=None, *, axes=None):
+    axes = _axes_argument(cx, axes, axes_node, "Unsqueeze's axes")
+    if not axes:
+        raise FrontendError("Unsqueeze needs axes")
+    rank = x.type.rank + len(axes)
+    positions = sorted(_axis(a, rank, "Unsqueeze axis") for a in axes)
+    if len(set(positions)) != len(positions):
+        raise FrontendError(f"Unsqueeze axes {axes} repeat an axis")
     shape = list(x.shape)
-    for a in sorted(a % (x.type.rank + len(axes)) for a in axes):
+    for a in positions:
         shape.insert(a, 1)
     return cx.op("reshape", x, shape=tuple(shape))
 
 
-def squeeze(cx, x, axes=None):
-    if axes is not None and not isinstance(axes, (list, tuple)):
-        axes = cx.value(axes, "Squeeze's axes").tolist()
-    drop = {a % x.type.rank for a in axes} if axes else {i for i, s in enumerate(x.shape) if s == 1}
+def squeeze(cx, x, axes_node=None, *, axes=None):
+    axes = _axes_argument(cx, axes, axes_node, "Squeeze's axes")
+    if axes:
+        drop = {_axis(a, x.type.rank, "Squeeze axis") for a in axes}
+        wide = [a for a in sorted(drop) if x.shape[a] != 1]
+        if wide:
+            raise FrontendError(f"cannot squeeze axis {wide} of shape {list(x.shape)}: its size is not 1")
+    else:
+        drop = {i for i, s in enumerate(x.shape) if s == 1}
     return cx.op("reshape", x, shape=tuple(s for i, s in enumerate(x.shape) if i not in drop))
 
 
-ONNX_OPS: dict[str, Converter] = {
-    "Conv": conv,
-    "Gemm": gemm,
-    "MatMul": _binary("matmul"),
-    "BatchNormalization": batch_norm,
-    "LayerNormalization": layer_norm,
-    "MaxPool": _pool("max_pool2d"),
-    "AveragePool": _pool("avg_pool2d"),
-    "GlobalAveragePool": global_average_pool,
-    "Relu": _unary("relu"),
-    "Sigmoid": _unary("sigmoid"),
-    "Tanh": _unary("tanh"),
-    "Exp": _unary("exp"),
-    "Log": _unary("log"),
-    "Sqrt": _unary("sqrt"),
-    "Erf": _unary("erf"),
-    "Neg": _unary("neg"),
-    "Abs": _unary("abs"),
-    "Gelu": gelu,
-    "Clip": clip,
-    "Add": _binary("add"),
-    "Sub": _binary("sub"),
-    "Mul": _binary("mul"),
-    "Div": _binary("div"),
-    "Pow": _binary("pow"),
-    "Max": _binary("maximum"),
-    "Min": _binary("minimum"),
-    "Softmax": softmax,
-    "LogSoftmax": log_softmax,
-    "Identity": identity,
-    "Dropout": dropout,
-    "Flatten": flatten,
-    "Reshape": reshape,
-    "Transpose": transpose,
-    "Concat": concat,
-    "Constant": constant,
-    "ReduceMean": _reduce("mean"),
-    "ReduceSum": _reduce("sum"),
-    "ReduceMax": _reduce("max"),
-    "Unsqueeze": unsqueeze,
-    "Squeeze": squeeze,
-}
+def _ops(newest: Mapping[str, int], converters: Mapping[str, Converter]) -> dict[str, OnnxOp]:
+    return {name: OnnxOp(convert, newest[name]) for name, convert in converters.items()}
+
+
+#: The newest schema version of each op whose spec its converter follows (read against onnx 1.23's
+#: `onnx.defs.get_all_schemas_with_history()`; tests/test_adversarial_onnx.py fails when a newer onnx
+#: adds a version, so that it is read before it is accepted).
+_NEWEST = {
+    "Abs": 13, "Add": 14, "AveragePool": 22, "BatchNormalization": 15, "Clip": 13, "Concat": 13, "Constant": 25,
+    "Conv": 22, "Div": 14, "Dropout": 22, "Erf": 13, "Exp": 13, "Flatten": 25, "Gelu": 20, "Gemm": 13,
+    "GlobalAveragePool": 22, "Identity": 25, "LayerNormalization": 17, "Log": 13, "LogSoftmax": 13, "MatMul": 13,
+    "Max": 13, "MaxPool": 22, "Min": 13, "Mul": 14, "Neg": 13, "Pow": 15, "ReduceMax": 20, "ReduceMean": 18,
+    "ReduceSum": 13, "Relu": 14, "Reshape": 25, "Sigmoid": 13, "Softmax": 13, "Sqrt": 13, "Squeeze": 25,
+    "Sub": 14, "Tanh": 13, "Transpose": 25, "Unsqueeze": 25,
+}  # fmt: skip
+
+ONNX_OPS: dict[str, OnnxOp] = _ops(
+    _NEWEST,
+    {
+        "Conv": conv,
+        "Gemm": gemm,
+        "MatMul": matmul,
+        "BatchNormalization": batch_norm,
+        "LayerNormalization": layer_norm,
+        "MaxPool": max_pool,
+        "AveragePool": average_pool,
+        "GlobalAveragePool": global_average_pool,
+        "Relu": _unary("relu"),
+        "Sigmoid": _unary("sigmoid"),
+        "Tanh": _unary("tanh"),
+        "Exp": _unary("exp"),
+        "Log": _unary("log"),
+        "Sqrt": _unary("sqrt"),
+        "Erf": _unary("erf"),
+        "Neg": _unary("neg"),
+        "Abs": _unary("abs"),
+        "Gelu": gelu,
+        "Clip": clip,
+        "Add": _arithmetic("add"),
+        "Sub": _arithmetic("sub"),
+        "Mul": _arithmetic("mul"),
+        "Div": _arithmetic("div"),
+        "Pow": _arithmetic("pow"),
+        "Max": _variadic("maximum"),
+        "Min": _variadic("minimum"),
+        "Softmax": _softmax("softmax"),
+        "LogSoftmax": _softmax("log_softmax"),
+        "Identity": identity,
+        "Dropout": dropout,
+        "Flatten": flatten,
+        "Reshape": reshape,
+        "Transpose": transpose,
+        "Concat": concat,
+        "Constant": constant,
+        "ReduceMean": _reduce("mean", 18),
+        "ReduceSum": _reduce("sum", 13),
+        "ReduceMax": _reduce("max", 18),
+        "Unsqueeze": unsqueeze,
+        "Squeeze": squeeze,
+    },
+)
