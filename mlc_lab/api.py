@@ -209,15 +209,25 @@ def _is_torch_module(model: Any) -> bool:
     return isinstance(model, torch.nn.Module)
 
 
-def import_model(model: Any, example_inputs: Any = None, name: str | None = None) -> Graph:
-    """Any supported model -> a verified Graph. Graphs and ONNX files carry their own input shapes."""
+def import_model(
+    model: Any,
+    example_inputs: Any = None,
+    name: str | None = None,
+    input_shapes: dict[str, Sequence[int]] | None = None,
+) -> Graph:
+    """Any supported model -> a verified Graph. Graphs and ONNX files carry their own input shapes.
+
+    input_shapes: for an ONNX model, static shapes of inputs it leaves symbolic ({"x": (1, 784)}).
+    """
     kind = _kind(model)
+    if input_shapes is not None and kind != "onnx":
+        raise ValueError(f"input_shapes applies to ONNX models only; a {kind} model's shapes come from example_inputs")
     if kind == "graph":
         return model
     if kind == "onnx":
         from mlc_lab.frontends.onnx import from_onnx
 
-        return from_onnx(model, name=name)
+        return from_onnx(model, name=name, input_shapes=input_shapes)
     if example_inputs is None:
         raise ValueError(f"a {kind} model needs example_inputs (its shapes and dtypes fix the compiled graph)")
     if kind == "tensorflow":
@@ -352,6 +362,7 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     passes: str | Sequence[Pass] | None = "default",
     tuning_db: str | os.PathLike | None = None,
     check_finite: bool = False,
+    input_shapes: dict[str, Sequence[int]] | None = None,
     **options: Any,
 ) -> CompiledModel:
     """Import `model`, run `passes`, build it for `backend`; returns a callable in the model's tensor type.
@@ -361,6 +372,7 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     tuning_db: the auto-tuner's database (TVM only).
     check_finite: refuse inputs holding NaN or Inf with an error naming the input. By default they are
         data, propagated exactly as PyTorch propagates them (every backend is tested for that).
+    input_shapes: static shapes for an ONNX model's symbolic input dimensions ({"x": (1, 3, 224, 224)}).
     options: passed to the backend (e.g. target= for TVM, rows=/cols= for the systolic array).
     """
     if backend not in BACKENDS:
@@ -370,7 +382,7 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
             raise ValueError(f"tuning_db applies to the tvm backend only, not {backend!r}")
         options["tuning_db"] = tuning_db
     start = time.perf_counter()
-    graph = import_model(model, example_inputs)
+    graph = import_model(model, example_inputs, input_shapes=input_shapes)
     optimized = PassManager(resolve_passes(passes, graph, backend)).apply(graph) if passes else graph
     runner = BACKENDS[backend](optimized, **options)
     return CompiledModel(graph, optimized, backend, runner, time.perf_counter() - start, check_finite)
