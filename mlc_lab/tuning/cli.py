@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
         "key": task.key,
         "strategy": args.strategy,
         "trials": len(result.trials),
-        "measured_trials": len(result.trials) - result.resumed,
+        "measured_trials": result.measured,
         "resumed_trials": result.resumed,
+        "invalid_records": len(result.invalid),  # log lines skipped (not used as best, nor as model data)
+        "invalid_reasons": [str(p) for p in result.invalid[:5]],
         "failed_trials": len(result.failures),
         "failure_reasons": sorted({t.error for t in result.failures})[:5],
         "best_time_s": result.best_cost if result.best else None,

@@ -78,6 +78,15 @@ def feature_matrix(configs: list[Config], featurize: Featurizer) -> tuple[np.nda
     return np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64), names
 
 
+def log_costs(seconds: list[float]) -> np.ndarray:
+    """The regression target, log(cost); a cost that is not finite and > 0 is a clear error, not a crash in XGBoost."""
+    costs = np.asarray(seconds, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(costs) & (costs > 0)))
+    if bad.size:
+        raise ValueError(f"cost model: costs must be finite numbers > 0; #{bad[0]} is {costs[bad[0]]!r}")
+    return np.log(costs)
+
+
 class CostModel(Protocol):
     def fit(self, configs: list[Config], seconds: list[float]) -> None: ...
     def predict(self, configs: list[Config]) -> np.ndarray: ...
@@ -93,7 +102,7 @@ class LinearModel:
 
     def fit(self, configs: list[Config], seconds: list[float]) -> None:
         x, self.names = feature_matrix(configs, self.featurize)
-        y = np.log(np.asarray(seconds))
+        y = log_costs(seconds)
         self.mean, self.scale = x.mean(0), x.std(0) + 1e-9
         z = np.hstack([(x - self.mean) / self.scale, np.ones((len(x), 1))])
         reg = self.ridge * np.eye(z.shape[1])
@@ -127,7 +136,7 @@ class GradientBoostingModel:
         import xgboost as xgb
 
         x, self.names = feature_matrix(configs, self.featurize)
-        data = xgb.DMatrix(x, label=np.log(np.asarray(seconds)))
+        data = xgb.DMatrix(x, label=log_costs(seconds))
         params = {"max_depth": 4, "eta": 0.2, "subsample": 0.9, "seed": self.seed, "nthread": 1, "verbosity": 0}
         self.booster = xgb.train(params, data, num_boost_round=self.rounds)
 

@@ -80,7 +80,7 @@ class MeasuredCost:
             func, constants = scheduled_func(self.task, config, self.info)
             executable = tvm.compile(tvm.IRModule({"main": func}), target=self.target)
         except Exception as e:  # a schedule primitive refused, or TVM/LLVM failed: keep the reason
-            result.error = f"build: {type(e).__name__}: {_first_line(e)}"
+            result.error = f"build: {type(e).__name__}: {error_line(e)}"
             result.build_s = time.perf_counter() - start
             return result
         result.build_s = time.perf_counter() - start
@@ -88,7 +88,7 @@ class MeasuredCost:
         try:
             result.cost = self._run(executable, constants)
         except Exception as e:
-            result.error = f"run: {type(e).__name__}: {_first_line(e)}"
+            result.error = f"run: {type(e).__name__}: {error_line(e)}"
         result.measure_s = time.perf_counter() - start
         return result
 
@@ -112,7 +112,8 @@ class WrongResult(AssertionError):
     pass
 
 
-def _first_line(e: BaseException) -> str:
+def error_line(e: BaseException) -> str:
+    """The message of a (TVM) exception in one line, for a log record or a warning."""
     text = str(e).strip()
     lines = [ln for ln in text.splitlines() if ln.strip()]
     # TVM errors end with the message after a traceback; keep the last meaningful line

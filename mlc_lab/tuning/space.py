@@ -22,6 +22,7 @@ innermost axis is the vector tile (BLAS's packed B), `unroll` asks for auto-unro
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,13 +117,31 @@ class SearchSpace:
         return math.prod(len(c) for c in self.knobs.values())
 
     def violation(self, config: Config) -> str | None:
-        """Why a config is not in the space (None if it is)."""
+        """Why a config is not in the space (None if it is).
+
+        Exact, as JSON compares: `1` is not `true` and `1.0` is not `1` (Python's `==` would say they are),
+        so a config read back from a log is in the space only if the tuner could have proposed it."""
+        if not isinstance(config, dict):
+            return f"a config is a dict of knob values, not a {type(config).__name__}"
         for name, choices in self.knobs.items():
-            if config.get(name) not in choices:
-                return f"knob {name}={config.get(name)!r} is not one of its choices"
+            if name not in config:
+                return f"knob {name} is missing"
+            if _as_json(config[name]) not in self._choice_texts(name, choices):
+                return f"knob {name}={_short(config[name])} is not one of its {len(choices)} choices"
+        unknown = sorted(str(n) for n in config if n not in self.knobs)
+        if unknown:
+            return f"{', '.join(unknown[:3])} {'is not a knob' if len(unknown) == 1 else 'are not knobs'} of this space"
         if config.get("order") == "srssrs" and config.get("cache_write"):
             return "cache_write needs the whole reduction inside the tile (order ssrsrs)"
         return None
+
+    def _choice_texts(self, name: str, choices: list[Any]) -> frozenset[str]:
+        """The knob's choices as JSON texts, cached (recomputed if the list was replaced or grew)."""
+        cache = self.__dict__.setdefault("_texts", {})
+        entry = cache.get(name)
+        if entry is None or entry[0] is not choices or entry[1] != len(choices):
+            entry = cache[name] = (choices, len(choices), frozenset(_as_json(c) for c in choices))
+        return entry[2]
 
     def sample(self, rng: np.random.Generator) -> Config:
         while True:
@@ -148,6 +167,15 @@ class SearchSpace:
             config = dict(zip(names, values))
             if self.violation(config) is None:
                 yield config
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def space_for(info: KernelInfo, vector_max: int = 64, register_max: int = 8, lanes: int = 8) -> SearchSpace:

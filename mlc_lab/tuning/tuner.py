@@ -11,15 +11,20 @@ task's key, and GFLOP/s from the task's FLOP count.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
+from mlc_lab.tuning.coordination import SharedLog
 from mlc_lab.tuning.cost_model import Featurizer
-from mlc_lab.tuning.database import Record, TuningDatabase
+from mlc_lab.tuning.database import Problem, Record, TuningDatabase, TuningLogWarning, summarize_problems
 from mlc_lab.tuning.measure import CostFunction, TrialResult
 from mlc_lab.tuning.space import Config, SearchSpace
-from mlc_lab.tuning.strategies import SearchStrategy, make_strategy
+from mlc_lab.tuning.strategies import SearchStrategy, config_id, make_strategy
 
 
 @dataclass
@@ -30,8 +35,11 @@ class TuneResult:
     trials: list[TrialResult] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)  #: seconds since tuning started, per trial
     flops: float = 0.0  #: FLOPs of the kernel (0 when the cost is not seconds)
-    resumed: int = 0  #: trials read back from the log instead of measured
+    resumed: int = 0  #: trials read back from the log when the run started
+    measured: int = 0  #: trials this run measured (the rest: resumed, or logged meanwhile by another tuner)
     tuning_wall_s: float = 0.0
+    invalid: list[Problem] = field(default_factory=list)  #: log lines skipped as invalid records, and why
+    own_trials: list[TrialResult] = field(default_factory=list, repr=False)  #: the trials this run measured
 
     @property
     def best(self) -> TrialResult | None:
@@ -78,7 +86,7 @@ class TuneResult:
 
     @property
     def mean_trial_s(self) -> float:
-        measured = self.trials[self.resumed :]
+        measured = self.own_trials if self.own_trials else self.trials[self.resumed :]
         return sum(t.build_s + t.measure_s for t in measured) / max(1, len(measured))
 
 
@@ -97,39 +105,131 @@ def tune_space(
     progress: bool = True,
     featurize: Featurizer | None = None,
 ) -> TuneResult:
-    """Run until the log holds `trials` trials for `key` (so a rerun after a kill finishes the rest)."""
+    """Run until the log holds `trials` trials for `key` (so a rerun after a kill finishes the rest).
+
+    The log is read back checked against `space`: invalid records are reported (`TuneResult.invalid` and a
+    `TuningLogWarning`) and never observed, so they are never the best nor cost-model data. Tuners may share
+    a log (see `coordination`): each sees the others' trials before it proposes, no config is measured twice,
+    and each waits for the others' trials in flight, so all end with the same trials and the same best.
+    A cost that is not a finite number > 0 is logged as a failed trial with that reason.
+    """
     if isinstance(db, str | os.PathLike):
         db = TuningDatabase(db)
     if isinstance(strategy, str):
         strategy = make_strategy(strategy, space, seed, featurize)
-    result = TuneResult(key, flops=flops)
-    start = time.perf_counter()
-    for record in db.records(key) if db is not None else []:
-        old = TrialResult(record.config, record.cost, record.error, record.build_s, record.measure_s)
-        strategy.observe(old)
-        result.trials.append(old)
-        result.wall.append(record.wall_s)
-    offset = max(result.wall, default=0.0)  # a resumed session continues the wall-clock axis
-    result.resumed = len(result.trials)
-    bar = _progress(trials, result.resumed, task_name or key[:40], progress)
-    while len(result.trials) < trials:
-        try:
-            config = strategy.propose()
-        except StopIteration:  # a grid that ran out
-            break
-        trial = cost(config)
-        strategy.observe(trial)
-        result.trials.append(trial)
-        result.wall.append(offset + time.perf_counter() - start)
-        if db is not None:
-            db.append(_record(trial, key, task_name, target, len(result.trials), strategy.name, result.wall[-1], flops))
+    shared = SharedLog(db) if db is not None else None
+    loop = _Loop(space, strategy, TuneResult(key, flops=flops), shared)
+    bar = None
+    try:
+        loop.read_log()
+        if shared is not None and shared.problems:
+            warnings.warn(summarize_problems(shared.problems, db.path), TuningLogWarning, stacklevel=2)
+        loop.result.resumed = len(loop.result.trials)
+        bar = _progress(trials, loop.result.resumed, task_name or key[:40], progress)
+        offset = max(loop.result.wall, default=0.0)  # a resumed session continues the wall-clock axis
+        start = time.perf_counter()
+        while (config := loop.next_config(trials)) is not None:
+            trial = _checked(cost(config))
+            wall = offset + time.perf_counter() - start
+            record = _record(trial, key, task_name, target, 0, strategy.name, wall, flops)
+            loop.log(trial, record)
+            if bar is not None:
+                bar.update(len(loop.result.trials) - bar.n)
+                bar.set_postfix_str(_postfix(loop.result))
+        loop.result.tuning_wall_s = time.perf_counter() - start
+    finally:
+        if shared is not None:
+            shared.release({key: loop.measured})
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(_postfix(result))
-    if bar is not None:
-        bar.close()
-    result.tuning_wall_s = time.perf_counter() - start
-    return result
+            bar.close()
+    if shared is not None:
+        shared.finish_reading(key, space)
+        loop.result.invalid = list(shared.problems)
+    return loop.result
+
+
+#: How many proposals a strategy gets to find a config nobody measured or claimed before the space counts as spent.
+PROPOSE_TRIES = 32
+#: Seconds between looks at the log while another tuner's last trials are in flight.
+POLL_S = 0.05
+
+
+class _Loop:
+    """The state of one `tune_space` run: what was observed (from the log or measured here), what is claimed."""
+
+    def __init__(self, space: SearchSpace, strategy: SearchStrategy, result: TuneResult, shared: SharedLog | None):
+        self.space, self.strategy, self.result, self.shared = space, strategy, result, shared
+        self.measured: set[str] = set()  #: ids of the configs in result.trials
+
+    def _held(self):
+        return self.shared.locked() if self.shared is not None else contextlib.nullcontext()
+
+    def read_log(self) -> None:
+        """Observe the records of this key that reached the log since the last look (call under the lock)."""
+        if self.shared is None:
+            return
+        with self._held():
+            self._absorb_new()
+
+    def _absorb_new(self) -> None:
+        for r in self.shared.read_new(self.result.key, self.space).records:
+            self._observe(TrialResult(r.config, r.cost, r.error, r.build_s, r.measure_s), r.wall_s)
+
+    def _observe(self, trial: TrialResult, wall: float) -> None:
+        self.strategy.observe(trial)
+        self.result.trials.append(trial)
+        self.result.wall.append(wall)
+        self.measured.add(config_id(trial.config))
+
+    def next_config(self, trials: int) -> Config | None:
+        """A config nobody measured or claimed, claimed for this tuner; None when the log will hold `trials`."""
+        while True:
+            with self._held():
+                pending: set[str] = set()
+                if self.shared is not None:
+                    self._absorb_new()
+                    pending = self.shared.pending(self.result.key, self.measured)
+                    self.strategy.seen |= pending
+                config = None
+                if len(self.result.trials) + len(pending) < trials:
+                    config = self._propose(self.measured | pending)
+                if config is not None and self.shared is not None:
+                    self.shared.claim(self.result.key, config)
+            if config is not None or not pending:
+                return config
+            time.sleep(POLL_S)  # the others' last trials are in flight: wait for them, so all agree on the best
+
+    def _propose(self, taken: set[str]) -> Config | None:
+        for _ in range(PROPOSE_TRIES):
+            try:
+                config = self.strategy.propose()
+            except StopIteration:  # a grid that ran out
+                return None
+            if config_id(config) not in taken:
+                return config
+        return None  # every proposal was measured or claimed already: the space is spent
+
+    def log(self, trial: TrialResult, record: Record) -> None:
+        """Append this tuner's trial; with a log it is observed when read back, in the log's order."""
+        self.result.measured += 1
+        self.result.own_trials.append(trial)
+        if self.shared is None:
+            record.trial = len(self.result.trials) + 1
+            self._observe(trial, record.wall_s)
+            return
+        with self._held():
+            self._absorb_new()
+            record.trial = len(self.result.trials) + 1
+            self.shared.db.append(record)
+
+
+def _checked(trial: TrialResult) -> TrialResult:
+    """A successful trial must have a finite positive cost (log, cost models and GFLOP/s all divide by it)."""
+    cost = trial.cost
+    fine = isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost > 0
+    if trial.error is None and not fine:
+        return dataclasses.replace(trial, cost=float("inf"), error=f"cost: {cost!r} is not a finite number > 0")
+    return trial
 
 
 def _record(
