@@ -21,9 +21,10 @@ from mlc_lab.codegen.mlir.emit import (
     identity,
     tensor_type,
 )
-from mlc_lab.codegen.mlir.scalar import SCALAR_BODIES, Body, is_float
+from mlc_lab.codegen.mlir.scalar import SCALAR_BODIES, Body, is_float, mlir_scalar
 from mlc_lab.ir import Node, OpKind, get_op
 from mlc_lab.ir import layout as L
+from mlc_lab.ir.empty_inputs import data_free_value
 
 Emitter = Callable[[FunctionEmitter, Node, list[str]], str]
 
@@ -33,6 +34,11 @@ def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:
     emitter = EMITTERS.get(node.op)
     if emitter is None:
         raise MLIRLoweringError(f"no MLIR lowering for op {node.op!r} (node %{node.name})")
+    if node.type.numel == 0:  # nothing to compute (and a mean's 1 / count would divide by 0)
+        return f.empty(node.shape, node.dtype)
+    fill = data_free_value(node)  # every input empty: a constant (sum over an empty axis = 0)
+    if fill is not None:
+        return f.filled(fill.reshape(-1)[0].item(), node.shape, node.dtype)
     return emitter(f, node, args)
 
 
@@ -366,6 +372,8 @@ _COMBINE = {
 def _init_value(kind: str, dtype: str) -> float:
     if kind == "sum":
         return 0
+    if dtype == "bool":  # max is any (starts False), min is all (starts True)
+        return 0 if kind == "max" else 1
     if is_float(dtype):
         return -np.inf if kind == "max" else np.inf
     info = np.iinfo(dtype)
@@ -428,9 +436,14 @@ def _emit_reduce(kind: str) -> Emitter:
         y = reduce(f, operand, x.shape, axes, "sum" if kind == "mean" else kind, dt)
         kept = [d for i, d in enumerate(x.shape) if i not in axes]
         if kind == "mean":
-            if not is_float(dt):
-                raise MLIRLoweringError(f"mean of {dt} (node %{node.name}): only float means are lowered")
-            y = _scale(f, y, kept, 1.0 / max(1, int(np.prod([x.shape[a] for a in axes]))), dt)
+            count = int(np.prod([x.shape[a] for a in axes]))
+            if is_float(dt):
+                y = _scale(f, y, kept, 1.0 / count, dt)
+            else:  # the interpreter's mean-then-astype truncates toward zero, as divsi does
+                operand = [(y, tensor_type(kept, dt), identity(len(kept)))]
+                y = f.generic(
+                    operand, kept, dt, lambda b, s: b.op(f"arith.divsi {s[0]}, {b.const(count, dt)}", mlir_scalar(dt))
+                )
         return f.reshape(y, kept, node.shape, dt)
 
     return emit

@@ -57,14 +57,24 @@ class Body:
         return self.op(f"arith.constant {literal}", ty, "c")
 
     def arith(self, fop: str, iop: str | None, dtype: str, *args: str) -> str:
-        """A binary/unary arith/math op, picking the float or the integer spelling."""
+        """A binary/unary arith/math op, picking the float, integer or boolean spelling."""
         if not is_float(dtype) and iop is None:
             raise NotImplementedError(f"{fop} has no integer form")
         name = fop if is_float(dtype) else iop
+        if dtype == "bool":  # i1 is signed (true = -1): NumPy's add is or, mul and, max any
+            name = BOOL_OPS.get(name, name)
         return self.op(f"{name} {', '.join(args)}", mlir_scalar(dtype), name.split(".")[1][:4])
 
 
 ScalarFn = Callable[[Body, Node, list[str], str], str]
+
+#: Integer ops and what they are on i1 values with NumPy's boolean meaning.
+BOOL_OPS = {
+    "arith.addi": "arith.ori",
+    "arith.muli": "arith.andi",
+    "arith.maxsi": "arith.ori",
+    "arith.minsi": "arith.andi",
+}
 
 
 # -- unary ------------------------------------------------------------------------------------------
@@ -144,7 +154,30 @@ def _binary(fop: str, iop: str | None) -> ScalarFn:
 
 
 def _pow(b: Body, n: Node, a: list[str], dt: str) -> str:
-    return b.arith("math.powf", "math.ipowi", dt, a[0], a[1])
+    return b.arith("math.powf", None, dt, a[0], a[1]) if is_float(dt) else int_pow(b, a[0], a[1], dt)
+
+
+def int_pow(b: Body, x: str, e: str, dt: str) -> str:
+    """PyTorch's integer pow, straight-line: squaring once per exponent bit, wrapping on overflow.
+
+    (`math.ipowi` would say the same, but IREE cannot legalise its vector form.) A negative exponent
+    gives 0, except for the bases 1 (1) and -1 (+-1 by parity), as in PyTorch.
+    """
+    ty = mlir_scalar(dt)
+    one, zero, minus_one = b.const(1, dt), b.const(0, dt), b.const(-1, dt)
+
+    def is_one(v: str) -> str:
+        return b.op(f"arith.cmpi eq, {v}, {one}", ty, "set")
+
+    result, base = one, x
+    for k in range(8 * np.dtype(dt).itemsize - 1):  # the sign bit is never set in a non-negative exponent
+        bit = b.op(f"arith.andi {b.op(f'arith.shrsi {e}, {b.const(k, dt)}', ty, 'shr')}, {one}", ty, "bit")
+        result = b.op(f"arith.select {is_one(bit)}, {b.op(f'arith.muli {result}, {base}', ty, 'mul')}, {result}", ty)
+        base = b.op(f"arith.muli {base}, {base}", ty, "sq")
+    sign = b.op(f"arith.select {is_one(b.op(f'arith.andi {e}, {one}', ty, 'odd'))}, {minus_one}, {one}", ty)
+    unit = b.op(f"arith.select {b.op(f'arith.cmpi eq, {x}, {minus_one}', ty, 'm1')}, {sign}, {zero}", ty)
+    unit = b.op(f"arith.select {is_one(x)}, {one}, {unit}", ty)
+    return b.op(f"arith.select {b.op(f'arith.cmpi slt, {e}, {zero}', ty, 'neg')}, {unit}, {result}", ty)
 
 
 def _bias_add(b: Body, n: Node, a: list[str], dt: str) -> str:

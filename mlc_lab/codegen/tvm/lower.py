@@ -26,7 +26,12 @@ import tvm
 from tvm import s_tir, te
 
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
+from mlc_lab.codegen.tvm.te_ops.elementwise import int_pow_constant
+from mlc_lab.codegen.tvm.te_ops.registry import compute, const
+from mlc_lab.ir.empty_inputs import data_free_value
 from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.ops import OpKind, get_op
+from mlc_lab.ir.types import TensorType
 
 ScheduleFn = Callable[[s_tir.Schedule, Node], None]
 
@@ -64,8 +69,27 @@ def sanitize(name: str) -> str:
 
 # -- 1. compose TE functions ------------------------------------------------------------------------------
 def te_compute(node: Node, inputs: Sequence[te.Tensor], prefix: str = "") -> te.Tensor:
-    """The TE tensor computing `node` from `inputs`, checked against the node's type."""
+    """The TE tensor computing `node` from `inputs`, checked against the node's type.
+
+    A node whose inputs are all empty (a sum over an axis of size 0) computes a constant
+    (`data_free_value`): a reduction loop of extent 0 would never run its init and leave garbage.
+    """
+    fill = data_free_value(node)
+    if fill is not None or node.type.numel == 0:  # an empty output holds no element: any fill will do
+        value = fill.reshape(-1)[0].item() if fill is not None else 0
+        return compute(node.shape, lambda *i: const(value, node.dtype), name=sanitize(prefix + node.name))
+    if node.op == "pow" and not node.dtype.startswith("float"):
+        if node.inputs[1].op != "constant":
+            raise UnsupportedOpError(
+                f"node %{node.name}: integer pow on the TVM backend needs a constant exponent, "
+                f"not %{node.inputs[1].name} "
+                "(cast to float, or use the mlir/interpreter backend)"
+            )
+        exponent = node.inputs[1].value
+        return int_pow_constant(inputs[0], exponent, out=node.type, name=sanitize(prefix + node.name))
     fn = TE_OPS.get(node.op)
+    if fn is not None and node.dtype == "bool" and get_op(node.op).kind != OpKind.INJECTIVE and node.op != "cast":
+        return _bool_via_int32(fn, node, inputs, sanitize(prefix + node.name))
     if fn is None:
         raise UnsupportedOpError(
             f"node %{node.name}: op {node.op!r} has no TE lowering in mlc_lab.codegen.tvm "
@@ -78,6 +102,20 @@ def te_compute(node: Node, inputs: Sequence[te.Tensor], prefix: str = "") -> te.
             f"node %{node.name} ({node.op}): TE gave {result.dtype}{list(shape)}, the IR type is {node.type}"
         )
     return result
+
+
+def _bool_via_int32(fn, node: Node, inputs: Sequence[te.Tensor], name: str) -> te.Tensor:
+    """Arithmetic on booleans, which TIR has not: compute in int32, then `!= 0` (True + True is True).
+
+    That is NumPy's meaning: add is or, mul is and, max is any, a sum of booleans is whether any is set.
+    """
+    wide = [
+        compute(x.shape, lambda *i, x=x: x[*i].astype("int32"), name=f"{name}_in{k}") if str(x.dtype) == "bool" else x
+        for k, x in enumerate(inputs)
+    ]
+    attrs = {**node.attrs, "out": TensorType(node.shape, "int32"), "name": f"{name}_i32"}
+    result = fn(*wide, **attrs)
+    return compute(node.shape, lambda *i: result[*i] != const(0, "int32"), name=name)
 
 
 def compose(graph: Graph, inputs: Sequence[te.Tensor], prefix: str = "") -> tuple[te.Tensor, list[tuple]]:

@@ -80,6 +80,15 @@ def _fresh(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def constant(array: np.ndarray) -> relax.Constant:
+    """A Relax constant of the array's own dtype and shape.
+
+    `relax.const(np.array(v))` alone turns a 0-d int64/float64 array into int32/float32 (it treats it
+    as a Python scalar), so the kernel that reads it would see the wrong type.
+    """
+    return relax.const(np.require(array, requirements="C"), array.dtype.name)
+
+
 def tensor_type(node: Node) -> relax.TensorType:
     return relax.TensorType(list(node.shape), node.dtype)
 
@@ -96,12 +105,12 @@ def to_relax(graph: Graph, kernels: dict[Node, Kernel]) -> tvm.IRModule:
                 if node.op == "input":
                     continue
                 if node.op == "constant":
-                    env[node] = relax.const(np.array(node.value))
+                    env[node] = constant(node.value)
                     continue
                 kernel = kernels[node]
                 if kernel.name not in gvars:
                     gvars[kernel.name] = bb.add_func(kernel.func, kernel.name)
-                args = [env[x] for x in node.inputs] + [relax.const(np.array(c)) for c in kernel.constants]
+                args = [env[x] for x in node.inputs] + [constant(c) for c in kernel.constants]
                 call = relax.call_tir(gvars[kernel.name], args, tensor_type(node))
                 env[node] = bb.emit(call, name_hint=sanitize(node.name))
             result = bb.emit_output(relax.Tuple([env[o] for o in graph.outputs]))

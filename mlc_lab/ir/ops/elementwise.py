@@ -8,11 +8,20 @@ from scipy import special
 from mlc_lab.ir.ops.registry import OpError, OpKind, register, require_float, same_dtype
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
+#: Ops with no meaning on booleans (NumPy and PyTorch refuse them too): cast first.
+_NOT_FOR_BOOL = ("neg", "sub", "div", "pow")
+
+
+def _refuse_bool(op: str, dtype: str) -> None:
+    if dtype == "bool" and op in _NOT_FOR_BOOL:
+        raise OpError(f"{op}: not defined for bool tensors (PyTorch refuses it too); cast to an integer first")
+
 
 def _unary_type(op: str, float_only: bool = True):
     def infer(types, attrs):
         if float_only:
             require_float(op, types[0])
+        _refuse_bool(op, types[0].dtype)
         return types[0]
 
     return infer
@@ -85,6 +94,7 @@ register(
 def _broadcast_type(op: str):
     def infer(types, attrs):
         dtype = same_dtype(op, types)
+        _refuse_bool(op, dtype)
         try:
             shape = np.broadcast_shapes(*(t.shape for t in types))
         except ValueError:
@@ -92,6 +102,25 @@ def _broadcast_type(op: str):
         return TensorType(shape, dtype)
 
     return infer
+
+
+def int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """PyTorch's integer pow: exact with wraparound; a negative exponent gives 0 except for bases 1 and -1.
+
+    (np.power raises on negative integer exponents, and PyTorch does not for a tensor exponent.)
+    """
+    a, b = np.broadcast_arrays(a, b)
+    result, base, exp = np.ones_like(a), a.copy(), np.where(b < 0, 0, b)
+    with np.errstate(over="ignore"):
+        while np.any(exp):
+            result = np.where(exp & 1, result * base, result)
+            base, exp = base * base, exp >> 1
+    unit = np.where(a == 1, 1, np.where(a == -1, np.where(b & 1, -1, 1), 0)).astype(a.dtype)
+    return np.where(b < 0, unit, result).astype(a.dtype)
+
+
+def _pow(a, b):
+    return int_pow(a, b) if np.issubdtype(a.dtype, np.integer) else np.power(a, b)
 
 
 def _div(a, b):
@@ -107,7 +136,7 @@ _BINARY = {
     "div": (_div, "a / b (floor division for integers)"),
     "maximum": (np.maximum, "elementwise max"),
     "minimum": (np.minimum, "elementwise min"),
-    "pow": (np.power, "a ** b"),
+    "pow": (_pow, "a ** b (integers: exact, wrapping on overflow; a negative exponent gives 0 unless |a| = 1)"),
 }
 for _name, (_fn, _doc) in _BINARY.items():
     register(

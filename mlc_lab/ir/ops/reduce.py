@@ -29,8 +29,13 @@ def _reduce_type(op: str):
             shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         else:
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
-            raise OpError(f"{op}: cannot reduce an empty axis of {list(x.shape)}")
+        empty = [a for a in axes if x.shape[a] == 0]
+        if op in ("max", "min") and empty:  # as PyTorch: no identity to return
+            raise OpError(f"{op}: cannot reduce the empty axis {empty[0]} of {list(x.shape)} (it has no identity)")
+        if op == "mean" and empty and not x.dtype.startswith("float"):
+            raise OpError(
+                f"mean: the mean of an empty axis of {x.dtype}{list(x.shape)} is NaN, which {x.dtype} cannot hold"
+            )
         return TensorType(shape, x.dtype)
 
     return infer

@@ -5,10 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import tvm
 from tvm import te, topi
 
-from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, nan_max, nan_min, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import (
+    UnsupportedOpError,
+    broadcast_index,
+    compute,
+    const,
+    nan_max,
+    nan_min,
+    te_op,
+)
 from mlc_lab.ir.types import TensorType
 
 Scalar = tvm.tirx.Expr
@@ -112,6 +121,39 @@ def _div(a: Scalar, b: Scalar) -> Scalar:
     return tvm.tirx.if_then_else(b == zero, zero, tvm.tirx.floordiv(a, b))
 
 
+#: The largest constant exponent an integer pow is expanded for (one multiply per unit of exponent).
+MAX_INT_EXPONENT = 64
+
+
+def int_pow_constant(x: te.Tensor, exponent: np.ndarray, *, out: TensorType, name: str) -> te.Tensor:
+    """x ** e for integers with a constant exponent, as PyTorch computes it (wrapping on overflow).
+
+    TIR's pow is float-only, and a general exponent needs a loop per element; a constant exponent
+    (what `x ** 2` imports as) is a chain of multiplies. A negative exponent gives 0, except for the
+    bases 1 (1) and -1 (+-1 by parity).
+    """
+    values = np.unique(exponent)
+    if values.size != 1 or int(values[0]) > MAX_INT_EXPONENT:
+        raise UnsupportedOpError(
+            f"node %{name}: integer pow on the TVM backend needs one constant exponent <= {MAX_INT_EXPONENT}, "
+            f"got {values.tolist()[:4]} (cast to float, or use the mlir/interpreter backend)"
+        )
+    e = int(values[0])
+    one, zero = const(1, x.dtype), const(0, x.dtype)
+
+    def element(*i: Scalar) -> Scalar:
+        v = x[*broadcast_index(i, x.shape)]
+        if e < 0:
+            minus_one = const(-1 if e % 2 else 1, x.dtype)
+            return tvm.tirx.if_then_else(v == one, one, tvm.tirx.if_then_else(v == -one, minus_one, zero))
+        result = one
+        for _ in range(e):
+            result = result * v
+        return result
+
+    return compute(out.shape, element, name=name)
+
+
 _BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -119,7 +161,7 @@ _BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
     "div": _div,
     "maximum": nan_max,
     "minimum": nan_min,
-    "pow": te.power,
+    "pow": te.power,  # integers: `int_pow_constant` (lower.py passes it the exponent)
 }
 
 
