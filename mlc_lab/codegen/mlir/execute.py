@@ -33,7 +33,7 @@ class IREEFunction:
         self._fn = self._module[entry]
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        result = self._fn(*(np.ascontiguousarray(a) for a in arrays))
+        result = self._fn(*(np.require(a, requirements="C") for a in arrays))  # ascontiguousarray makes 0-d 1-d
         results = result if isinstance(result, (tuple, list)) else (result,)
         return [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
 
@@ -77,7 +77,7 @@ class JITFunction:
         from torch_mlir.runtime import get_ranked_memref_descriptor
 
         outs = [np.zeros(shape, dtype) for shape, dtype in self.outputs]
-        ins = [np.ascontiguousarray(a) for a in arrays]
+        ins = [np.require(a, requirements="C") for a in arrays]
         descriptors = [get_ranked_memref_descriptor(a) for a in ins + outs]
         pointers = [ctypes.pointer(ctypes.pointer(d)) for d in descriptors]
         # buffer-results-to-out-params puts the inputs first, then one out-parameter per result:
