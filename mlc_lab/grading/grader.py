@@ -254,8 +254,10 @@ class _Batch:
             except OSError:
                 now = None
             if now != data:
-                p.write_bytes(data)  # restore the victim's file
+                if not integrity.is_checkout(p):  # never undo someone's edit in a working tree
+                    p.write_bytes(data)  # restore the victim's file
                 changed.append(p)
+                self.contents[p] = data if not integrity.is_checkout(p) else (now or b"")
         return changed
 
 
@@ -308,7 +310,8 @@ def _verify(report: NotebookReport, batch: _Batch, guards: list[integrity.Guard]
         changed = guard.changes()
         if changed:
             guard.restore(changed)
-            tampered.append(f"changed files of {guard.root.name}/ ({', '.join(changed[:3])}): restored")
+            done = "restored" if guard.restores else "not restored: a development checkout, see git diff"
+            tampered.append(f"changed files of {guard.root.name}/ ({', '.join(changed[:3])}): {done}")
     victims = batch.changed_submissions()
     if victims:
         tampered.append(f"changed other submissions ({', '.join(p.name for p in victims[:3])}): restored")

@@ -8,6 +8,7 @@ first turned into the calls IPython would make), so nothing the notebook does at
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import os
@@ -106,6 +107,7 @@ def inspect_cells(cells: Iterable[str]) -> References:
     return refs
 
 
+@functools.lru_cache(maxsize=4096)
 def _resolve(dotted: str) -> Any:
     """The object a dotted `mlc_lab.` path names, importing the longest module prefix; None if none."""
     parts = dotted.split(".")
@@ -182,19 +184,33 @@ def digest_tree(root: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
-class Guard:
-    """A snapshot of files (the installed package, the class's submissions) to verify and restore."""
+def is_checkout(root: str | os.PathLike[str]) -> bool:
+    """A package inside a git working tree is being developed: others edit it while we grade."""
+    return any((p / ".git").exists() for p in Path(root).resolve().parents)
 
-    def __init__(self, root: str | os.PathLike[str], keep: str | os.PathLike[str]) -> None:
+
+class Guard:
+    """A snapshot of files (the installed package) to verify, and restore when `restore` is set.
+
+    A development checkout is never restored (people edit it while a class is graded, and a
+    restore would undo their work); a change is then reported, and `git diff` shows it.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], keep: str | os.PathLike[str], restore: bool | None = None) -> None:
         self.root, self.keep = Path(root), Path(keep)
+        self.restores = (not is_checkout(self.root)) if restore is None else restore
         self.digest = digest_tree(self.root)
-        shutil.copytree(self.root, self.keep, ignore=shutil.ignore_patterns("__pycache__"))
+        if self.restores:
+            shutil.copytree(self.root, self.keep, ignore=shutil.ignore_patterns("__pycache__"))
 
     def changes(self) -> list[str]:
         now = digest_tree(self.root)
         return sorted(p for p in set(now) | set(self.digest) if now.get(p) != self.digest.get(p))
 
     def restore(self, changed: list[str]) -> None:
+        if not self.restores:
+            self.digest = digest_tree(self.root)  # report each change once
+            return
         for rel in changed:
             target, saved = self.root / rel, self.keep / rel
             if saved.is_file():

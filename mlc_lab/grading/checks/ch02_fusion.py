@@ -2,60 +2,87 @@
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
 
-from mlc_lab.grading.checks.common import need
+from mlc_lab.grading.session import Grading, check
 
 
-def check_match_chain(ns: dict[str, Any]) -> None:
+@check(points=3, forbids=("mlc_lab.passes.fusion.patterns.match_chain",))
+def check_match_chain(g: Grading) -> None:
     """my_match_chain(pattern, start, users, outputs) agrees with the reference matcher everywhere."""
-    from mlc_lab import zoo
+    from mlc_lab.grading.probes import zoo_graph
     from mlc_lab.passes.fusion import PATTERNS, chain, match_chain
 
-    student = need(ns, "my_match_chain")
+    g.need("my_match_chain")
     patterns = list(PATTERNS.values()) + [chain("softmax_chain", "matmul", "div|mul?", "softmax")]
     for name in ("small_cnn", "transformer_block"):
-        graph = zoo.load(name).graph()
+        graph = zoo_graph(name)
         users, outputs = graph.users(), set(graph.outputs)
-        for pattern in patterns:
-            for node in graph.nodes:
-                want = match_chain(pattern, node, users, outputs)
-                got = student(pattern, node, users, outputs)
-                want_names = None if want is None else [n.name for n in want]
-                got_names = None if got is None else [n.name for n in got]
-                assert got_names == want_names, (
-                    f"{name}: pattern {pattern} from %{node.name}: you matched {got_names}, expected {want_names}"
-                )
+        with g.case(f"every pattern from every node of {name}") as case:
+            table = g.probe("match_chain", "my_match_chain", {"zoo": name, "fused": False}, patterns)
+            assert isinstance(table, list) and len(table) == len(patterns), "one row per pattern expected"
+            for pattern, row in zip(patterns, table, strict=True):
+                assert isinstance(row, list) and len(row) == len(graph.nodes), "one answer per node expected"
+                for node, got in zip(graph.nodes, row, strict=True):
+                    want = match_chain(pattern, node, users, outputs)
+                    want = None if want is None else [n.name for n in want]
+                    if got != want:
+                        case.got, case.expected = repr(got), repr(want)
+                        raise AssertionError(f"pattern {pattern} from %{node.name}: you matched {got}, expected {want}")
 
 
-def check_attention_pattern(ns: dict[str, Any]) -> None:
+@check(points=2)
+def check_attention_pattern(g: Grading) -> None:
     """attention_scores_pattern() fuses matmul -> div -> softmax of the transformer block into one group."""
     from mlc_lab import zoo
     from mlc_lab.ir import interpret
     from mlc_lab.passes.fusion import OperatorFusionPass, Pattern
 
-    pattern = need(ns, "attention_scores_pattern")()
-    assert isinstance(pattern, Pattern), "attention_scores_pattern() must return a Pattern (build it with chain(...))"
-    model = zoo.load("transformer_block")
-    graph = model.graph()
-    fused = OperatorFusionPass([pattern]).apply(graph)
-    groups = [n for n in fused.ops if n.op == "fused"]
-    assert len(groups) == 1, f"expected exactly one fused group, found {len(groups)}"
-    members = [n.op for n in groups[0].subgraph.ops]
-    assert members == ["matmul", "div", "softmax"], f"the group holds {members}, expected matmul, div, softmax"
-    inputs = model.numpy_inputs()
-    assert (abs(interpret(fused, *inputs)[0] - interpret(graph, *inputs)[0]) < 1e-6).all(), "results changed"
+    fn = g.need("attention_scores_pattern")
+    with g.case("attention_scores_pattern() on the transformer block") as case:
+        pattern = fn()
+        case.got = str(pattern)
+        assert isinstance(pattern, Pattern), "attention_scores_pattern() must return a Pattern (build it with chain(...))"
+        model = zoo.load("transformer_block")
+        graph = model.graph()
+        fused = OperatorFusionPass([pattern]).apply(graph)
+        groups = [n for n in fused.ops if n.op == "fused"]
+        assert len(groups) == 1, f"expected exactly one fused group, found {len(groups)}"
+        members = [n.op for n in groups[0].subgraph.ops]
+        assert members == ["matmul", "div", "softmax"], f"the group holds {members}, expected matmul, div, softmax"
+        inputs = model.numpy_inputs()
+        err = np.abs(interpret(fused, *inputs)[0] - interpret(graph, *inputs)[0]).max()
+        assert err < 1e-6, "results changed"
 
 
-def check_intermediate_traffic(ns: dict[str, Any]) -> None:
+def _random_chain(rng: np.random.Generator):
+    """A small graph with fan-out, so 'read once per user' matters; shapes drawn per run."""
+    from mlc_lab.ir import GraphBuilder
+
+    rows, cols = int(rng.integers(2, 9)), int(rng.integers(2, 17))
+    b = GraphBuilder("traffic")
+    x = b.input("x", (rows, cols))
+    r = b.relu(x, name="r")
+    e = b.exp(r, name="e")
+    s = b.add(r, e, name="s")
+    return b.build([b.mul(s, e, name="m")])
+
+
+@check(points=2, forbids=("mlc_lab.metrics.graph_metrics", "mlc_lab.metrics.GraphMetrics"))
+def check_intermediate_traffic(g: Grading) -> None:
     """intermediate_traffic(graph) = bytes of intermediates written once + read once per user."""
-    from mlc_lab import zoo
     from mlc_lab.metrics import graph_metrics
     from mlc_lab.passes.fusion import ElementwiseFusionPass
 
-    student = need(ns, "intermediate_traffic")
+    from mlc_lab.grading.probes import zoo_graph
+
+    fn = g.need("intermediate_traffic")
     for name in ("mlp", "small_cnn", "transformer_block"):
-        for graph in (zoo.load(name).graph(), ElementwiseFusionPass().apply(zoo.load(name).graph())):
-            want = graph_metrics(graph).intermediate_traffic_bytes
-            got = student(graph)
-            assert got == want, f"{name} ({len(graph.ops)} kernels): you computed {got:,} bytes, expected {want:,}"
+        for fused in (False, True):
+            want = graph_metrics(zoo_graph(name, fused)).intermediate_traffic_bytes
+            label = f"intermediate_traffic({'fused ' if fused else ''}{name})"
+            g.compare(label, lambda name=name, fused=fused: fn({"zoo": name, "fused": fused}), want)
+    graph = _random_chain(g.rng)
+    for graph in (graph, ElementwiseFusionPass().apply(graph)):
+        want = graph_metrics(graph).intermediate_traffic_bytes
+        g.compare(f"intermediate_traffic(<{len(graph.ops)}-kernel graph on {graph.inputs[0].type}>)", lambda gr=graph: fn(gr), want)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mlc_lab.grading.checks.common import need
+from mlc_lab.grading.session import Grading, check
 
 
-def _transform_case():
+def _transform_case(channels: int, size: int):
     from mlc_lab.ir import GraphBuilder
 
     b = GraphBuilder("transforms")
-    x = b.input("x", (1, 8, 4, 4))
+    x = b.input("x", (1, channels, size, size))
     there = b.layout_transform(x, src_layout="NCHW", dst_layout="NHWC", name="to_nhwc")
     back = b.layout_transform(there, src_layout="NHWC", dst_layout="NCHW", name="back")  # cancels
     a = b.relu(back, name="a")
@@ -24,49 +22,57 @@ def _transform_case():
     return b.build([a, chained, b.neg(same, name="n")])
 
 
-def check_cancel_transforms(ns: dict[str, Any]) -> None:
+@check(points=3, forbids=("mlc_lab.passes.memory.cancel.CancelLayoutTransforms", "mlc_lab.passes.memory.cancel.cancel_pair"))
+def check_cancel_transforms(g: Grading) -> None:
     """SimplifyTransforms removes A->B->A pairs and identity transforms and merges A->B->C chains."""
-    from mlc_lab.ir import interpret
-    from mlc_lab.passes import Pass
+    from mlc_lab.ir import Graph, interpret
 
-    cls = need(ns, "SimplifyTransforms")
-    assert isinstance(cls, type) and issubclass(cls, Pass), "SimplifyTransforms must subclass Pass"
-    graph = _transform_case()
-    text = str(graph)
-    out = cls().apply(graph)
-    assert str(graph) == text, "your pass edited its input graph"
-    out.verify()
-    transforms = [(n.attrs["src_layout"], n.attrs["dst_layout"]) for n in out.ops if n.op == "layout_transform"]
-    assert transforms == [("NCHW", "NCHW4c")], f"remaining transforms {transforms}, expected only NCHW -> NCHW4c"
-    x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
-    for got, want in zip(interpret(out, x), interpret(graph, x)):
-        assert np.array_equal(got, want), "the simplified graph computes something different"
+    g.need("SimplifyTransforms")
+    for channels, size in [(8, 4), (4 * int(g.rng.integers(1, 5)), int(g.rng.integers(2, 7)))]:
+        graph = _transform_case(channels, size)
+        with g.case(f"SimplifyTransforms().apply(<transforms on 1x{channels}x{size}x{size}>)") as case:
+            answer = g.probe("apply_pass", "SimplifyTransforms", graph)
+            out = answer["out"]
+            assert isinstance(out, Graph), f"apply returned a {type(out).__name__}, not a Graph"
+            out.verify()
+            case.got = str(out)
+            assert answer["input_unchanged"], "your pass edited its input graph"
+            transforms = [(n.attrs["src_layout"], n.attrs["dst_layout"]) for n in out.ops if n.op == "layout_transform"]
+            assert transforms == [("NCHW", "NCHW4c")], f"remaining transforms {transforms}, expected only NCHW -> NCHW4c"
+            x = g.rng.standard_normal((1, channels, size, size)).astype(np.float32)
+            for got, want in zip(interpret(out, x), interpret(graph, x), strict=True):
+                assert np.array_equal(got, want), "the simplified graph computes something different"
 
 
-def check_offsets(ns: dict[str, Any]) -> None:
+@check(points=2, forbids=("mlc_lab.ir.layout.to_layout",))
+def check_offsets(g: Grading) -> None:
     """offset(layout, shape, n, c, h, w) for NCHW, NHWC and NCHW<x>c matches how the data is stored."""
     from mlc_lab.ir import layout as L
 
-    fn = need(ns, "offset")
-    shape = (2, 16, 3, 5)
+    fn = g.need("offset")
+    shape = (int(g.rng.integers(1, 3)), 16, int(g.rng.integers(2, 5)), int(g.rng.integers(2, 7)))
     data = np.arange(np.prod(shape)).reshape(shape)
     for layout in ("NCHW", "NHWC", "NCHW8c", "NCHW4c"):
         stored = L.to_layout(data, "NCHW", layout).ravel()
-        for n, c, h, w in [(0, 0, 0, 0), (1, 9, 2, 4), (0, 15, 1, 3), (1, 4, 0, 1), (0, 7, 2, 0)]:
-            got = int(fn(layout, shape, n, c, h, w))
+        for _ in range(5):
+            n, c, h, w = (int(g.rng.integers(0, d)) for d in shape)
             want = int(np.flatnonzero(stored == data[n, c, h, w])[0])
-            assert got == want, f"offset({layout!r}, {shape}, n={n}, c={c}, h={h}, w={w}) = {got}, expected {want}"
+            g.compare(
+                f"offset({layout!r}, {shape}, n={n}, c={c}, h={h}, w={w})",
+                lambda layout=layout, n=n, c=c, h=h, w=w: int(fn(layout, shape, n, c, h, w)),
+                want,
+            )
 
 
-def check_peak_live(ns: dict[str, Any]) -> None:
+@check(points=2, forbids=("mlc_lab.passes.memory.buffer_planner.plan_memory", "mlc_lab.passes.memory.buffer_planner.lifetimes"))
+def check_peak_live(g: Grading) -> None:
     """peak_live_bytes(graph): the most bytes alive at once while running graph.ops in order."""
-    from mlc_lab import zoo
-    from mlc_lab.passes.fusion import ElementwiseFusionPass
+    from mlc_lab.grading.probes import zoo_graph
     from mlc_lab.passes.memory import plan_memory
 
-    fn = need(ns, "peak_live_bytes")
+    fn = g.need("peak_live_bytes")
     for name in ("mlp", "small_cnn", "resnet18"):
-        for graph in (zoo.load(name).graph(), ElementwiseFusionPass().apply(zoo.load(name).graph())):
-            want = plan_memory(graph).peak_live_bytes
-            got = fn(graph)
-            assert got == want, f"{name} ({len(graph.ops)} ops): you computed {got:,} bytes, expected {want:,}"
+        for fused in (False, True):
+            want = plan_memory(zoo_graph(name, fused)).peak_live_bytes
+            label = f"peak_live_bytes({'fused ' if fused else ''}{name})"
+            g.compare(label, lambda name=name, fused=fused: fn({"zoo": name, "fused": fused}), want)

@@ -2,66 +2,82 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mlc_lab.grading.checks.common import need
+from mlc_lab.grading.session import Grading, check
+
+#: The library's own search strategies: a HillClimb that is one of them (renamed) is not an answer.
+LIBRARY_STRATEGIES = tuple(
+    f"mlc_lab.tuning.strategies.{n}" for n in ("SimulatedAnnealing", "GridSearch", "ModelBased", "RandomSearch", "make_strategy")
+)
 
 
-def check_tile_splits(ns: dict[str, Any]) -> None:
+@check(points=2, forbids=("mlc_lab.tuning.space.factorizations",))
+def check_tile_splits(g: Grading) -> None:
     """tile_splits(extent, parts): every ordered way to write extent as a product of `parts` factors."""
     from mlc_lab.tuning.space import factorizations
 
-    fn = need(ns, "tile_splits")
-    for extent, parts in [(1, 1), (12, 2), (16, 3), (64, 4), (96, 3), (7, 2), (256, 2)]:
-        got = sorted(tuple(int(f) for f in split) for split in fn(extent, parts))
+    fn = g.need("tile_splits")
+    drawn = [(int(g.rng.choice([24, 36, 48, 60, 72, 128])), int(g.rng.integers(2, 4))) for _ in range(2)]
+    for extent, parts in [(1, 1), (12, 2), (16, 3), (64, 4), (96, 3), (7, 2), (256, 2), *drawn]:
         want = sorted(tuple(f) for f in factorizations(extent, parts))
-        assert got == want, f"tile_splits({extent}, {parts}): {len(got)} splits, expected {len(want)}: e.g. {want[:3]}"
+        g.compare(
+            f"tile_splits({extent}, {parts})",
+            lambda extent=extent, parts=parts: sorted(tuple(int(f) for f in split) for split in fn(extent, parts)),
+            want,
+        )
 
 
-def _small_problem():
+#: calibrated: on this space 40 random trials land ~1.5x off the optimum, a hill climber ~1.1x
+PROBLEM = (96, 768, 192, 16, 16)
+TRIALS = 40
+
+
+@check(points=3, forbids=LIBRARY_STRATEGIES)
+def check_hill_climb(g: Grading) -> None:
+    """HillClimb: a SearchStrategy that mutates the best config so far; in 40 trials it must get within
+    1.25x of the optimum of a systolic tiling space (plain random search does not).
+
+    The strategy runs in the student's process; the configs it tried are re-costed here."""
     from mlc_lab.tuning.accelerator import SystolicCost, analytical_cycles, systolic_space
 
-    # calibrated: on this space 40 random trials land ~1.5x off the optimum, a hill climber ~1.1x
-    space = systolic_space(96, 768, 192, rows=16, cols=16)
-    cost = SystolicCost(96, 768, 192, rows=16, cols=16, model=analytical_cycles)
-    best = min(cost(c).cost for c in space.grid())
-    return space, cost, best
+    g.need("HillClimb")
+    m, n, k, rows, cols = PROBLEM
+    space = systolic_space(m, n, k, rows=rows, cols=cols)
+    cost = SystolicCost(m, n, k, rows=rows, cols=cols, model=analytical_cycles)
+    optimum = min(cost(c).cost for c in space.grid())
+    with g.case(f"median over 5 seeds of best/optimum after {TRIALS} trials on systolic_space{PROBLEM}") as case:
+        ratios = []
+        for seed in range(5):
+            configs = g.probe("tune", "HillClimb", list(PROBLEM), seed, TRIALS)
+            assert isinstance(configs, list) and 0 < len(configs) <= TRIALS, (
+                f"expected up to {TRIALS} trials, the tuner recorded {len(configs) if isinstance(configs, list) else configs}"
+            )
+            for config in configs:
+                assert isinstance(config, dict), f"a trial's config is a {type(config).__name__}, not a dict"
+                problem = space.violation(config)
+                assert problem is None, f"HillClimb proposed a config outside the space: {problem}"
+            ratios.append(min(cost(c).cost for c in configs) / optimum)
+        median = float(np.median(ratios))
+        case.got, case.expected = f"{median:.2f}x", "<= 1.25x"
+        assert median <= 1.25, (
+            f"after {TRIALS} trials the best found is {median:.2f}x the optimum (median over 5 seeds); "
+            "expected within 1.25x: are you mutating the best config so far?"
+        )
 
 
-def check_hill_climb(ns: dict[str, Any]) -> None:
-    """HillClimb: a SearchStrategy that mutates the best config so far; in 40 trials it must get within
-    1.25x of the optimum of a systolic tiling space (plain random search does not)."""
-    from mlc_lab.tuning.strategies import SearchStrategy
-    from mlc_lab.tuning.tuner import tune_space
-
-    cls = need(ns, "HillClimb")
-    assert isinstance(cls, type) and issubclass(cls, SearchStrategy), "HillClimb must subclass SearchStrategy"
-    space, cost, optimum = _small_problem()
-    ratios = []
-    for seed in range(5):
-        strategy = cls(space, seed=seed)
-        result = tune_space(space, cost, 40, key=f"exercise-{seed}", strategy=strategy, progress=False)
-        for trial in result.trials:
-            problem = space.violation(trial.config)
-            assert problem is None, f"HillClimb proposed a config outside the space: {problem}"
-        ratios.append(result.best_cost / optimum)
-    assert float(np.median(ratios)) <= 1.25, (
-        f"after 40 trials the best found is {np.median(ratios):.2f}x the optimum (median over 5 seeds); "
-        "expected within 1.25x: are you mutating the best config so far?"
-    )
-
-
-def check_ridge(ns: dict[str, Any]) -> None:
+@check(points=2, forbids=("mlc_lab.tuning.cost_model.LinearModel",))
+def check_ridge(g: Grading) -> None:
     """fit_ridge(X, y, alpha) -> weights minimising |Xw - y|^2 + alpha |w|^2."""
-    fn = need(ns, "fit_ridge")
-    rng = np.random.default_rng(3)
-    for n, d, alpha in [(50, 4, 0.0), (30, 10, 1.0), (200, 6, 0.1)]:
-        x, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    from mlc_lab.grading.session import close
+
+    fn = g.need("fit_ridge")
+    for n, d, alpha in [(50, 4, 0.0), (30, 10, 1.0), (200, 6, 0.1), (int(g.rng.integers(20, 80)), 5, float(g.rng.uniform(0.1, 3)))]:
+        x, y = g.rng.standard_normal((n, d)), g.rng.standard_normal(n)
         want = np.linalg.solve(x.T @ x + alpha * np.eye(d), x.T @ y)
-        got = np.asarray(fn(x, y, alpha), dtype=float)
-        assert got.shape == (d,), f"expected {d} weights, got shape {got.shape}"
-        assert np.allclose(got, want, atol=1e-6), (
-            f"n={n}, d={d}, alpha={alpha}: weights differ by {abs(got - want).max():.2e}"
+        g.compare(
+            f"fit_ridge(X: {n}x{d}, y, alpha={alpha:.3g})",
+            lambda x=x, y=y, alpha=alpha: np.asarray(fn(x, y, alpha), dtype=float),
+            want,
+            close(rtol=1e-6, atol=1e-6),
         )

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mlc_lab.grading.checks.common import need
+from mlc_lab.grading.session import Grading, check
+
+#: The simulator's own answers: calling them (or reading SCALE-Sim's stored results) is not solving.
+SYSTOLIC = tuple(
+    f"mlc_lab.sim.systolic.{n}"
+    for n in ("gemm_folds", "gemm_folds_batch", "cycles_per_fold", "load_scalesim_reference", "utilization_sweep")
+)
 
 
-def check_fold_count(ns: dict[str, Any]) -> None:
+@check(points=2, forbids=SYSTOLIC)
+def check_fold_count(g: Grading) -> None:
     """fold_count(m, n, k, rows, cols, dataflow) = number of array-sized tiles the GEMM is cut into."""
     from mlc_lab.sim.systolic import gemm_folds
 
-    fn = need(ns, "fold_count")
-    rng = np.random.default_rng(5)
-    for _ in range(300):
-        m, n, k = (int(v) for v in rng.integers(1, 300, 3))
-        rows, cols = (int(v) for v in rng.choice([1, 2, 4, 8, 16, 32, 128], 2))
-        df = str(rng.choice(["os", "ws", "is"]))
+    fn = g.need("fold_count")
+    for _ in range(60):
+        m, n, k = (int(v) for v in g.rng.integers(1, 300, 3))
+        rows, cols = (int(v) for v in g.rng.choice([1, 2, 4, 8, 16, 32, 128], 2))
+        df = str(g.rng.choice(["os", "ws", "is"]))
         want = gemm_folds(m, n, k, rows, cols, df).folds
-        got = int(fn(m, n, k, rows, cols, df))
-        assert got == want, f"fold_count(M={m}, N={n}, K={k}, {rows}x{cols}, {df!r}) = {got}, expected {want}"
+        g.compare(
+            f"fold_count(M={m}, N={n}, K={k}, {rows}x{cols}, {df!r})",
+            lambda m=m, n=n, k=k, rows=rows, cols=cols, df=df: int(fn(m, n, k, rows, cols, df)),
+            want,
+        )
 
 
-def check_os_cycles_match_scalesim(ns: dict[str, Any]) -> None:
-    """os_compute_cycles(m, n, k, rows, cols) equals SCALE-Sim 3.0's output-stationary compute cycles."""
-    from mlc_lab.sim.systolic import conv_as_gemm, load_scalesim_reference
+@check(points=2, forbids=SYSTOLIC)
+def check_os_cycles_match_scalesim(g: Grading) -> None:
+    """os_compute_cycles(m, n, k, rows, cols) equals SCALE-Sim 3.0's output-stationary compute cycles:
+    on every stored SCALE-Sim case, and on GEMMs drawn now (against the simulator that matches it)."""
+    from mlc_lab.sim.systolic import conv_as_gemm, gemm_folds, load_scalesim_reference
 
-    fn = need(ns, "os_compute_cycles")
+    fn = g.need("os_compute_cycles")
     cases = [c for c in load_scalesim_reference()["cases"] if c["dataflow"] == "os"]
     assert cases, "no stored SCALE-Sim output-stationary cases"
     for case in cases:
@@ -36,32 +45,43 @@ def check_os_cycles_match_scalesim(ns: dict[str, Any]) -> None:
         if case["kind"] == "gemm":
             m, n, k = layer["M"], layer["N"], layer["K"]
         else:
-            dims = (layer[key] for key in ("H", "W", "KH", "KW", "C", "F", "stride"))
-            m, n, k = conv_as_gemm(*dims)
+            m, n, k = conv_as_gemm(*(layer[key] for key in ("H", "W", "KH", "KW", "C", "F", "stride")))
         rows, cols = case["array"]
-        got = int(fn(m, n, k, rows, cols))
-        assert got == case["compute_cycles"], (
-            f"{case['name']} (M={m}, N={n}, K={k}) on {rows}x{cols}: you computed {got}, "
-            f"SCALE-Sim reports {case['compute_cycles']}"
+        g.compare(
+            f"{case['name']}: os_compute_cycles(M={m}, N={n}, K={k}, {rows}x{cols}) (SCALE-Sim)",
+            lambda m=m, n=n, k=k, rows=rows, cols=cols: int(fn(m, n, k, rows, cols)),
+            case["compute_cycles"],
+        )
+    for _ in range(10):
+        m, n, k = (int(v) for v in g.rng.integers(1, 500, 3))
+        rows, cols = (int(v) for v in g.rng.choice([4, 8, 16, 32], 2))
+        g.compare(
+            f"os_compute_cycles(M={m}, N={n}, K={k}, {rows}x{cols})",
+            lambda m=m, n=n, k=k, rows=rows, cols=cols: int(fn(m, n, k, rows, cols)),
+            gemm_folds(m, n, k, rows, cols, "os").compute_cycles,
         )
 
 
-def check_allocate_cores(ns: dict[str, Any]) -> None:
+@check(points=3, forbids=("mlc_lab.backends.custom.wafer.water_fill",))
+def check_allocate_cores(g: Grading) -> None:
     """allocate_cores(work, min_cores, total): integer cores per stage, each >= its minimum, summing to at
     most `total`, with the pipeline's slowest stage (max work/cores) within 2% of the best possible."""
     from mlc_lab.backends.custom.wafer import water_fill
 
-    fn = need(ns, "allocate_cores")
-    rng = np.random.default_rng(7)
-    for trial in range(40):
-        stages = int(rng.integers(2, 25))
-        work = rng.integers(1_000, 5_000_000, stages).astype(float)
-        lo = rng.integers(1, 50, stages)
-        total = int(lo.sum() + rng.integers(0, 200_000))
-        got = np.asarray(fn(list(work), list(lo), total), dtype=np.int64)
-        assert got.shape == (stages,), f"expected {stages} core counts, got shape {got.shape}"
-        assert (got >= lo).all(), f"trial {trial}: a stage got fewer cores than its minimum (weights must fit)"
-        assert got.sum() <= total, f"trial {trial}: {got.sum()} cores used, only {total} exist"
+    fn = g.need("allocate_cores")
+    for trial in range(12):
+        stages = int(g.rng.integers(2, 25))
+        work = g.rng.integers(1_000, 5_000_000, stages).astype(float)
+        lo = g.rng.integers(1, 50, stages)
+        total = int(lo.sum() + g.rng.integers(0, 200_000))
         best = water_fill(work, lo, np.full(stages, total), total)
-        ours, ref = (work / got).max(), (work / best).max()
-        assert ours <= ref * 1.02, f"trial {trial}: slowest stage takes {ours:,.0f} work/core, the best is {ref:,.0f}"
+        with g.case(f"allocate_cores(work: {stages} stages, min_cores, total={total}) [trial {trial}]") as case:
+            got = np.asarray(fn(work.tolist(), lo.tolist(), total))
+            case.got = str(got.tolist())[:160]
+            assert got.shape == (stages,), f"expected {stages} core counts, got shape {got.shape}"
+            assert got.dtype.kind in "iu" or np.array_equal(got, np.round(got)), "core counts must be integers"
+            got = got.astype(np.int64)
+            assert (got >= lo).all(), "a stage got fewer cores than its minimum (weights must fit)"
+            assert got.sum() <= total, f"{got.sum()} cores used, only {total} exist"
+            ours, ref = (work / got).max(), (work / best).max()
+            assert ours <= ref * 1.02, f"slowest stage takes {ours:,.0f} work/core, the best is {ref:,.0f}"
