@@ -233,10 +233,10 @@ class OnnxContext:
 
 def _axis(axis: int, rank: int, what: str, inclusive_end: bool = False) -> int:
     """A possibly negative axis as a non-negative one, or an error naming the valid range."""
-    top = rank + 1 if inclusive_end else rank
-    if not -top <= axis < top:
-        raise FrontendError(f"{what} {axis} is out of range for a rank-{rank} input (valid: {-top} to {top - 1})")
-    return axis % top
+    high = rank if inclusive_end else rank - 1
+    if not -rank <= axis <= high:
+        raise FrontendError(f"{what} {axis} is out of range for a rank-{rank} input (valid: {-rank} to {high})")
+    return axis + rank if axis < 0 else axis
 
 
 def _is_int(node: Node) -> bool:
@@ -451,6 +451,11 @@ def _unary(op: str) -> Converter:
     return convert
 
 
+def relu(cx, x, *, consumed_inputs=None):
+    """Version 14 adds integer types: max(x, 0) there (the IR's relu is float-only)."""
+    return cx.op("maximum", x, cx.const(0, x.dtype)) if _is_int(x) else cx.op("relu", x)
+
+
 def _legacy_broadcast(cx, a: Node, b: Node, broadcast: int, axis: int | None) -> Node:
     """Before version 7: B must equal A's shape, or (broadcast=1) match A's dims from `axis` on."""
     if not broadcast:
@@ -528,13 +533,13 @@ def gelu(cx, x, *, approximate="none"):
 def clip(cx, x, lo=None, hi=None, *, min=None, max=None, consumed_inputs=None):  # noqa: A002 - ONNX's names
     """Bounds are attributes before version 11, optional scalar inputs from 11.
 
-    Version 6's attribute defaults are -FLT_MAX/+FLT_MAX (so an infinite input clips to FLT_MAX). From
-    version 11 a minimum above the maximum makes every output the maximum (the spec says so).
+    The attribute defaults are -FLT_MAX/+FLT_MAX (version 6 says so; ONNX's version converter reads
+    version 1 the same way), so an infinite input clips to FLT_MAX. From version 11 a minimum above the
+    maximum makes every output the maximum (the spec says so).
     """
     if cx.version < 11:
-        if cx.version >= 6:
-            limit = float(np.finfo(np.float32).max)
-            min, max = (-limit if min is None else min), (limit if max is None else max)  # noqa: A001
+        limit = float(np.finfo(np.float32).max)
+        min, max = (-limit if min is None else min), (limit if max is None else max)  # noqa: A001
         return cx.op("clip", x, min=min, max=max)
     bounds = []
     for node, what in ((lo, "Clip's min"), (hi, "Clip's max")):
@@ -718,7 +723,7 @@ ONNX_OPS: dict[str, OnnxOp] = _ops(
         "MaxPool": max_pool,
         "AveragePool": average_pool,
         "GlobalAveragePool": global_average_pool,
-        "Relu": _unary("relu"),
+        "Relu": relu,
         "Sigmoid": _unary("sigmoid"),
         "Tanh": _unary("tanh"),
         "Exp": _unary("exp"),
