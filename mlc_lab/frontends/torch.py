@@ -142,10 +142,28 @@ def functionalize(ep: ExportedProgram) -> ExportedProgram:
     """
     if not mutates(ep.graph):
         return ep
+    _check_no_weight_writes(ep)
     try:
         return ep.run_decompositions({})
     except Exception as e:
         raise FrontendError(f"could not functionalise the model's in-place ops: {type(e).__name__}: {e}") from e
+
+
+def _check_no_weight_writes(ep: ExportedProgram) -> None:
+    """Refuse an in-place write to a parameter or buffer (model state, e.g. a running counter) here,
+    where the error can still name the op and the line that writes."""
+    kinds = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+    weights = {s.arg.name: s.target for s in ep.graph_signature.input_specs if s.kind in kinds}
+    for node in ep.graph.nodes:
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+            continue
+        for arg, value in zip(node.target._schema.arguments, node.args):
+            written = arg.alias_info is not None and arg.alias_info.is_write
+            if written and isinstance(value, fx.Node) and value.name in weights:
+                raise FrontendError(
+                    f"{_describe(node)} writes to {weights[value.name]} in place; the compiler supports pure "
+                    "inference functions only (model state such as a running counter cannot be compiled)"
+                )
 
 
 def output_structure(spec: Any) -> OutputStructure | None:
