@@ -1,4 +1,4 @@
-"""Grading of exercise notebooks: official checks the student cannot edit away.
+"""Grading of exercise notebooks: verdicts a notebook cannot forge.
 
 The protocol (chapter authors follow it):
 
@@ -6,21 +6,23 @@ The protocol (chapter authors follow it):
    notebooks; `.ipynb` works too). The stem names the chapter, e.g. `01_ir`.
 2. The official checks of a notebook are the `check_*` functions of `mlc_lab/grading/checks/<module>.py`,
    where `<module>` is the stem made a valid module name: `01_ir` -> `ch01_ir` (see `module_name`).
-   Each takes the executed notebook's namespace (a dict of its globals) and raises AssertionError
-   with a message that tells the student what is wrong. Import heavy things inside the function.
+   Each takes a `session.Grading`: it gets the student's definitions through `g.need(name)` or
+   `g.probe(...)`, draws inputs from `g.rng` and records cases (`g.case`, `g.compare`); `@check(points=,
+   forbids=)` sets its points and the library objects a submission may not answer with.
 3. Exercise and solution notebooks carry their own copy of each check in a cell tagged `check`:
-   `from mlc_lab.grading import run_check; run_check("01_ir", "check_fold", globals())`.
-   nbval on `solutions/` therefore runs exactly the official checks.
-4. `grade(path)` / `mlc-lab grade PATH` drops every `check`-tagged cell, runs the remaining cells on
-   the environment's `python3` kernel (nbclient, errors allowed, so a raising cell does not stop the
-   checks), then appends one cell per official check that records PASS/FAIL and a message. Editing
-   or deleting check cells changes nothing; renaming the notebook leaves it without checks (an error).
-5. The result is a GradeReport: a table of check / PASS|FAIL / message and a score per notebook;
+   `from mlc_lab.grading import run_check; run_check("01_ir", "check_fold", globals())`: live feedback
+   in the student's kernel, and what nbval on `solutions/` runs.
+4. `grade(path)` / `mlc-lab grade PATH` is the official verdict: it drops every `check`-tagged cell,
+   runs the rest in an isolated process (`sandbox`: own temp folder and package copy, `python -I`,
+   scrubbed environment, time/memory/output limits, every process killed at the end), then runs each
+   check in the grader's own process against it (`probes` run the student's code on inputs chosen
+   at grading time; answers come back as JSON data, `wire`). Patching anything in the notebook's
+   process changes what it answers, never how the answer is judged.
+5. `integrity` flags answers that delegate to the package's own implementation of the exercise, code
+   run from strings or the solutions, and changes to the package or other students' files.
+6. The result is a GradeReport: per check PASS/FAIL/FLAG, points (partial credit by cases), the failed
+   cases' input/expected/got, the notebook's own cell errors; as text, JSON, CSV or a gradebook.
    `mlc-lab grade` exits 0 only when every check of every graded notebook passes.
-
-Known limit: the student's code runs in the same kernel as the checks, so deliberate sabotage from
-inside the notebook (monkeypatching mlc_lab) is not prevented; the protocol guards against edited
-checks, not against an adversary.
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ from typing import Any
 # Lazy exports: a notebook's `from mlc_lab.grading import run_check` must not pay for nbformat/nbclient.
 _EXPORTS = {
     "CHECK_TAG": "grader",
+    "Options": "grader",
     "grade": "grader",
     "grade_notebook": "grader",
+    "Limits": "sandbox",
+    "Grading": "session",
+    "check": "session",
     "NotebookFormatError": "notebooks",
     "find_notebooks": "notebooks",
     "read_notebook": "notebooks",

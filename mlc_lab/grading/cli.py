@@ -15,19 +15,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(mlc_lab/grading/checks) plus any instructor checks (--checks DIR). "
         "Exit status: 0 all checks pass, 1 some check fails, 2 nothing could be graded.",
     )
-    p.add_argument("path", help="an exercise notebook (.md or .ipynb) or a folder of submissions (one folder per student)")
-    p.add_argument("--checks", action="append", default=[], metavar="DIR",
-                   help="a folder of instructor check modules (e.g. DIR/ch01_ir.py) run in addition to the shipped ones; repeatable")
+    p.add_argument(
+        "path", help="an exercise notebook (.md or .ipynb) or a folder of submissions (one folder per student)"
+    )
+    p.add_argument(
+        "--checks",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of instructor check modules (DIR/ch01_ir.py...) run besides the shipped ones; repeatable",
+    )
     p.add_argument("--jobs", "-j", type=int, default=1, help="grade N submissions in parallel (default 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--json-dir", metavar="DIR", help="also write one JSON report per submission into DIR")
     p.add_argument("--csv", metavar="FILE", help="also write one row per notebook (student = its folder) to FILE")
-    p.add_argument("--gradebook", metavar="FILE", help="also write a Canvas/Gradescope-style gradebook CSV (one row per student)")
-    p.add_argument("--hide-hidden", action="store_true", help="keep hidden cases' inputs and answers out of the feedback")
-    p.add_argument("--timeout", type=float, default=600, help="seconds for all of a notebook's cells (default 600); the checks get as long again")
-    p.add_argument("--memory-mb", type=int, default=8192, help="address-space limit of a notebook's process (default 8192)")
-    p.add_argument("--output-kb", type=int, default=1024, help="notebook output kept per submission (default 1024 KiB; the rest is dropped)")
-    p.add_argument("--seed", type=int, default=None, help="the seed inputs are drawn from (default: a fresh one per notebook)")
+    p.add_argument(
+        "--gradebook", metavar="FILE", help="also write a Canvas/Gradescope-style gradebook CSV (one row per student)"
+    )
+    p.add_argument(
+        "--hide-hidden", action="store_true", help="keep hidden cases' inputs and answers out of the feedback"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="seconds for all of a notebook's cells (default 600); the checks get as long again",
+    )
+    p.add_argument(
+        "--memory-mb", type=int, default=8192, help="address-space limit of a notebook's process (default 8192)"
+    )
+    p.add_argument(
+        "--output-kb",
+        type=int,
+        default=1024,
+        help="notebook output kept per submission (default 1024 KiB; the rest is dropped)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="the seed inputs are drawn from (default: a fresh one per notebook)"
+    )
     p.set_defaults(func=run)
 
 
@@ -35,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from mlc_lab.grading.grader import Options, grade
     from mlc_lab.grading.sandbox import Limits
 
-    limits = Limits(timeout=args.timeout, check_timeout=args.timeout, memory_mb=args.memory_mb, output_kb=args.output_kb)
+    limits = Limits(
+        timeout=args.timeout, check_timeout=args.timeout, memory_mb=args.memory_mb, output_kb=args.output_kb
+    )
     options = Options(limits=limits, checks=tuple(os.path.abspath(c) for c in args.checks), seed=args.seed)
     try:
         report = grade(args.path, options=options, jobs=args.jobs, hide_hidden=args.hide_hidden)

@@ -73,10 +73,14 @@ def check_modules(notebook: str, checks: Sequence[str] = ()) -> list[CheckModule
         except NoChecksError:
             continue
         module = load_checks(notebook, folder)
-        found.append(CheckModule(module, list_checks(notebook, folder), "instructor", bool(getattr(module, "HIDDEN", False))))
+        found.append(
+            CheckModule(module, list_checks(notebook, folder), "instructor", bool(getattr(module, "HIDDEN", False)))
+        )
     if not found:
         where = ", ".join(["mlc_lab.grading.checks", *checks])
-        raise NoChecksError(f"no official checks for notebook {notebook!r}: expected module {module_name(notebook)!r} in {where}")
+        raise NoChecksError(
+            f"no official checks for notebook {notebook!r}: expected module {module_name(notebook)!r} in {where}"
+        )
     if not any(m.names for m in found):
         raise NoChecksError(f"{module_name(notebook)} defines no check_* functions")
     return found

@@ -146,7 +146,18 @@ class GradeReport:
         with open(path, "w", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             out.writerow(
-                ["student", "notebook", "earned", "points", "score", "passed", "total", "failed_checks", "flags", "error"]
+                [
+                    "student",
+                    "notebook",
+                    "earned",
+                    "points",
+                    "score",
+                    "passed",
+                    "total",
+                    "failed_checks",
+                    "flags",
+                    "error",
+                ]
             )
             for n in self.notebooks:
                 failed = ";".join(r.name for r in n.results if not r.passed)
@@ -179,7 +190,17 @@ class GradeReport:
         with open(path, "w", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             out.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns, "Total Score"])
-            out.writerow(["Points Possible", "", "", "", "", *(f"{possible[c]:g}" for c in columns), f"{sum(possible.values()):g}"])
+            out.writerow(
+                [
+                    "Points Possible",
+                    "",
+                    "",
+                    "",
+                    "",
+                    *(f"{possible[c]:g}" for c in columns),
+                    f"{sum(possible.values()):g}",
+                ]
+            )
             for who in sorted(students):
                 row = students[who]
                 marks = [f"{row[c]:g}" if c in row else "" for c in columns]
@@ -209,7 +230,9 @@ class GradeReport:
                     out.append(f"      ... and {len(failed) - SHOWN_CASES} more failed cases (see --json)")
             if nb.output_truncated:
                 out.append("   note: the notebook's output was over the limit and was cut")
-            out.append(f"   score: {nb.earned:g}/{nb.points:g} points ({100 * nb.score:.0f}%), {nb.passed}/{nb.total} checks")
+            out.append(
+                f"   score: {nb.earned:g}/{nb.points:g} points ({100 * nb.score:.0f}%), {nb.passed}/{nb.total} checks"
+            )
         if len(self.notebooks) > 1:
             earned = sum(n.earned for n in self.notebooks)
             points = sum(n.points for n in self.notebooks)

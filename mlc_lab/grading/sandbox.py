@@ -122,9 +122,7 @@ def _descendants(root: int, procs: dict[int, tuple[int, float]]) -> set[int]:
 class Sandbox:
     """One student process: `run_cells()`, then `call(probe, ...)` as often as needed, then `close()`."""
 
-    def __init__(
-        self, cells: list[str], workdir: Path, limits: Limits = Limits(), package: Path | None = None
-    ) -> None:
+    def __init__(self, cells: list[str], workdir: Path, limits: Limits = Limits(), package: Path | None = None) -> None:
         """`package`: a folder holding a private copy of `mlc_lab` that the student's process imports
         instead of the installed one (copy-on-grade: what the notebook writes there is thrown away)."""
         self.cells, self.workdir, self.limits, self.package = cells, Path(workdir), limits, package

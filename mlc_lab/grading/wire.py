@@ -45,7 +45,7 @@ def encode(value: Any, depth: int = 0) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in ARRAY_KINDS:
             raise WireError(f"arrays of dtype {value.dtype} cannot be sent")
-        data = np.ascontiguousarray(value)
+        data = value.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         return {"__nd__": base64.b64encode(data.tobytes()).decode(), "dtype": data.dtype.str, "shape": list(data.shape)}
     from mlc_lab.ir import Graph, TensorType
 
@@ -151,7 +151,9 @@ def _decode_graph(data: Any, depth: int) -> Any:
         if not isinstance(attrs, dict):
             raise WireError(f"node %{name}: malformed attributes")
         decoded = {str(k): decode(v, depth + 1) for k, v in attrs.items()}
-        nodes.append(Node(str(op), ins, decoded, TensorType(tuple(int(s) for s in _list(shape)), str(dtype)), str(name)))
+        nodes.append(
+            Node(str(op), ins, decoded, TensorType(tuple(int(s) for s in _list(shape)), str(dtype)), str(name))
+        )
 
     def pick(key: str) -> list[Node]:
         picked = []

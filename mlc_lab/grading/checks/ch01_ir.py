@@ -62,7 +62,7 @@ def check_conv_output_shape(g: Grading) -> None:
         )
 
 
-def _simplifier_case(rows: int, cols: int):
+def _simplifier_case(rows: int = 3, cols: int = 5):
     from mlc_lab.ir import GraphBuilder
 
     b = GraphBuilder("simplify_me")
@@ -92,7 +92,9 @@ def check_simplify_pass(g: Grading) -> None:
             assert answer["input_unchanged"], "your pass edited its input graph: build a new one (GraphRewriter does)"
             counts = out.op_counts()
             assert counts.get("add", 0) == 1, f"expected only the widening add to remain, op counts are {counts}"
-            assert counts.get("mul", 0) == 1, f"expected only the multiplication by two to remain, op counts are {counts}"
+            assert counts.get("mul", 0) == 1, (
+                f"expected only the multiplication by two to remain, op counts are {counts}"
+            )
             assert counts.get("relu", 0) == 1, f"the relu must stay, op counts are {counts}"
             assert [o.type for o in out.outputs] == [o.type for o in graph.outputs], "output types changed"
             x = g.rng.standard_normal((rows, cols)).astype(np.float32)

@@ -42,7 +42,9 @@ def check_attention_pattern(g: Grading) -> None:
     with g.case("attention_scores_pattern() on the transformer block") as case:
         pattern = fn()
         case.got = str(pattern)
-        assert isinstance(pattern, Pattern), "attention_scores_pattern() must return a Pattern (build it with chain(...))"
+        assert isinstance(pattern, Pattern), (
+            "attention_scores_pattern() must return a Pattern (build it with chain(...))"
+        )
         model = zoo.load("transformer_block")
         graph = model.graph()
         fused = OperatorFusionPass([pattern]).apply(graph)
@@ -71,10 +73,9 @@ def _random_chain(rng: np.random.Generator):
 @check(points=2, forbids=("mlc_lab.metrics.graph_metrics", "mlc_lab.metrics.GraphMetrics"))
 def check_intermediate_traffic(g: Grading) -> None:
     """intermediate_traffic(graph) = bytes of intermediates written once + read once per user."""
+    from mlc_lab.grading.probes import zoo_graph
     from mlc_lab.metrics import graph_metrics
     from mlc_lab.passes.fusion import ElementwiseFusionPass
-
-    from mlc_lab.grading.probes import zoo_graph
 
     fn = g.need("intermediate_traffic")
     for name in ("mlp", "small_cnn", "transformer_block"):
@@ -82,7 +83,11 @@ def check_intermediate_traffic(g: Grading) -> None:
             want = graph_metrics(zoo_graph(name, fused)).intermediate_traffic_bytes
             label = f"intermediate_traffic({'fused ' if fused else ''}{name})"
             g.compare(label, lambda name=name, fused=fused: fn({"zoo": name, "fused": fused}), want)
-    graph = _random_chain(g.rng)
-    for graph in (graph, ElementwiseFusionPass().apply(graph)):
+    drawn = _random_chain(g.rng)
+    for graph in (drawn, ElementwiseFusionPass().apply(drawn)):
         want = graph_metrics(graph).intermediate_traffic_bytes
-        g.compare(f"intermediate_traffic(<{len(graph.ops)}-kernel graph on {graph.inputs[0].type}>)", lambda gr=graph: fn(gr), want)
+        g.compare(
+            f"intermediate_traffic(<{len(graph.ops)}-kernel graph on {graph.inputs[0].type}>)",
+            lambda gr=graph: fn(gr),
+            want,
+        )

@@ -22,7 +22,10 @@ def _transform_case(channels: int, size: int):
     return b.build([a, chained, b.neg(same, name="n")])
 
 
-@check(points=3, forbids=("mlc_lab.passes.memory.cancel.CancelLayoutTransforms", "mlc_lab.passes.memory.cancel.cancel_pair"))
+@check(
+    points=3,
+    forbids=("mlc_lab.passes.memory.cancel.CancelLayoutTransforms", "mlc_lab.passes.memory.cancel.cancel_pair"),
+)
 def check_cancel_transforms(g: Grading) -> None:
     """SimplifyTransforms removes A->B->A pairs and identity transforms and merges A->B->C chains."""
     from mlc_lab.ir import Graph, interpret
@@ -38,7 +41,9 @@ def check_cancel_transforms(g: Grading) -> None:
             case.got = str(out)
             assert answer["input_unchanged"], "your pass edited its input graph"
             transforms = [(n.attrs["src_layout"], n.attrs["dst_layout"]) for n in out.ops if n.op == "layout_transform"]
-            assert transforms == [("NCHW", "NCHW4c")], f"remaining transforms {transforms}, expected only NCHW -> NCHW4c"
+            assert transforms == [("NCHW", "NCHW4c")], (
+                f"remaining transforms {transforms}, expected only NCHW -> NCHW4c"
+            )
             x = g.rng.standard_normal((1, channels, size, size)).astype(np.float32)
             for got, want in zip(interpret(out, x), interpret(graph, x), strict=True):
                 assert np.array_equal(got, want), "the simplified graph computes something different"
@@ -64,7 +69,10 @@ def check_offsets(g: Grading) -> None:
             )
 
 
-@check(points=2, forbids=("mlc_lab.passes.memory.buffer_planner.plan_memory", "mlc_lab.passes.memory.buffer_planner.lifetimes"))
+@check(
+    points=2,
+    forbids=("mlc_lab.passes.memory.buffer_planner.plan_memory", "mlc_lab.passes.memory.buffer_planner.lifetimes"),
+)
 def check_peak_live(g: Grading) -> None:
     """peak_live_bytes(graph): the most bytes alive at once while running graph.ops in order."""
     from mlc_lab.grading.probes import zoo_graph

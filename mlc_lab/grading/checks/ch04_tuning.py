@@ -8,7 +8,8 @@ from mlc_lab.grading.session import Grading, check
 
 #: The library's own search strategies: a HillClimb that is one of them (renamed) is not an answer.
 LIBRARY_STRATEGIES = tuple(
-    f"mlc_lab.tuning.strategies.{n}" for n in ("SimulatedAnnealing", "GridSearch", "ModelBased", "RandomSearch", "make_strategy")
+    f"mlc_lab.tuning.strategies.{n}"
+    for n in ("SimulatedAnnealing", "GridSearch", "ModelBased", "RandomSearch", "make_strategy")
 )
 
 
@@ -50,8 +51,9 @@ def check_hill_climb(g: Grading) -> None:
         ratios = []
         for seed in range(5):
             configs = g.probe("tune", "HillClimb", list(PROBLEM), seed, TRIALS)
+            count = len(configs) if isinstance(configs, list) else configs
             assert isinstance(configs, list) and 0 < len(configs) <= TRIALS, (
-                f"expected up to {TRIALS} trials, the tuner recorded {len(configs) if isinstance(configs, list) else configs}"
+                f"expected up to {TRIALS} trials, the tuner recorded {count}"
             )
             for config in configs:
                 assert isinstance(config, dict), f"a trial's config is a {type(config).__name__}, not a dict"
@@ -72,7 +74,12 @@ def check_ridge(g: Grading) -> None:
     from mlc_lab.grading.session import close
 
     fn = g.need("fit_ridge")
-    for n, d, alpha in [(50, 4, 0.0), (30, 10, 1.0), (200, 6, 0.1), (int(g.rng.integers(20, 80)), 5, float(g.rng.uniform(0.1, 3)))]:
+    for n, d, alpha in [
+        (50, 4, 0.0),
+        (30, 10, 1.0),
+        (200, 6, 0.1),
+        (int(g.rng.integers(20, 80)), 5, float(g.rng.uniform(0.1, 3))),
+    ]:
         x, y = g.rng.standard_normal((n, d)), g.rng.standard_normal(n)
         want = np.linalg.solve(x.T @ x + alpha * np.eye(d), x.T @ y)
         g.compare(

@@ -77,7 +77,9 @@ def check_fold_sub_zero(g: Grading) -> None:
             counts = after.op_counts()
             if folds:
                 assert "arith.subf" not in counts, f"the subtraction of zero is still there: {counts}"
-                assert counts.get("linalg.generic") == 1, f"the copy generic left behind should be dropped too, got {counts}"
+                assert counts.get("linalg.generic") == 1, (
+                    f"the copy generic left behind should be dropped too, got {counts}"
+                )
             else:
                 assert counts.get("arith.subf") == 1, f"x - 1.0 must stay a subtraction, op counts are {counts}"
             x = g.rng.standard_normal((rows, cols)).astype(np.float32)

@@ -47,7 +47,9 @@ def check_interleaved_timer(g: Grading) -> None:
         case.got = f"calls {calls}, result {result}"
         assert set(result) == set(names), f"expected a median for each of {names}; got keys {sorted(result)}"
         k = len(names)
-        assert len(calls) >= k * rounds, f"each function must run once per round: saw {len(calls)} calls for {rounds} rounds"
+        assert len(calls) >= k * rounds, (
+            f"each function must run once per round: saw {len(calls)} calls for {rounds} rounds"
+        )
         timed = calls[-k * rounds :]  # warm-up calls before the timed rounds are fine
         for r in range(rounds):
             chunk = timed[k * r : k * r + k]
