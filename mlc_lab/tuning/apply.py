@@ -73,9 +73,7 @@ class DatabaseSchedule:
             records.sort(key=lambda r: r.cost)
         self.problems = list(db.problems)  #: the log's invalid lines
         if self.problems:
-            warnings.warn(
-                f"tuning log {db.problem_summary()}; they are not used", TuningLogWarning, stacklevel=3
-            )
+            warnings.warn(f"tuning log {db.problem_summary()}; they are not used", TuningLogWarning, stacklevel=3)
         self.best: dict[str, Record] = {k: v[0] for k, v in self.candidates.items()}  #: per key, what applies
         self.applied: list[str] = []  #: names of nodes scheduled from the log
         self.missed: list[str] = []  #: names of nodes that fell back

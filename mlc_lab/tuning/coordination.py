@@ -13,6 +13,7 @@ file system; it is held only while reading or appending a few lines, never while
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -43,12 +44,15 @@ class SharedLog:
         self.claims_path = Path(f"{db.path}.claims")
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._lock = FileLock(f"{db.path}.lock", timeout=LOCK_TIMEOUT_S)
+        folder = db.path.parent if db.path.parent.exists() else Path(".")
+        #: False for a log nobody can append to here (a shipped one): read it, without lock or claims
+        self.writable = os.access(folder, os.W_OK) and (not db.path.exists() or os.access(db.path, os.W_OK))
         self._cursor = LogCursor()
         self.problems: list = []  #: invalid lines seen so far (see `database.Problem`)
 
     def locked(self):
         """A context manager holding the log's lock (a clear error, not a hang, if another process keeps it)."""
-        return _Held(self)
+        return _Held(self) if self.writable else contextlib.nullcontext(self)
 
     def read_new(self, key: str, space=None) -> LogScan:
         """Records of `key` appended since the last call (call it under `locked()`); problems are accumulated."""
@@ -64,6 +68,8 @@ class SharedLog:
 
     def claim(self, key: str, config: dict[str, Any]) -> None:
         """Mark `config` as being measured by this tuner (call it under `locked()`)."""
+        if not self.writable:
+            return
         line = json.dumps({"key": key, "config": config_id(config), "owner": self.owner, "time": time.time()})
         with open(self.claims_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
@@ -75,6 +81,8 @@ class SharedLog:
     def release(self, measured: dict[str, set[str]] | None = None) -> None:
         """Drop this tuner's claims, and claims that are stale or already logged (`measured`: key -> config ids)."""
         measured = measured or {}
+        if not self.writable:
+            return
         with self.locked():
             if not self.claims_path.exists():
                 return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import numbers
 import os
 import time
 import warnings
@@ -189,7 +190,8 @@ class _Loop:
                 if self.shared is not None:
                     self._absorb_new()
                     pending = self.shared.pending(self.result.key, self.measured)
-                    self.strategy.seen |= pending
+                    if isinstance(getattr(self.strategy, "seen", None), set):
+                        self.strategy.seen |= pending  # so it proposes none of them
                 config = None
                 if len(self.result.trials) + len(pending) < trials:
                     config = self._propose(self.measured | pending)
@@ -200,14 +202,17 @@ class _Loop:
             time.sleep(POLL_S)  # the others' last trials are in flight: wait for them, so all agree on the best
 
     def _propose(self, taken: set[str]) -> Config | None:
-        for _ in range(PROPOSE_TRIES):
+        """The strategy's next config; with a log, one nobody measured or claimed (None: the space is spent).
+
+        Without a log a repeat is the strategy's own choice and is measured, as it asked."""
+        for _ in range(PROPOSE_TRIES if self.shared is not None else 1):
             try:
                 config = self.strategy.propose()
             except StopIteration:  # a grid that ran out
                 return None
-            if config_id(config) not in taken:
+            if self.shared is None or config_id(config) not in taken:
                 return config
-        return None  # every proposal was measured or claimed already: the space is spent
+        return None
 
     def log(self, trial: TrialResult, record: Record) -> None:
         """Append this tuner's trial; with a log it is observed when read back, in the log's order."""
@@ -226,10 +231,11 @@ class _Loop:
 def _checked(trial: TrialResult) -> TrialResult:
     """A successful trial must have a finite positive cost (log, cost models and GFLOP/s all divide by it)."""
     cost = trial.cost
-    fine = isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost > 0
-    if trial.error is None and not fine:
+    if trial.error is not None:
+        return trial
+    if not isinstance(cost, numbers.Real) or isinstance(cost, bool) or not math.isfinite(cost) or cost <= 0:
         return dataclasses.replace(trial, cost=float("inf"), error=f"cost: {cost!r} is not a finite number > 0")
-    return trial
+    return trial if type(cost) is float else dataclasses.replace(trial, cost=float(cost))  # NumPy scalars: JSON
 
 
 def _record(
