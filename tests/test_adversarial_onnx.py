@@ -154,6 +154,7 @@ def test_integer_clip() -> None:
         ("ReduceMax", 1, [0], {}),
         ("ReduceMax", 18, [1, 2], {}),
         ("ReduceMax", 20, None, {"keepdims": 0}),
+        ("ReduceSum", 11, [-1, 2, 0], {}),  # an axis named twice is reduced once
     ],
 )
 def test_reduce_axes_attribute_or_input(op: str, opset: int, axes, attrs: dict) -> None:
@@ -283,6 +284,28 @@ def test_variadic_max_min(op: str, opset: int) -> None:
 def test_pooling(op: str, attrs: dict) -> None:
     x = _x(1, 2, 7, 7)
     _check(_model([_node(op, ["x"], **attrs)], {"x": x}, 19), {"x": x})
+
+
+def test_ceil_mode_pooling_where_onnx_shape_inference_keeps_an_extra_window() -> None:
+    """ONNX's shape inference says 4 rows here; the spec and onnxruntime drop the window that would start
+    past the input (3 rows). The converter follows onnxruntime, downstream nodes included."""
+    x = _x(1, 2, 8, 4)
+    nodes = [_node("AveragePool", ["x"], ["p"], kernel_shape=[1, 1], strides=[3, 3], ceil_mode=1), _node("Relu", ["p"])]
+    _check(_model(nodes, {"x": x}, 19), {"x": x})
+    nodes = [_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 2], strides=[3, 3], auto_pad="VALID", ceil_mode=1)]
+    _check(_model([*nodes, _node("Neg", ["p"])], {"x": x}, 19), {"x": x})
+
+
+@pytest.mark.parametrize(
+    "attrs,match",
+    [
+        ({"kernel_shape": [2, 2], "auto_pad": "SAME_UPPER", "dilations": [2, 2]}, "SAME_UPPER with dilations"),
+        ({"kernel_shape": [1, 2], "strides": [2, 2], "auto_pad": "SAME_LOWER"}, "stride 2 longer than the kernel 1"),
+    ],
+)
+def test_pooling_where_onnxruntime_departs_from_the_spec_is_refused(attrs: dict, match: str) -> None:
+    with pytest.raises(FrontendError, match=match):
+        from_onnx(_model([_node("MaxPool", ["x"], **attrs)], {"x": _x(1, 2, 6, 6)}, 19))
 
 
 @pytest.mark.parametrize("auto_pad,strides", [("SAME_UPPER", [2, 2]), ("SAME_LOWER", [2, 2]), ("VALID", [1, 2])])

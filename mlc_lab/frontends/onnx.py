@@ -141,7 +141,7 @@ def _op_versions(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dic
 def _convert_node(
     cx: OnnxContext, node: onnx.NodeProto, version: int, env: dict[str, Node], types: dict, where: str
 ) -> None:
-    cx.onnx_node, cx.version = node, version
+    cx.onnx_node, cx.version, cx.shape_unchecked = node, version, False
     label = f"{where}: {describe_node(node)} at opset {cx.opset} (version {version})"
     inputs = [env[i] if i else None for i in node.input]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -159,11 +159,14 @@ def _convert_node(
         raise FrontendError(
             f"{label}: output {missing} is not supported (the converter produces the first {len(results)} only)"
         )
+    unchecked = cx.shape_unchecked or any(i in cx.unchecked_values for i in node.input)
     for out_name, value in zip(node.output, results):
         if not out_name:
             continue
+        if unchecked:
+            cx.unchecked_values.add(out_name)
         if out_name in types:
-            _check_type(label, out_name, value, types[out_name])
+            _check_type(label, out_name, value, types[out_name], check_shape=not unchecked)
         env[out_name] = value
 
 
@@ -180,10 +183,10 @@ def _check_arguments(convert: Converter, cx: OnnxContext, inputs: list, attrs: d
         raise FrontendError(f"{label}: {len(inputs)} inputs and attributes {sorted(attrs)} do not fit: {e}") from None
 
 
-def _check_type(label: str, out_name: str, value: Node, info: onnx.ValueInfoProto) -> None:
+def _check_type(label: str, out_name: str, value: Node, info: onnx.ValueInfoProto, check_shape: bool = True) -> None:
     tensor = info.type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-    if tensor.HasField("shape") and None not in dims and tuple(dims) != value.shape:
+    if check_shape and tensor.HasField("shape") and None not in dims and tuple(dims) != value.shape:
         raise FrontendError(
             f"{label}: the converter produced shape {list(value.shape)} for {out_name!r} but ONNX "
             f"inferred {dims} (a bug in the converter)"
@@ -207,6 +210,8 @@ class OnnxContext:
         self.b = builder
         self.opset = opset  #: the model's default-domain opset
         self.version = 0  #: the since_version of the current node's schema at that opset
+        self.shape_unchecked = False  #: set by a converter whose output ONNX's shape inference gets wrong
+        self.unchecked_values: set[str] = set()  #: values downstream of such an output
         self.onnx_node: onnx.NodeProto | None = None
 
     def op(self, op: str, *inputs: Node, **attrs: Any) -> Node:
@@ -291,6 +296,30 @@ def conv(cx, x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel
     return y if b is None else cx.op("bias_add", y, b, axis=1)
 
 
+def _pool_padding(mode: str, pads, x: Node, kernel, strides, dilations) -> tuple[int, ...]:
+    """Pooling's padding. Two SAME cases are refused because onnxruntime departs from the spec there:
+    dilated windows (it pads for the undilated kernel) and strides longer than the window (the spec's
+    formula asks for negative padding: onnxruntime crops the input, ONNX's reference fails)."""
+    if mode in ("SAME_UPPER", "SAME_LOWER"):
+        if any(d != 1 for d in dilations):
+            raise FrontendError(
+                f"auto_pad {mode} with dilations {list(dilations)} is not supported: give explicit pads"
+            )
+        for size, k, s in zip(x.shape[2:], kernel, strides):
+            if (math.ceil(size / s) - 1) * s + k < size:
+                raise FrontendError(
+                    f"auto_pad {mode} with stride {s} longer than the kernel {k} over size {size} asks for negative "
+                    "padding, which implementations read differently: give explicit pads"
+                )
+    return _window_padding(mode, pads, x, kernel, strides, dilations)
+
+
+def _ceil_mode_shape(cx) -> None:
+    """ONNX's shape inference keeps a last window that starts in the right padding; the spec (and
+    onnxruntime, and the IR) drop it. So with ceil_mode the inferred shapes downstream are not checked."""
+    cx.shape_unchecked = True
+
+
 def max_pool(
     cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, dilations=None, storage_order=0
 ):
@@ -301,7 +330,9 @@ def max_pool(
         _pair(strides, "strides"),
         _pair(dilations, "dilations"),
     )
-    padding = _window_padding(auto_pad, pads, x, kernel, strides, dilations)
+    padding = _pool_padding(auto_pad, pads, x, kernel, strides, dilations)
+    if ceil_mode:
+        _ceil_mode_shape(cx)
     return cx.op(
         "max_pool2d", x, kernel=kernel, strides=strides, padding=padding, dilation=dilations, ceil_mode=bool(ceil_mode)
     )
@@ -314,7 +345,9 @@ def average_pool(
     if dilations is not None and any(d != 1 for d in dilations):
         raise FrontendError(f"AveragePool with dilations {list(dilations)} is not supported (only 1)")
     kernel, strides = _pair(kernel_shape, "kernel_shape"), _pair(strides, "strides")
-    padding = _window_padding(auto_pad, pads, x, kernel, strides, (1, 1))
+    padding = _pool_padding(auto_pad, pads, x, kernel, strides, (1, 1))
+    if ceil_mode:
+        _ceil_mode_shape(cx)
     return cx.op(
         "avg_pool2d",
         x,
@@ -656,7 +689,7 @@ def _reduce(op: str, axes_input_from: int) -> Converter:
                 return x
             axes = None
         else:
-            axes = tuple(_axis(a, x.type.rank, "reduction axis") for a in axes)
+            axes = tuple(sorted({_axis(a, x.type.rank, "reduction axis") for a in axes}))  # a set, as onnxruntime
         return cx.op(op, x, axes=axes, keepdims=bool(keepdims))
 
     convert.__name__ = op
