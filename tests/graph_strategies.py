@@ -8,6 +8,7 @@ plain NumPy (independently of the op registry) and compare.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -166,3 +167,187 @@ def random_conv_graphs(draw, max_ops: int = 8) -> Graph:
     head = draw(st.sampled_from(["gap", "flatten"]))
     x = b.global_avg_pool2d(x) if head == "gap" else x
     return b.build(b.reshape(x, shape=(1, -1)))
+
+
+# == typed cases: int64/int32/bool/float64 values, 0-d and empty shapes ==========================
+TYPED_DTYPES = ("float32", "float64", "int32", "int64", "bool")
+TYPED_SHAPES = ((), (0,), (3,), (2, 3), (2, 0), (0, 3), (1, 4), (3, 1, 2))
+#: Ops drawn per kind of dtype (the IR refuses neg/abs/sub/div/pow on bool, as PyTorch does).
+TYPED_UNARY = {"float": ("relu", "neg", "abs", "tanh", "sigmoid"), "int": ("neg", "abs"), "bool": ()}
+TYPED_BINARY = {
+    "float": ("add", "sub", "mul", "maximum", "minimum", "div"),
+    "int": ("add", "sub", "mul", "maximum", "minimum"),
+    "bool": ("add", "mul", "maximum", "minimum"),
+}
+
+
+def dtype_kind(dtype: str) -> str:
+    return "float" if dtype.startswith("float") else "bool" if dtype == "bool" else "int"
+
+
+def typed_values(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Small values: integers in [-4, 4] (no overflow, so wraparound never enters the comparison)."""
+    kind = dtype_kind(dtype)
+    if kind == "float":
+        return np.asarray(rng.standard_normal(shape)).astype(dtype)
+    if kind == "bool":
+        return np.asarray(rng.random(shape) < 0.5)
+    return np.asarray(rng.integers(-4, 5, shape)).astype(dtype)
+
+
+@dataclass
+class TypedCase:
+    """A few ops on one dtype. `steps` replay the case with PyTorch: (op, argument indices, attrs)."""
+
+    inputs: list[np.ndarray]
+    steps: list[tuple[str, tuple[int, ...], dict]]
+    constants: dict[int, np.ndarray]  # value index -> array (values are inputs, constants, results)
+
+    def build(self, b: GraphBuilder, prefix: str) -> Node:
+        values: list[Node] = []
+        for k, x in enumerate(self.inputs):
+            values.append(b.input(f"{prefix}x{k}", x.shape, x.dtype.name))
+        for op, args, attrs in self.steps:
+            if op == "constant":
+                values.append(b.constant(self.constants[len(values)], f"{prefix}c"))
+            else:
+                values.append(b.op(op, *(values[a] for a in args), name=f"{prefix}{op}", **attrs))
+        return values[-1]
+
+    def torch_eval(self) -> Any:
+        """The same computation in PyTorch (the oracle for the interpreter's semantics)."""
+        import torch
+
+        values = [torch.from_numpy(x.copy()) for x in self.inputs]
+        for op, args, attrs in self.steps:
+            xs = [values[a] for a in args]
+            if op == "constant":
+                values.append(torch.from_numpy(self.constants[len(values)].copy()))
+                continue
+            values.append(_TORCH[op](*xs, **attrs))
+        return values[-1]
+
+
+def _torch_table() -> dict:
+    import torch
+
+    def reduce(fn):
+        def run(x, axes, keepdims):
+            dims = list(range(x.dim())) if axes is None else list(axes)
+            return fn(x, dims, keepdims) if dims else x
+
+        return run
+
+    def floor_or_true_div(a, b):
+        return torch.div(a, b, rounding_mode=None if a.dtype.is_floating_point else "floor")
+
+    logical_or, logical_and = torch.logical_or, torch.logical_and
+    bool_safe = {"add": logical_or, "mul": logical_and, "maximum": logical_or, "minimum": logical_and}
+
+    def binary(name, fn):
+        return lambda a, b: bool_safe[name](a, b) if a.dtype == torch.bool else fn(a, b)
+
+    return {
+        "relu": torch.relu, "neg": torch.neg, "abs": torch.abs, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+        "add": binary("add", torch.add), "sub": torch.sub, "mul": binary("mul", torch.mul),
+        "maximum": binary("maximum", torch.maximum), "minimum": binary("minimum", torch.minimum),
+        "div": floor_or_true_div, "pow": torch.pow,
+        "sum": reduce(lambda x, d, k: torch.sum(x, d, keepdim=k)),
+        "max": reduce(lambda x, d, k: torch.amax(x, d, keepdim=k)),
+        "min": reduce(lambda x, d, k: torch.amin(x, d, keepdim=k)),
+        "mean": reduce(lambda x, d, k: torch.mean(x, d, keepdim=k)),
+        "cast": lambda x, dtype: x.to(getattr(torch, dtype)),
+        "clip": lambda x, min, max: torch.clamp(x, min, max),
+        "matmul": torch.matmul,
+        "dense": lambda x, w: torch.matmul(x, w.T),
+        "reshape": lambda x, shape: x.reshape(shape),
+        "transpose": lambda x, perm: x.permute(perm),
+    }  # fmt: skip
+
+
+class _LazyTable(dict):
+    def __missing__(self, key):
+        self.update(_torch_table())
+        return dict.__getitem__(self, key)
+
+
+_TORCH = _LazyTable()
+
+
+@st.composite
+def typed_cases(draw) -> TypedCase:
+    """1-4 ops on one dtype and one shape (0-d and empty included), some with 0-d constants of that dtype."""
+    dtype = draw(st.sampled_from(TYPED_DTYPES))
+    kind = dtype_kind(dtype)
+    shape = draw(st.sampled_from(TYPED_SHAPES))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    inputs = [typed_values(rng, shape, dtype) for _ in range(draw(st.integers(1, 2)))]
+    steps: list[tuple[str, tuple[int, ...], dict]] = []
+    constants: dict[int, np.ndarray] = {}
+    types = [(x.shape, dtype) for x in inputs]  # (shape, dtype) of every value so far
+
+    def add(op, args, attrs, shape_, dtype_):
+        steps.append((op, args, attrs))
+        types.append((shape_, dtype_))
+
+    def constant(value):
+        constants[len(types)] = value
+        add("constant", (), {}, value.shape, value.dtype.name)
+        return len(types) - 1
+
+    for _ in range(draw(st.integers(1, 4))):
+        last = len(types) - 1
+        shape, dtype = types[last]
+        kind = dtype_kind(dtype)
+        choice = draw(st.sampled_from(["unary", "binary", "scalar", "reduce", "cast", "move", "special"]))
+        if choice == "unary" and TYPED_UNARY[kind]:
+            add(draw(st.sampled_from(TYPED_UNARY[kind])), (last,), {}, shape, dtype)
+        elif choice in ("binary", "scalar"):
+            ops = TYPED_BINARY[kind]
+            op = draw(st.sampled_from(ops))
+            if choice == "scalar" or op == "div":  # a 0-d constant of the graph's dtype (never 0 for div)
+                value = typed_values(rng, (), dtype)
+                if op == "div":
+                    value = np.asarray(draw(st.sampled_from([2, 3, -2])) if kind == "int" else 1.5).astype(dtype)
+                other = constant(np.asarray(value))
+            else:
+                same = [i for i, t in enumerate(types) if t == (shape, dtype)]
+                other = draw(st.sampled_from(same))
+            add(op, (last, other), {}, shape, dtype)
+        elif choice == "reduce" and len(shape) > 0:
+            axis = draw(st.integers(0, len(shape) - 1))
+            ops = ["sum"] + (["mean"] if kind == "float" else []) + (["max", "min"] if shape[axis] else [])
+            op = draw(st.sampled_from(ops))
+            keep = draw(st.booleans())
+            out = shape[:axis] + ((1,) if keep else ()) + shape[axis + 1 :]
+            add(op, (last,), {"axes": (axis,), "keepdims": keep}, out, dtype)
+        elif choice == "cast":
+            to = draw(st.sampled_from(TYPED_DTYPES))
+            if kind == "float" and to != dtype and dtype_kind(to) != "float":  # keep float -> int casts in range
+                last_clip = len(types)
+                add("clip", (last,), {"min": -100.0, "max": 100.0}, shape, dtype)
+                last = last_clip
+            add("cast", (last,), {"dtype": to}, shape, to)
+        elif choice == "move" and len(shape) >= 2:
+            perm = tuple(reversed(range(len(shape))))
+            add("transpose", (last,), {"perm": perm}, tuple(shape[p] for p in perm), dtype)
+        elif choice == "move":
+            add("reshape", (last,), {"shape": (*shape, 1)}, (*shape, 1), dtype)
+        elif choice == "special" and kind == "int":
+            e = constant(np.asarray(draw(st.integers(0, 4))).astype(dtype))
+            add("pow", (last, e), {}, shape, dtype)
+        elif choice == "special" and kind == "float" and len(shape) == 2:  # matmul/dense, inner dim may be 0
+            n = draw(st.integers(0, 2))
+            w = constant(typed_values(rng, (shape[1], n), dtype))
+            add("matmul", (last, w), {}, (shape[0], n), dtype)
+        else:
+            add("clip", (last,), {"min": 0, "max": 2} if kind != "float" else {"min": -0.5, "max": 0.5}, shape, dtype)
+    return TypedCase(inputs, steps, constants)
+
+
+def pack_cases(cases: list[TypedCase]) -> tuple[Graph, list[np.ndarray]]:
+    """Many cases as one graph (one output each), so one compilation checks them all."""
+    b = GraphBuilder("typed_cases")
+    outputs = [case.build(b, f"k{k}_") for k, case in enumerate(cases)]
+    inputs = [x for case in cases for x in case.inputs]
+    return b.build(outputs), inputs

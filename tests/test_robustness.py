@@ -7,7 +7,8 @@ counts appear in the test summary under "robustness".
 import numpy as np
 import pytest
 import robustness
-from graph_strategies import random_conv_graphs, random_graphs
+import torch
+from graph_strategies import pack_cases, random_conv_graphs, random_graphs, typed_cases
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -110,5 +111,67 @@ def test_backend_on_generated_graphs(name):
         x = inputs_for(graph, seed=1)
         assert_close(np.asarray(run(*x)[0]), interpret(graph, *x)[0], f"{name} backend")
         robustness.CASES[f"backend {name}"] += 1
+
+    check()
+
+
+# == dtypes, 0-d and empty shapes ===================================================================
+#: Cases per compiled graph: many small typed cases share one compilation, so CI checks >= 300 per backend.
+CASES_PER_GRAPH = 25
+TYPED_GRAPHS = {"ci": 12, "slow": 40}
+
+
+def assert_same(got, want, what):
+    """Same dtype, same shape, same values (exact for integers and bools; NaN equals NaN)."""
+    got = np.asarray(got)
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    if want.dtype.kind == "f":
+        # 1e-5 for float64 too: a float64 value may have been cast from a float32 one
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-5, equal_nan=True), f"{what}: values {got} != {want}"
+    else:
+        assert np.array_equal(got, want), f"{what}: values {got} != {want}"
+
+
+def test_interpreter_on_typed_cases_matches_pytorch():
+    """The oracle itself: the interpreter's dtype, 0-d and empty-axis semantics are PyTorch's."""
+
+    @settings(FAST, max_examples=robustness.examples(300, 1000))
+    @given(typed_cases())
+    def check(case):
+        graph, inputs = pack_cases([case])
+        note(str(graph))
+        (got,) = interpret(graph, *inputs)
+        want = case.torch_eval().to(getattr(torch, got.dtype.name)).numpy()  # torch widens integer sums
+        assert_same(got, want, "interpreter vs PyTorch")
+        robustness.CASES["typed interpreter vs PyTorch"] += 1
+
+    check()
+
+
+TYPED_BACKENDS = {
+    "tvm": _tvm,
+    "mlir": _mlir,
+    "systolic": _simulator("SystolicArrayBackend", rows=8, cols=8),
+    "cerebras": _simulator("CerebrasLikeBackend", cores=10_000, memory_per_core_kb=48),
+    "dataflow": _simulator("DataflowBackend", rows=4, cols=4),
+}
+
+
+@pytest.mark.parametrize("name", list(TYPED_BACKENDS))
+def test_backend_on_typed_cases(name):
+    """int64/int32/bool/float64, 0-d and empty shapes: same dtype, shape and values as the interpreter."""
+
+    @settings(FAST, max_examples=TYPED_GRAPHS["slow" if robustness.SLOW else "ci"])
+    @given(st.lists(typed_cases(), min_size=CASES_PER_GRAPH, max_size=CASES_PER_GRAPH), st.booleans())
+    def check(cases, fuse):
+        graph, inputs = pack_cases(cases)
+        if fuse:
+            graph = ElementwiseFusionPass().apply(graph)
+        note(str(graph))
+        got = TYPED_BACKENDS[name](graph)(*inputs)
+        for k, (g, w) in enumerate(zip(got, interpret(graph, *inputs))):
+            assert_same(g, w, f"{name} backend, case {k} (%{graph.outputs[k].name})")
+        robustness.CASES[f"typed backend {name}"] += len(cases)
 
     check()

@@ -68,7 +68,18 @@ def _conv_dims(node: Node) -> tuple[tuple[int, int, int, int], tuple[int, int, i
 
 
 def gemm_view(node: Node) -> GemmView | None:
-    """The GEMM shape of a conv2d/dense/matmul node; None for every other op."""
+    """The GEMM shape of a conv2d/dense/matmul node; None for every other op, and for an empty GEMM.
+
+    A GEMM with a dimension of 0 (an empty batch, an inner dimension of 0) does no work on the array:
+    it runs as an ordinary op (its result, zeros or nothing, comes from the reference semantics).
+    """
+    view = _gemm_view(node)
+    if view is not None and min(view.m, view.n, view.k, view.count) == 0:
+        return None
+    return view
+
+
+def _gemm_view(node: Node) -> GemmView | None:
     if node.op == "conv2d":
         _, (o, i, kh, kw), (n, _, oh, ow) = _conv_dims(node)
         g = node.attrs["groups"]

@@ -9,7 +9,7 @@ from mlc_lab.ir.ops.registry import OpError, OpKind, register, require_float, sa
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
 #: Ops with no meaning on booleans (NumPy and PyTorch refuse them too): cast first.
-_NOT_FOR_BOOL = ("neg", "sub", "div", "pow")
+_NOT_FOR_BOOL = ("neg", "abs", "sub", "div", "pow")
 
 
 def _refuse_bool(op: str, dtype: str) -> None:
