@@ -17,6 +17,7 @@ The returned `CompiledModel` converts the caller's tensors to NumPy, checks them
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mlc_lab.ir.graph import Graph
-from mlc_lab.ir.interpreter import InterpreterError, check_inputs, interpret
+from mlc_lab.ir.interpreter import InterpreterError, check_inputs, fresh_outputs, interpret
 from mlc_lab.passes import DeadCodeElimination, ElementwiseFusionPass, FoldBatchNorm, FoldConstants, Pass, PassManager
 
 __all__ = [
@@ -44,7 +45,7 @@ BackendFn = Callable[..., Runner]
 
 # == backends: name -> build(graph, **options) -> NumPy-callable ===================================
 def _interpreter(graph: Graph) -> Runner:
-    """The reference: NumPy, one op at a time. Slow, obviously right."""
+    """The reference: NumPy, one op at a time. Slow, obviously right; no state shared between calls."""
     return lambda *arrays: interpret(graph, *arrays)
 
 
@@ -61,8 +62,17 @@ class TVMRunner:
     """A TVM CompiledGraph behind a lean call path: at batch 1 the kernels take microseconds, so copies count.
 
     Inputs are copied into buffers allocated once (not a new TVM tensor per call), and outputs are handed
-    over without a copy (DLPack: each call's outputs are fresh allocations, never reused). Measured on the
-    MLP: 41 -> ~20 us per call around a 10 us VM run. One call at a time: the input buffers are shared.
+    over without a copy (DLPack) where they are the call's own allocations. Measured on the MLP: 41 ->
+    ~20 us per call around a 10 us VM run.
+
+    Threads: a call holds the CompiledGraph's lock (the VM and the input buffers are shared), so calls
+    from several threads run one at a time. Chosen over per-thread VMs and buffers because kernels already
+    use every core inside a call, a VM per thread would load the weights once per thread, and the
+    uncontended lock costs ~0.1 us of a ~20 us call (zoo MLP, interleaved timing: see tests/
+    test_adversarial_threads.py).
+    Aliasing: the VM returns an output that is an input, or a reshape-like view of one (TVM turns such
+    kernels into views), as the input buffer the next call overwrites; a constant output as the constant
+    itself; one value returned twice as one tensor. Those outputs, and only those, are copied.
     """
 
     def __init__(self, compiled: Any) -> None:
@@ -71,11 +81,17 @@ class TVMRunner:
         self.compiled = compiled  #: the CompiledGraph (module, kernels, .time())
         self._main = compiled.vm["main"]
         self._buffers = [tvm.runtime.empty(x.type.shape, x.type.dtype, compiled.device) for x in compiled.graph.inputs]
+        self._buffer_arrays = [np.from_dlpack(b) for b in self._buffers]  # the same memory, to compare with
+        self._constant_outputs = compiled.constant_outputs()
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        for buffer, array in zip(self._buffers, arrays):
-            buffer.copyfrom(np.require(array, requirements="C"))
-        return [np.from_dlpack(t) for t in self._main(*self._buffers)]
+        with self.compiled.lock:
+            for buffer, array in zip(self._buffers, arrays):
+                buffer.copyfrom(np.require(array, requirements="C"))
+            outputs = [np.from_dlpack(t) for t in self._main(*self._buffers)]
+            for i in self._constant_outputs:
+                outputs[i] = outputs[i].copy()
+            return fresh_outputs(outputs, self._buffer_arrays)
 
 
 def _schedule_from_db(db_path: str | os.PathLike) -> Any:
@@ -100,18 +116,27 @@ def _mlir(graph: Graph, **options: Any) -> Runner:
 class SimulatedRunner:
     """Runs an accelerator model: real outputs (NumPy), plus a report of simulated cycles and time.
 
-    `last_report` holds the report of the most recent call: simulated time is not wall time, so it is
-    kept apart from what a stopwatch around the call measures.
+    `last_report` holds the report of the calling thread's most recent call (None before its first):
+    simulated time is not wall time, so it is kept apart from what a stopwatch around the call measures,
+    and per thread, so that concurrent calls never see each other's. The wafer and dataflow models
+    return the program's own report (the same object every call): treat reports as read-only.
+    Outputs are computed in NumPy, whose views (a reshape, an identity) could be the caller's input or
+    a weight: those are copied.
     """
 
     def __init__(self, backend: Any, graph: Graph) -> None:
         self.backend = backend
         self.program = backend.compile(graph)
-        self.last_report: Any = None
+        self._constants = [n.value for n in getattr(self.program, "graph", graph).constants]
+        self._reports = threading.local()
+
+    @property
+    def last_report(self) -> Any:
+        return getattr(self._reports, "last", None)
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        outputs, self.last_report = self.backend.execute(self.program, list(arrays))
-        return outputs
+        outputs, self._reports.last = self.backend.execute(self.program, list(arrays))
+        return fresh_outputs(outputs, [*arrays, *self._constants])
 
 
 def _simulator(cls_path: str) -> BackendFn:
@@ -135,7 +160,11 @@ BACKENDS: dict[str, BackendFn] = {
 
 
 def register_backend(name: str, build: BackendFn) -> None:
-    """Add a backend: `build(graph, **options)` returns a function NumPy arrays -> list of NumPy arrays."""
+    """Add a backend: `build(graph, **options)` returns a function NumPy arrays -> list of NumPy arrays.
+
+    CompiledModel copies outputs that alias its inputs or each other; the function must itself be safe to
+    call from several threads (or take a lock) and must not hand out memory it reuses (weights, buffers).
+    """
     BACKENDS[name] = build
 
 
@@ -292,6 +321,9 @@ class CompiledModel:
     """A compiled model: call it like the original. Outputs come back in the type of the first input.
 
     One output comes back as one tensor, several as a tuple, as the model's own forward would.
+    Safe to call from several threads, on every built-in backend (TVM and MLIR serialise calls with a
+    lock, the NumPy backends share no state), and every call returns fresh arrays: an output never
+    shares memory with an input, a weight or another output, so mutating it changes nothing else.
     """
 
     def __init__(
@@ -312,7 +344,7 @@ class CompiledModel:
 
     @property
     def report(self) -> Any:
-        """The simulated backends' report of the last call (cycles, simulated time); None elsewhere."""
+        """The simulated backends' report of this thread's last call (cycles, simulated time); None elsewhere."""
         return getattr(self.runner, "last_report", None)
 
     def run_numpy(self, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -328,7 +360,8 @@ class CompiledModel:
                     raise ValueError(
                         f"{type(self).__name__} ({self.backend}): input %{node.name} has {bad} NaN/Inf values"
                     )
-        return self.runner(*checked)
+        # Built-in runners already return fresh arrays; this keeps the promise for registered ones too.
+        return fresh_outputs(self.runner(*checked), checked)
 
     def __call__(self, *inputs: Any) -> Any:
         """Run on the caller's tensors; results come back arranged as the model returned them.

@@ -5,6 +5,7 @@ It is the oracle: every pass, code generator and simulator is tested against its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,30 @@ def evaluate(graph: Graph, *inputs: Any) -> dict[Node, np.ndarray]:
 
 
 def interpret(graph: Graph, *inputs: Any) -> list[np.ndarray]:
-    """Run `graph` on `inputs` and return its outputs as NumPy arrays."""
+    """Run `graph` on `inputs` and return its outputs as fresh NumPy arrays (the caller's to keep or mutate)."""
     env = evaluate(graph, *inputs)
-    return [env[o] for o in graph.outputs]
+    held = [env[x] for x in graph.inputs] + [n.value for n in graph.constants]
+    return fresh_outputs([env[o] for o in graph.outputs], held)
+
+
+def fresh_outputs(outputs: Sequence[np.ndarray], held: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+    """`outputs`, each copied if it may share memory with `held` or with an earlier output, or is read-only.
+
+    Ops return views where NumPy can (reshape, a full slice, an identity), so an output can be the
+    caller's input, a graph constant, a buffer a runtime reuses on the next call (all in `held`), or
+    another output. The caller owns what a call returns: mutating it must not change anything else.
+    Only what may alias is copied (`np.may_share_memory` compares address bounds: cheap, conservative).
+    """
+    fresh: list[np.ndarray] = []
+    for out in outputs:
+        if not out.flags.writeable or _may_overlap(out, held) or _may_overlap(out, fresh):
+            out = out.copy()
+        fresh.append(out)
+    return fresh
+
+
+def _may_overlap(array: np.ndarray, others: Sequence[np.ndarray]) -> bool:
+    for other in others:  # a plain loop: this runs on every call of every backend
+        if np.may_share_memory(array, other):
+            return True
+    return False

@@ -13,6 +13,7 @@ re-fuse them; only calling-convention lowering and memory planning (StaticPlanBl
 from __future__ import annotations
 
 import os
+import threading
 import time as _time
 from collections.abc import Sequence
 from typing import Any
@@ -59,7 +60,11 @@ def relax_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
 
 
 class CompiledGraph:
-    """A graph compiled by TVM: call it with NumPy arrays, get a list of NumPy arrays."""
+    """A graph compiled by TVM: call it with NumPy arrays, get a list of NumPy arrays.
+
+    Safe to call from several threads: the Relax VM keeps the state of a call (registers, frames) in
+    itself, so calls take `lock` and run one at a time (kernels parallelise inside a call anyway).
+    """
 
     def __init__(
         self,
@@ -80,6 +85,26 @@ class CompiledGraph:
         self.compile_seconds = compile_seconds  #: tvm.compile (Relax passes, TIR passes, LLVM)
         self.device = tvm.cpu()
         self.vm = relax.VirtualMachine(executable, self.device)
+        self.lock = threading.Lock()  #: held around every use of `vm`: one call at a time
+
+    def constant_outputs(self) -> set[int]:
+        """Indices of the outputs the VM returns as a constant's own memory: the same buffer every call.
+
+        A constant output comes back as the constant itself, and TVM turns a kernel that only moves
+        elements in row-major order (`has_reshape_pattern`: reshape, squeeze, an identity copy) into a
+        view of its input (RewriteDataflowReshape), so a chain of those over a constant is one too.
+        """
+        return {i for i, node in enumerate(self.graph.outputs) if self._views_constant(node)}
+
+    def _views_constant(self, node: Node) -> bool:
+        while node.op not in ("input", "constant"):
+            kernel = self.kernels[node]
+            if not relax.analysis.has_reshape_pattern(kernel.func):
+                return False
+            if kernel.constants:  # a fused reshape of a constant lifted into the kernel
+                return True
+            node = node.inputs[0]
+        return node.op == "constant"
 
     @property
     def num_kernels(self) -> int:
@@ -103,13 +128,17 @@ class CompiledGraph:
         return [tvm.runtime.tensor(np.require(a, requirements="C"), self.device) for a in arrays]
 
     def __call__(self, *inputs: Any) -> list[np.ndarray]:
-        result = self.vm["main"](*self._arguments(inputs))
-        return [t.numpy() for t in result]
+        arguments = self._arguments(inputs)
+        with self.lock:
+            result = self.vm["main"](*arguments)
+            return [t.numpy() for t in result]  # copies: outputs never alias VM memory
 
     def time(self, *inputs: Any, repeat: int = 10, number: int = 1) -> float:
         """Median seconds per run over `repeat` measurements of `number` runs each (after a warm-up)."""
-        timer = self.vm.time_evaluator("main", self.device, number=number, repeat=repeat)
-        return float(timer(*self._arguments(inputs)).median)
+        arguments = self._arguments(inputs)
+        with self.lock:
+            timer = self.vm.time_evaluator("main", self.device, number=number, repeat=repeat)
+            return float(timer(*arguments).median)
 
     def __repr__(self) -> str:
         return (
