@@ -40,8 +40,17 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Run `mlc-lab` and return its exit status, for usage errors too (2, argparse's message on stderr
+    naming the option and the value) rather than raising SystemExit: `main([...])` in a test reads like
+    the shell."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except SystemExit as e:  # argparse (usage errors, --help, --version) and subcommands' parser.error
+        if isinstance(e.code, str):  # sys.exit("message"): Python prints it and exits with 1
+            print(e.code, file=sys.stderr)
+            return 1
+        return int(e.code or 0)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ class GraphBuilder:
         return name
 
     def input(self, name: str, shape: Sequence[int], dtype: str = "float32") -> Node:
-        node = Node("input", (), None, TensorType(tuple(shape), dtype), self.unique_name(name))
+        try:
+            ty = TensorType(tuple(shape), dtype)
+        except (TypeError, ValueError) as e:  # a bad dimension or dtype: say which input it was
+            raise type(e)(f"input %{name}: {e}") from None
+        node = Node("input", (), None, ty, self.unique_name(name))
         self.nodes.append(node)
         self.inputs.append(node)
         return node

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,16 @@ def canonical_dtype(dtype: object) -> str:
     return text
 
 
+def _dimension(d: object, shape: object) -> int:
+    """One dimension as an int; a bool, a fraction or a non-number is an error naming the shape."""
+    if isinstance(d, (bool, np.bool_)) or (isinstance(d, float) and not d.is_integer()):
+        raise ValueError(f"shape {shape!r}: dimension {d!r} is not an integer")
+    try:
+        return operator.index(d) if not isinstance(d, float) else int(d)
+    except TypeError:
+        raise ValueError(f"shape {shape!r}: dimension {d!r} is not an integer") from None
+
+
 @dataclass(frozen=True)
 class TensorType:
     """A static shape plus an element type; the IR has no dynamic shapes."""
@@ -40,9 +52,9 @@ class TensorType:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        shape = tuple(int(d) for d in self.shape)
+        shape = tuple(_dimension(d, self.shape) for d in self.shape)
         if any(d < 0 for d in shape):
-            raise ValueError(f"negative dimension in shape {shape}")
+            raise ValueError(f"negative dimension in shape {list(shape)}")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
 
@@ -52,7 +64,7 @@ class TensorType:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # a Python int: np.prod's int64 silently wraps around
 
     @property
     def itemsize(self) -> int:

@@ -7,6 +7,7 @@ breaks a graph is caught at the pass that broke it (the PassManager verifies aft
 from __future__ import annotations
 
 from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.memory import shape_problem
 from mlc_lab.ir.ops import OPS, OpError
 from mlc_lab.ir.types import TensorType
 
@@ -88,6 +89,9 @@ def _check_acyclic(graph: Graph, position: dict[Node, int], fail) -> None:
 def _check_types(node: Node, fail) -> None:
     if not isinstance(node.type, TensorType):
         raise fail(f"type is a {type(node.type).__name__}, not a TensorType", node)
+    too_big = shape_problem(node.type)
+    if too_big:
+        raise fail(too_big, node)
     opdef = OPS[node.op]
     if node.op == "input":
         if node.inputs:

@@ -8,12 +8,14 @@ schedule: the same loops, a different layout, a different miss count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from mlc_lab.ir import layout as L
+from mlc_lab.ir.memory import check_fits
 
 MAX_TRACE = 20_000_000
 
@@ -45,9 +47,11 @@ class Access:
 
 def loop_nest_trace(loops: Sequence[tuple[str, int]], accesses: Sequence[Access]) -> np.ndarray:
     """Byte addresses of every access in every iteration, innermost loop fastest, accesses interleaved."""
-    total = int(np.prod([e for _, e in loops]))
+    total = math.prod(e for _, e in loops)
     if total * len(accesses) > MAX_TRACE:
         raise ValueError(f"loop nest has {total * len(accesses):,} accesses; the limit is {MAX_TRACE:,}")
+    # int64 everywhere: one index grid per loop, and per access its offsets, ~3 temporaries and the trace.
+    check_fits(8 * total * (len(loops) + 5 * len(accesses)), f"the address trace of a {total:,}-iteration loop nest")
     grids = np.meshgrid(*[np.arange(e) for _, e in loops], indexing="ij")
     env = {name: g.ravel() for (name, _), g in zip(loops, grids)}
     per_access = [a.base + a.itemsize * element_offsets(a.layout, a.nchw_shape, *a.index(env)) for a in accesses]

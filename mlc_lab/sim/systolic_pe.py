@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlc_lab.ir.memory import check_fits
 from mlc_lab.sim.systolic import check_dataflow, gemm_folds
 
 #: A simulation longer than this many cycles is refused: use the fold model instead.
@@ -145,6 +146,15 @@ def _stationary_fold(
             return out, cycle
 
 
+def pe_state_bytes(m: int, n: int, k: int, rows: int, cols: int, itemsize: int, snapshots: int) -> int:
+    """Bytes `simulate_gemm_pe` holds at its peak: about a dozen R x C register arrays (values, tokens,
+    sums and their per-cycle temporaries, 8 B each), each snapshot's mask and tokens (9 B per PE), the
+    zero-padded fold tiles and the output."""
+    registers = rows * cols * (12 * 8 + 9 * snapshots)
+    tiles = (rows + cols) * max(m, n, k) * itemsize + m * n * itemsize
+    return registers + tiles
+
+
 def simulate_gemm_pe(
     a: np.ndarray,
     b: np.ndarray,
@@ -173,7 +183,13 @@ def simulate_gemm_pe(
             f"max_cycles: this GEMM ({m}x{k} @ {k}x{n}) needs {expected.cycles:,} cycles on {rows}x{cols}, "
             f"more than max_cycles={max_cycles:,}; use the fold model (mode='fast') for layers this big"
         )
+    if isinstance(record, bool) or not isinstance(record, (int, np.integer)) or record < 0:
+        raise ValueError(f"record must be a non-negative integer (snapshots to keep), got {record!r}")
     dtype = np.result_type(a, b)
+    check_fits(
+        pe_state_bytes(m, n, k, rows, cols, dtype.itemsize, min(record, expected.cycles)),
+        f"the cycle-accurate {rows}x{cols} array for a {m}x{k} @ {k}x{n} GEMM (record={record:,} snapshots)",
+    )
     out = np.zeros((m, n), dtype)
     fold_cycles: list[int] = []
     mapping: list[float] = []

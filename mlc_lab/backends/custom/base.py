@@ -13,8 +13,12 @@ one entry per layer.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -30,24 +34,44 @@ class MappingError(ValueError):
     """The graph cannot be mapped onto this hardware (a layer does not fit); the message says what to change."""
 
 
+# -- stated limits: past them a parameter is a typo, not an experiment (and the model's arrays would not fit)
+MAX_ARRAY_SIDE = 4096  # systolic array rows or columns (TPU v1: 256)
+MAX_CORES = 10_000_000  # wafer cores: 11x a WSE-3's 900,000 (10^7 cores take ~13 s to compile)
+MAX_GRID_SIDE = 256  # dataflow PE grid rows or columns: mapping 256x256 takes ~10-15 s, 1024x1024 minutes
+MAX_LAYER_DIM = 2**31 - 1  # one dimension of a single simulated GEMM or convolution
+MAX_PER_UNIT = 2**20  # MACs per core/PE per cycle, vector lanes, tracks per link, word bytes, batch
+MAX_CYCLES = 10**9  # cycle budgets (cycle-accurate mode: about 20 us of NumPy per cycle)
+MAX_QUANTITY = 1e12  # any other number: clocks, bandwidths, memory sizes in KB (10^12 KB = 1 EB)
+MIN_QUANTITY = 1e-6  # ... and the smallest (a bandwidth near 0 turns cycle counts into infinity)
+
+
 # -- parameter checks: each names the parameter it rejects --------------------------------------------
-def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+def _integral(value: Any) -> bool:
+    """An int (Python or NumPy) or an integral finite float; never a bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    return isinstance(value, numbers.Integral) or (math.isfinite(value) and float(value).is_integer())
+
+
+def positive_int(name: str, value: Any, limit: int | None = None) -> int:
+    """`value` as an int in [1, limit]; a ConfigError naming `name` otherwise."""
+    bound = f" at most {limit:,}" if limit is not None else ""
+    if not _integral(value) or value <= 0 or (limit is not None and value > limit):
+        raise ConfigError(f"{name} must be a positive integer{bound}, got {value!r}")
     return int(value)
 
 
-def non_negative_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 0:
-        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+def non_negative_int(name: str, value: Any, limit: int | None = None) -> int:
+    bound = f" at most {limit:,}" if limit is not None else ""
+    if not _integral(value) or value < 0 or (limit is not None and value > limit):
+        raise ConfigError(f"{name} must be a non-negative integer{bound}, got {value!r}")
     return int(value)
 
 
-def positive_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    if value == float("inf"):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
+def positive_float(name: str, value: Any, limit: float = MAX_QUANTITY, minimum: float = MIN_QUANTITY) -> float:
+    """`value` as a float in [minimum, limit] (finite, not NaN); a ConfigError naming `name` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not minimum <= value <= limit:
+        raise ConfigError(f"{name} must be a positive number in [{minimum:g}, {limit:g}], got {value!r}")
     return float(value)
 
 
@@ -64,8 +88,8 @@ def choice(name: str, value: Any, options: tuple[str, ...]) -> str:
     return value
 
 
-def parse_grid(name: str, value: Any) -> tuple[int, int]:
-    """(rows, cols) from a pair or a string like '16x16'."""
+def parse_grid(name: str, value: Any, limit: int | None = None) -> tuple[int, int]:
+    """(rows, cols) from a pair or a string like '16x16', each in [1, limit]."""
     if isinstance(value, str):
         parts = value.lower().replace("*", "x").split("x")
         try:
@@ -76,7 +100,7 @@ def parse_grid(name: str, value: Any) -> tuple[int, int]:
         rows, cols = value
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a (rows, cols) pair, got {value!r}") from None
-    return positive_int(f"{name} rows", rows), positive_int(f"{name} cols", cols)
+    return positive_int(f"{name} rows", rows, limit), positive_int(f"{name} cols", cols, limit)
 
 
 # -- results -------------------------------------------------------------------------------------------
@@ -172,8 +196,6 @@ def _cell(value: Any) -> str:
 
 def _jsonable(value: Any) -> Any:
     """Plain Python types only (NumPy scalars and tuples converted), so `json.dumps` works."""
-    import numpy as np
-
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

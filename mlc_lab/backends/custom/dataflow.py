@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlc_lab.backends.custom.base import (
+    MAX_CYCLES,
+    MAX_GRID_SIDE,
+    MAX_PER_UNIT,
     CompiledProgram,
     LayerReport,
     MappingError,
@@ -38,6 +41,7 @@ from mlc_lab.backends.custom.executor import run_graph
 from mlc_lab.backends.custom.stages import HOST, Edge, Stage, split_stages
 from mlc_lab.backends.custom.wafer import water_fill
 from mlc_lab.ir import Graph
+from mlc_lab.ir.memory import check_fits
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -134,16 +138,16 @@ class DataflowBackend:
         batch: int = 1,
         name: str = "dataflow",
     ) -> None:
-        self.rows = positive_int("rows", rows)
-        self.cols = positive_int("cols", cols)
-        self.macs_per_pe_per_cycle = positive_int("macs_per_pe_per_cycle", macs_per_pe_per_cycle)
+        self.rows = positive_int("rows", rows, MAX_GRID_SIDE)
+        self.cols = positive_int("cols", cols, MAX_GRID_SIDE)
+        self.macs_per_pe_per_cycle = positive_int("macs_per_pe_per_cycle", macs_per_pe_per_cycle, MAX_PER_UNIT)
         self.pe_memory_kb = positive_float("pe_memory_kb", pe_memory_kb)
-        self.tracks_per_link = positive_int("tracks_per_link", tracks_per_link)
+        self.tracks_per_link = positive_int("tracks_per_link", tracks_per_link, MAX_PER_UNIT)
         self.clock_mhz = positive_float("clock_mhz", clock_mhz)
         self.dram_bandwidth_gbps = positive_float("dram_bandwidth_gbps", dram_bandwidth_gbps)
-        self.reconfiguration_cycles = non_negative_int("reconfiguration_cycles", reconfiguration_cycles)
-        self.word_bytes = positive_int("word_bytes", word_bytes)
-        self.batch = positive_int("batch", batch)
+        self.reconfiguration_cycles = non_negative_int("reconfiguration_cycles", reconfiguration_cycles, MAX_CYCLES)
+        self.word_bytes = positive_int("word_bytes", word_bytes, MAX_PER_UNIT)
+        self.batch = positive_int("batch", batch, MAX_PER_UNIT)
         self.name = name
 
     @property
@@ -178,6 +182,10 @@ class DataflowBackend:
             raise MappingError(f"graph {graph.name!r} has no ops to map")
         mins = [self._min_pes(s) for s in stages]
         groups = self._configurations(stages, mins)
+        check_fits(
+            self.grid_state_bytes(len(groups)),
+            f"mapping {len(groups)} configuration(s) onto the {self.rows}x{self.cols} PE grid",
+        )
         config_of = {i: c for c, group in enumerate(groups) for i in group}
         layers: list[DataflowLayerReport | None] = [None] * len(stages)
         configurations = []
@@ -188,6 +196,13 @@ class DataflowBackend:
                 layers[i] = layer
         report = self._report(stages, edges, layers, configurations, config_of)
         return DataflowProgram("dataflow", graph, self.config(), layers, configurations, report)
+
+    def grid_state_bytes(self, configurations: int) -> int:
+        """Bytes `compile` holds for `configurations` mappings of the grid, at its peak. Per PE and
+        configuration: the int32 stage map and two float64 link-load arrays, a PE coordinate tuple in
+        its layer report (~64 B) and a route tuple (~200 B); per PE once, the placement's scratch (two
+        int64 index grids, float64 distances and their temporaries, an int64 argsort: ~72 B)."""
+        return self.pes * (configurations * (4 + 8 + 8 + 64 + 200) + 72)
 
     def _min_pes(self, stage: Stage) -> int:
         need = math.ceil(stage.weight_elements() * self.word_bytes / (self.pe_memory_kb * 1024))

@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlc_lab.backends.custom.base import (
+    MAX_ARRAY_SIDE,
+    MAX_CYCLES,
+    MAX_LAYER_DIM,
+    MAX_PER_UNIT,
     CompiledProgram,
     ConfigError,
     LayerReport,
@@ -137,8 +141,8 @@ class SystolicArrayBackend:
         max_cycles: int = DEFAULT_MAX_CYCLES,
         name: str = "systolic",
     ) -> None:
-        self.rows = positive_int("rows", rows)
-        self.cols = positive_int("cols", cols)
+        self.rows = positive_int("rows", rows, MAX_ARRAY_SIDE)
+        self.cols = positive_int("cols", cols, MAX_ARRAY_SIDE)
         try:
             self.dataflow = check_dataflow(dataflow)
         except ValueError as e:
@@ -148,10 +152,12 @@ class SystolicArrayBackend:
         self.filter_sram_kb = positive_float("filter_sram_kb", filter_sram_kb)
         self.ofmap_sram_kb = positive_float("ofmap_sram_kb", ofmap_sram_kb)
         self.dram_bandwidth_gbps = positive_float("dram_bandwidth_gbps", dram_bandwidth_gbps)
-        self.word_bytes = positive_int("word_bytes", word_bytes)
-        self.vector_lanes = self.cols if vector_lanes is None else positive_int("vector_lanes", vector_lanes)
+        self.word_bytes = positive_int("word_bytes", word_bytes, MAX_PER_UNIT)
+        self.vector_lanes = (
+            self.cols if vector_lanes is None else positive_int("vector_lanes", vector_lanes, MAX_PER_UNIT)
+        )
         self.mode = choice("mode", mode, MODES)
-        self.max_cycles = positive_int("max_cycles", max_cycles)
+        self.max_cycles = positive_int("max_cycles", max_cycles, MAX_CYCLES)
         self.name = name
 
     # -- presets -----------------------------------------------------------------------------------
@@ -266,11 +272,14 @@ class SystolicArrayBackend:
 
     def simulate_gemm(self, m: int, n: int, k: int) -> SystolicReport:
         """The cost of a single GEMM (no numbers computed): what `mlc-lab simulate systolic --gemm` prints."""
+        m, n, k = (positive_int(name, v, MAX_LAYER_DIM) for name, v in (("M", m), ("N", n), ("K", k)))
         layer = self._checked_layer(lambda: self.gemm_layer(m, n, k))
         return self._report([layer])
 
     def simulate_conv(self, h: int, w: int, kh: int, kw: int, c: int, f: int, stride: int = 1) -> SystolicReport:
         """The cost of one valid (unpadded) convolution, lowered by im2col as SCALE-Sim lowers it."""
+        dims = dict(H=h, W=w, KH=kh, KW=kw, C=c, F=f, STRIDE=stride)
+        h, w, kh, kw, c, f, stride = (positive_int(f"conv {name}", v, MAX_LAYER_DIM) for name, v in dims.items())
         try:
             m, n, k = conv_as_gemm(h, w, kh, kw, c, f, stride)
         except ValueError as e:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlc_lab.backends.custom.base import (
+    MAX_CORES,
+    MAX_PER_UNIT,
     CompiledProgram,
     ConfigError,
     LayerReport,
@@ -45,6 +47,7 @@ from mlc_lab.backends.custom.base import (
 from mlc_lab.backends.custom.executor import run_graph
 from mlc_lab.backends.custom.stages import HOST, Edge, Stage, split_stages
 from mlc_lab.ir import Graph
+from mlc_lab.ir.memory import check_fits
 from mlc_lab.sim.mesh import LinkLoads, Rect, Router, mesh_shape, slice_floorplan
 
 if TYPE_CHECKING:
@@ -163,10 +166,10 @@ class CerebrasLikeBackend:
         min_reduction_per_core: int = 32,
         name: str = "wafer",
     ) -> None:
-        self.cores = positive_int("cores", cores)
+        self.cores = positive_int("cores", cores, MAX_CORES)
         self.memory_per_core_kb = positive_float("memory_per_core_kb", memory_per_core_kb)
         self.clock_ghz = positive_float("clock_ghz", clock_ghz)
-        self.macs_per_core_per_cycle = positive_int("macs_per_core_per_cycle", macs_per_core_per_cycle)
+        self.macs_per_core_per_cycle = positive_int("macs_per_core_per_cycle", macs_per_core_per_cycle, MAX_PER_UNIT)
         if link_bytes_per_cycle is None:  # WSE-2: 220 Pb/s over 850,000 cores x 4 outgoing links
             link_bytes_per_cycle = WSE2_PUBLISHED["fabric_bps"] / 8 / (WSE2_PUBLISHED["cores"] * 4) / 1.1e9
         self.link_bytes_per_cycle = positive_float("link_bytes_per_cycle", link_bytes_per_cycle)
@@ -176,14 +179,14 @@ class CerebrasLikeBackend:
         if mesh is None:
             self.mesh = mesh_shape(self.cores)
         else:
-            self.mesh = parse_grid("mesh", mesh)
+            self.mesh = parse_grid("mesh", mesh, MAX_CORES)
             if self.mesh[0] * self.mesh[1] > self.cores:
                 raise ConfigError(f"mesh {self.mesh[0]}x{self.mesh[1]} has more than cores={self.cores:,} cores")
-        self.word_bytes = positive_int("word_bytes", word_bytes)
+        self.word_bytes = positive_int("word_bytes", word_bytes, MAX_PER_UNIT)
         self.weight_memory_fraction = fraction("weight_memory_fraction", weight_memory_fraction)
         self.execution = choice("execution", execution, EXECUTIONS)
         self.external_bandwidth_gbps = positive_float("external_bandwidth_gbps", external_bandwidth_gbps)
-        self.min_reduction_per_core = positive_int("min_reduction_per_core", min_reduction_per_core)
+        self.min_reduction_per_core = positive_int("min_reduction_per_core", min_reduction_per_core, MAX_PER_UNIT)
         self.name = name
 
     # -- presets -----------------------------------------------------------------------------------
@@ -250,6 +253,8 @@ class CerebrasLikeBackend:
     # -- compile -------------------------------------------------------------------------------------
     def compile(self, graph: Graph) -> WaferProgram:
         """Allocate, place and route the graph's stages; everything costed here, numbers come in `execute`."""
+        rows, cols = self.mesh
+        check_fits(self.mesh_state_bytes(), f"the {rows:,}x{cols:,} mesh state of cores={self.cores:,}")
         stages, edges = split_stages(graph.verify())
         if not stages:
             raise MappingError(f"graph {graph.name!r} has no ops to map")
@@ -265,6 +270,15 @@ class CerebrasLikeBackend:
         report = self._report(layers, stages, edges, rects, hops_in, stage_cycles, links, state)
         program = WaferProgram("wafer", graph, self.config(), layers, state=state, report=report)
         return program
+
+    def mesh_state_bytes(self) -> int:
+        """Bytes `compile` allocates over the mesh at its peak, from the arrays' dtypes: the router's two
+        float64 difference arrays, the two float64 link-load arrays plus one cumulative-sum temporary,
+        `WaferState`'s int32 stage map and two float32 maps, and `_state`'s per-region scratch (an int64
+        index, a mask, two float64 `np.where` results)."""
+        rows, cols = self.mesh
+        cells = rows * cols
+        return 2 * 8 * (rows + 1) * (cols + 1) + 3 * 8 * cells + (4 + 4 + 4) * cells + (8 + 1 + 8 + 8) * cells
 
     def _weights_min_cores(self, stage: Stage) -> int:
         capacity = self.memory_per_core_kb * 1024 * self.weight_memory_fraction
