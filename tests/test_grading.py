@@ -17,12 +17,16 @@ import pytest
 
 from mlc_lab.cli import main
 from mlc_lab.grading import grade, list_checks, module_name, read_notebook, run_check
+from mlc_lab.grading.grader import Options
 from mlc_lab.grading.notebooks import NotebookFormatError, find_notebooks
 from mlc_lab.grading.registry import NoChecksError
 
 DATA = Path(__file__).parent / "grading_data"
 CHECKS = DATA / "checks"
 NAMES = ["check_add", "check_squares", "check_total"]
+#: Tests never guard the real package: others edit this working tree while tests run.
+SAFE = Options(guard=())
+NO_GUARD = ["--no-package-check"]
 
 
 @pytest.fixture
@@ -68,10 +72,20 @@ def test_missing_checks_module_is_a_clear_error() -> None:
         list_checks("99_nothing")
 
 
-def test_run_check_raises_assertion_with_message() -> None:
+def test_run_check_raises_assertion_with_message(capsys: pytest.CaptureFixture[str]) -> None:
     run_check("toy", "check_add", {"add": lambda a, b: a + b}, checks=CHECKS)
-    with pytest.raises(AssertionError, match=r"add\(2, 3\) returned -1"):
+    assert "check_add: PASS (2/2 points)" in capsys.readouterr().out
+    with pytest.raises(AssertionError) as failed:
         run_check("toy", "check_add", {"add": lambda a, b: a - b}, checks=CHECKS)
+    text = str(failed.value)
+    assert "add(2, 3): wrong answer" in text and "expected: 5" in text and "got:      -1" in text, text
+
+
+def test_run_check_refuses_the_librarys_own_object() -> None:
+    from mlc_lab.tuning.space import factorizations
+
+    with pytest.raises(AssertionError, match="mlc_lab.tuning.space's own function"):
+        run_check("04_tuning", "check_tile_splits", {"tile_splits": factorizations})
 
 
 def test_md_without_myst_header_is_an_error_not_an_empty_notebook(tmp_path: Path) -> None:
@@ -97,21 +111,24 @@ def test_find_notebooks_skips_prose_and_paired_ipynb(work: Path) -> None:
 
 
 def test_solution_passes_every_check() -> None:
-    report = grade(DATA / "solutions" / "toy.md", checks=CHECKS)
+    report = grade(DATA / "solutions" / "toy.md", checks=CHECKS, options=SAFE)
     assert verdicts(report) == dict.fromkeys(NAMES, True)
     assert report.ok and report.passed == report.total == 3
-    assert "score: 3/3 (100%)" in report.format()
+    assert "score: 4/4 points (100%), 3/3 checks" in report.format()
 
 
 def test_untouched_exercise_fails_every_check_readably() -> None:
-    report = grade(DATA / "exercises" / "toy.md", checks=CHECKS)
+    report = grade(DATA / "exercises" / "toy.md", checks=CHECKS, options=SAFE)
     (nb,) = report.notebooks
     messages = {r.name: r.message for r in nb.results}
     assert verdicts(report) == dict.fromkeys(NAMES, False)
     assert messages["check_add"] == "not implemented yet (NotImplementedError: add)"
     assert "make_squares" in messages["check_squares"]
     assert "no variable `total`" in messages["check_total"]
-    assert not report.ok and "score: 0/3 (0%)" in report.format()
+    assert not report.ok and "score: 0/4 points (0%), 0/3 checks" in report.format()
+    text = report.format()
+    assert "add(2, 3): not implemented yet" in text and "expected: 5" in text  # each failed case, shown
+    assert nb.cell_errors == ["cell 2: NotImplementedError: make_squares"]  # the student's own error
 
 
 def test_editing_or_deleting_check_cells_changes_nothing(work: Path) -> None:
@@ -131,26 +148,26 @@ def test_editing_or_deleting_check_cells_changes_nothing(work: Path) -> None:
         cells.insert(0, jupytext.reads(f"# %%\n{forged}\n", fmt="py:percent").cells[0])
 
     edit_cells(exercise, fake_checks)
-    assert verdicts(grade(exercise, checks=CHECKS)) == dict.fromkeys(NAMES, False)
+    assert verdicts(grade(exercise, checks=CHECKS, options=SAFE)) == dict.fromkeys(NAMES, False)
 
     solution = work / "solutions" / "toy.md"
     edit_cells(solution, lambda cells: cells.__setitem__(slice(None), [c for c in cells if not is_check(c)]))
     assert "run_check" not in solution.read_text()
-    assert verdicts(grade(solution, checks=CHECKS)) == dict.fromkeys(NAMES, True)
+    assert verdicts(grade(solution, checks=CHECKS, options=SAFE)) == dict.fromkeys(NAMES, True)
 
 
 def test_a_raising_cell_does_not_stop_the_checks(work: Path) -> None:
     solution = work / "solutions" / "toy.md"
     boom = jupytext.reads("# %%\nraise RuntimeError('student bug')\n", fmt="py:percent").cells[0]
     edit_cells(solution, lambda cells: cells.insert(1, boom))
-    assert verdicts(grade(solution, checks=CHECKS)) == dict.fromkeys(NAMES, True)
+    assert verdicts(grade(solution, checks=CHECKS, options=SAFE)) == dict.fromkeys(NAMES, True)
 
 
 def test_ipynb_and_folders_are_graded(work: Path) -> None:
     nb = read_notebook(work / "solutions" / "toy.md")
     (work / "solutions" / "toy.md").unlink()
     (work / "solutions" / "toy.ipynb").write_text(jupytext.writes(nb, fmt="ipynb"))
-    report = grade(work / "solutions", checks=CHECKS)
+    report = grade(work / "solutions", checks=CHECKS, options=SAFE)
     assert [p.path.name for p in report.notebooks] == ["toy.ipynb"]
     assert report.ok
 
@@ -158,17 +175,28 @@ def test_ipynb_and_folders_are_graded(work: Path) -> None:
 def test_notebook_without_checks_is_reported_not_passed(tmp_path: Path) -> None:
     renamed = tmp_path / "toy_copy.md"
     shutil.copy(DATA / "solutions" / "toy.md", renamed)
-    report = grade(renamed, checks=CHECKS)
+    report = grade(renamed, checks=CHECKS, options=SAFE)
     assert not report.ok and "no official checks" in (report.notebooks[0].error or "")
-    assert main(["grade", str(renamed), "--checks", str(CHECKS)]) == 2
+    assert main(["grade", str(renamed), "--checks", str(CHECKS), *NO_GUARD]) == 2
 
 
 def test_cli_exit_codes_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["grade", str(DATA / "solutions" / "toy.md"), "--checks", str(CHECKS)]) == 0
+    assert main(["grade", str(DATA / "solutions" / "toy.md"), "--checks", str(CHECKS), *NO_GUARD]) == 0
     assert "check_total    PASS" in capsys.readouterr().out
-    assert main(["grade", str(DATA / "exercises"), "--checks", str(CHECKS), "--json"]) == 1
+    assert main(["grade", str(DATA / "exercises"), "--checks", str(CHECKS), "--json", *NO_GUARD]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False and data["total"] == 3 and data["passed"] == 0
+    (nb,) = data["notebooks"]
+    assert nb["points"] == 4 and nb["earned"] == 0 and isinstance(nb["seed"], int)
+    add = nb["results"][0]
+    assert add["cases"][0] == {
+        "input": "add(2, 3)",
+        "passed": False,
+        "expected": "5",
+        "got": "",
+        "message": "not implemented yet (NotImplementedError: add)",
+        "hidden": False,
+    }
     assert main(["grade", "no/such/notebook.md"]) == 2
 
 

@@ -152,7 +152,7 @@ class Sandbox:
         )
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
-        self._started = _processes().get(os.getpid(), (0, 0.0))[1]
+        self._before = {pid for pid, (ppid, _) in _processes().items() if ppid == os.getpid()}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", BOOT, str(self.package or ""), str(req_r), str(resp_w)],
             cwd=self.workdir,
@@ -204,10 +204,10 @@ class Sandbox:
             procs = _processes()
             doomed = _descendants(self.proc.pid, procs) | {self.proc.pid}
             doomed |= {pid for pid in procs if pid != os.getpid() and _environ_has(pid, needle)}
-            doomed |= {  # orphans re-parented to us that are not ours (ours carry the host marker)
+            doomed |= {  # orphans re-parented to us since the start that are not ours (ours carry the host marker)
                 pid
-                for pid, (ppid, start) in procs.items()
-                if ppid == os.getpid() and start >= self._started and not _environ_has(pid, host_marker)
+                for pid, (ppid, _) in procs.items()
+                if ppid == os.getpid() and pid not in self._before and not _environ_has(pid, host_marker)
             }
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
