@@ -26,6 +26,7 @@ import numpy as np
 
 from mlc_lab.ir.graph import Graph
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs, fresh_outputs, interpret
+from mlc_lab.ir.memory import check_graph_fits
 from mlc_lab.passes import DeadCodeElimination, ElementwiseFusionPass, FoldBatchNorm, FoldConstants, Pass, PassManager
 
 __all__ = [
@@ -417,5 +418,8 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     start = time.perf_counter()
     graph = import_model(model, example_inputs, input_shapes=input_shapes)
     optimized = PassManager(resolve_passes(passes, graph, backend)).apply(graph) if passes else graph
+    if not passes:  # (the PassManager verifies after each pass) sizes too: a shape beyond the limit names its node
+        optimized.verify()
+    check_graph_fits(optimized, f"compiling graph {optimized.name!r} for backend {backend!r}", reuse=True)
     runner = BACKENDS[backend](optimized, **options)
     return CompiledModel(graph, optimized, backend, runner, time.perf_counter() - start, check_finite)

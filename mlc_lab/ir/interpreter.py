@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.memory import check_graph_fits
 from mlc_lab.ir.ops import OPS
 
 
@@ -48,6 +49,7 @@ def check_inputs(graph: Graph, inputs: tuple[Any, ...]) -> list[np.ndarray]:
 def evaluate(graph: Graph, *inputs: Any) -> dict[Node, np.ndarray]:
     """Every node's value, for inspecting intermediate results."""
     env: dict[Node, np.ndarray] = dict(zip(graph.inputs, check_inputs(graph, inputs)))
+    check_graph_fits(graph, f"interpreting graph {graph.name!r}", held=False)  # it keeps every value
     for node in graph.nodes:
         if node.op == "input":
             continue
