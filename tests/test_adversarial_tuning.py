@@ -433,6 +433,31 @@ def test_a_valid_record_that_fails_to_apply_or_build_falls_back_untouched(tmp_pa
     assert func.script() == default.script()  # the failed attempt left the kernel's schedule untouched
 
 
+def test_a_record_for_a_kernel_no_space_covers_falls_back(tmp_path):
+    from mlc_lab.codegen.tvm.schedule import default_schedule
+    from mlc_lab.ir.builder import GraphBuilder
+    from mlc_lab.tuning.apply import schedule_from_db
+    from mlc_lab.tuning.lowering import lower
+    from mlc_lab.tuning.task import Task
+
+    b = GraphBuilder("g")
+    relu = b.relu(b.input("x", (4, 64), "float32"))
+    db = TuningDatabase(tmp_path / "log.jsonl")
+    db.append(Record(Task("relu", relu).key, {"tile_i0": [1, 1, 1, 4]}, 1e-9))  # an elementwise kernel: no space
+    hook = schedule_from_db(db)
+    with pytest.warns(TuningLogWarning, match=rf"kernel {relu.name}: .*search space does not cover it"):
+        func, _ = lower(relu, hook)
+    assert func.script() == lower(relu, default_schedule)[0].script()
+
+
+def test_write_best_keeps_no_invalid_record(tmp_path):
+    path = tmp_path / "log.jsonl"
+    write_lines(path, [good(unroll=0), {**good(unroll=64), "cost": 0}, {**good(unroll=16), "cost": 1e-3}])
+    best = TuningDatabase(path).write_best(tmp_path / "best.jsonl")
+    (record,) = best.records()
+    assert record.config["unroll"] == 16 and record.cost == 1e-3 and not best.problems
+
+
 # -- what the CLI and the shipped logs say ---------------------------------------------------------------------
 def test_cli_reports_invalid_records_and_ignores_them(tmp_path, capsys):
     from mlc_lab.cli import main

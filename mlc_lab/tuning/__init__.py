@@ -5,14 +5,15 @@
     build(graph, schedule=schedule_from_db("matmul.jsonl"))                  # compile with it
 
 Modules, one job each: task (what is tuned, and its key), space (knobs as data + apply_config),
-measure (build, check, time), strategies, cost_model, database (JSON lines), tuner (the loop),
-apply (the log as a schedule hook), metaschedule (TVM's tuner on the same task), stored (shipped
-logs), hardware (peak FLOP/s and bandwidth for the roofline), cli (`mlc-lab tune`).
+measure (build, check, time), strategies, cost_model, database (JSON lines, every record checked
+when read), coordination (tuners sharing one log: file lock and claims), tuner (the loop), apply
+(the log as a schedule hook, falling back per kernel), metaschedule (TVM's tuner on the same task),
+stored (shipped logs), hardware (peak FLOP/s and bandwidth for the roofline), cli (`mlc-lab tune`).
 TVM is imported lazily: importing this package is cheap.
 """
 
 from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph, tune_model
-from mlc_lab.tuning.database import Record, TuningDatabase
+from mlc_lab.tuning.database import InvalidRecord, Record, TuningDatabase, TuningLogWarning
 from mlc_lab.tuning.hardware import MachineModel, measure_bandwidth_gbs, measure_machine, measure_peak_gflops
 from mlc_lab.tuning.measure import MeasuredCost, TrialResult, schedule_script, scheduled_func
 from mlc_lab.tuning.space import SearchSpace, apply_config, space_for
@@ -20,6 +21,7 @@ from mlc_lab.tuning.task import Task, conv2d_task, dense_task, matmul_task, roof
 from mlc_lab.tuning.tuner import TuneResult, tune, tune_space
 
 __all__ = [
+    "InvalidRecord",
     "MachineModel",
     "MeasuredCost",
     "Record",
@@ -28,6 +30,7 @@ __all__ = [
     "TrialResult",
     "TuneResult",
     "TuningDatabase",
+    "TuningLogWarning",
     "apply_config",
     "conv2d_task",
     "dense_task",

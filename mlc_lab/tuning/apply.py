@@ -105,7 +105,7 @@ class DatabaseSchedule:
             info = analyze(sch)
             space = space_for(info)
         except Exception as e:  # UnsupportedKernel, or a kernel shape analyze() does not know
-            return f"it has records, but the tuner's search space does not cover it ({type(e).__name__}: {e})"
+            return f"it has records, but the search space does not cover it ({type(e).__name__}: {error_line(e)})"
         rejected = []
         for record in candidates:
             why = space.violation(record.config)
