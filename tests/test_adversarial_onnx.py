@@ -633,6 +633,18 @@ def test_broken_graph_structure(nodes, outputs, match: str) -> None:
         from_onnx(model)
 
 
+@pytest.mark.parametrize(
+    "declared,match",
+    [
+        (_info("y", np.float32, [5]), r"graph output 'y': it computes shape \[2, 3\] .* but the model declares \[5\]"),
+        (_info("y", np.int64, [2, 3]), r"graph output 'y': it computes dtype float32 .* but the model declares int64"),
+    ],
+)
+def test_wrongly_declared_graph_output(declared, match: str) -> None:
+    with pytest.raises(FrontendError, match=match):
+        from_onnx(_model([_node("Relu", ["x"])], {"x": _x(2, 3)}, 13, outputs=[declared]))
+
+
 def test_malformed_file_through_compile_names_the_file(tmp_path) -> None:
     model = _model([_node("Relu", ["nothing"])], {"x": _x(2, 3)}, 13)
     path = tmp_path / "broken.onnx"

@@ -73,9 +73,12 @@ def from_onnx(
         dtype = _dtype(value.type.tensor_type.elem_type, f"{where}: input {value.name!r}")
         shape = tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
         env[value.name] = cx.b.input(_clean(value.name), shape, dtype)
-    types = {v.name: v for v in [*graph.value_info, *graph.output]}
+    types = {v.name: v for v in graph.value_info}
     for node in checked.nodes:
         _convert_node(cx, node, versions[id(node)], env, types, where)
+    for value in graph.output:  # what the file declares: a mismatch is the model's fault, not a converter's
+        label, unchecked = f"{where}: graph output {value.name!r}", value.name in cx.unchecked_values
+        _check_type(label, value.name, env[value.name], value, check_shape=not unchecked, declared=True)
     return cx.b.build([env[v.name] for v in graph.output])
 
 
@@ -183,18 +186,22 @@ def _check_arguments(convert: Converter, cx: OnnxContext, inputs: list, attrs: d
         raise FrontendError(f"{label}: {len(inputs)} inputs and attributes {sorted(attrs)} do not fit: {e}") from None
 
 
-def _check_type(label: str, out_name: str, value: Node, info: onnx.ValueInfoProto, check_shape: bool = True) -> None:
+def _check_type(
+    label: str, out_name: str, value: Node, info: onnx.ValueInfoProto, check_shape: bool = True, declared: bool = False
+) -> None:
+    """The converted value against ONNX's inferred type (a converter bug) or the file's declared one (a bad model)."""
     tensor = info.type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+    said = "the model declares" if declared else "ONNX inferred"
+    blame = "the model's output type is wrong" if declared else "a bug in the converter"
     if check_shape and tensor.HasField("shape") and None not in dims and tuple(dims) != value.shape:
         raise FrontendError(
-            f"{label}: the converter produced shape {list(value.shape)} for {out_name!r} but ONNX "
-            f"inferred {dims} (a bug in the converter)"
+            f"{label}: it computes shape {list(value.shape)} for {out_name!r} but {said} {dims} ({blame})"
         )
     if tensor.elem_type and _dtype(tensor.elem_type, repr(out_name)) != value.dtype:
         raise FrontendError(
-            f"{label}: the converter produced dtype {value.dtype} for {out_name!r} but ONNX inferred "
-            f"{_dtype(tensor.elem_type, repr(out_name))} (a bug in the converter)"
+            f"{label}: it computes dtype {value.dtype} for {out_name!r} but {said} "
+            f"{_dtype(tensor.elem_type, repr(out_name))} ({blame})"
         )
 
 
