@@ -148,16 +148,19 @@ class FunctionEmitter:
         if src == dst:
             return x
         numel = int(np.prod(src, dtype=np.int64))
-        flat = x
-        if len(src) != 1:
-            groups = "[" + ", ".join(str(i) for i in range(len(src))) + "]" if src else ""
+        flat, flat_ty = x, tensor_type((numel,), dtype)
+        if not src:  # 0-d -> [1]: expanding with no reassociation groups
+            flat = self.op(f"tensor.expand_shape {x} [] output_shape [1] : {tensor_type(src, dtype)} into {flat_ty}")
+        elif len(src) != 1:
+            groups = "[" + ", ".join(str(i) for i in range(len(src))) + "]"
             flat = self.op(
-                f"tensor.collapse_shape {x} [{groups}] : {tensor_type(src, dtype)} into {tensor_type((numel,), dtype)}",
-                "collapsed",
+                f"tensor.collapse_shape {x} [{groups}] : {tensor_type(src, dtype)} into {flat_ty}", "collapsed"
             )
         if len(dst) == 1:
             return flat
-        groups = "[" + ", ".join(str(i) for i in range(len(dst))) + "]" if dst else ""
+        if not dst:  # [1] -> 0-d
+            return self.op(f"tensor.collapse_shape {flat} [] : {flat_ty} into {tensor_type(dst, dtype)}", "collapsed")
+        groups = "[" + ", ".join(str(i) for i in range(len(dst))) + "]"
         shape = ", ".join(map(str, dst))
         return self.op(
             f"tensor.expand_shape {flat} [{groups}] output_shape [{shape}] : "

@@ -120,10 +120,14 @@ def _gelu(b: Body, n: Node, a: list[str], dt: str) -> str:
 
 def _clip(b: Body, n: Node, a: list[str], dt: str) -> str:
     x = a[0]
+
+    def bound(value: float) -> float:  # on booleans a bound acts as its truth value (NumPy: clip, then != 0)
+        return float(value > 0) if dt == "bool" else value
+
     if n.attrs["min"] is not None:
-        x = b.arith("arith.maximumf", "arith.maxsi", dt, x, b.const(n.attrs["min"], dt))
+        x = b.arith("arith.maximumf", "arith.maxsi", dt, x, b.const(bound(n.attrs["min"]), dt))
     if n.attrs["max"] is not None:
-        x = b.arith("arith.minimumf", "arith.minsi", dt, x, b.const(n.attrs["max"], dt))
+        x = b.arith("arith.minimumf", "arith.minsi", dt, x, b.const(bound(n.attrs["max"]), dt))
     return x
 
 
