@@ -64,7 +64,7 @@ def from_onnx(
     """
     checked = load_checked(model, input_shapes)
     graph, where = checked.proto.graph, checked.where
-    versions = _op_versions(checked.nodes, checked.opset, where)
+    schemas = _op_schemas(checked.nodes, checked.opset, where)
     cx = OnnxContext(GraphBuilder(name or graph.name or "onnx_model"), checked.opset)
     env: dict[str, Node] = {}
     for init in graph.initializer:
@@ -75,7 +75,7 @@ def from_onnx(
         env[value.name] = cx.b.input(_clean(value.name), shape, dtype)
     types = {v.name: v for v in graph.value_info}
     for node in checked.nodes:
-        _convert_node(cx, node, versions[id(node)], env, types, where)
+        _convert_node(cx, node, schemas[id(node)], env, types, where)
     for value in graph.output:  # what the file declares: a mismatch is the model's fault, not a converter's
         label, unchecked = f"{where}: graph output {value.name!r}", value.name in cx.unchecked_values
         _check_type(label, value.name, env[value.name], value, check_shape=not unchecked, declared=True)
@@ -109,8 +109,8 @@ def _initializer(init: onnx.TensorProto, where: str) -> np.ndarray:
         raise FrontendError(f"{where}: initializer {init.name!r} cannot be read: {e}") from None
 
 
-def _op_versions(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dict[int, int]:
-    """Each node's schema version at `opset`; every unsupported op or version is listed in one error."""
+def _op_schemas(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dict[int, onnx.defs.OpSchema]:
+    """Each node's schema at `opset` (by id); every unsupported op or version is listed in one error."""
     versions, problems = {}, []
     for node in nodes:
         if node.domain not in DEFAULT_DOMAINS:
@@ -121,16 +121,16 @@ def _op_versions(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dic
             problems.append(f"{describe_node(node)}: no converter")
         else:
             try:
-                version = onnx.defs.get_schema(node.op_type, max_inclusive_version=opset, domain="").since_version
+                schema = onnx.defs.get_schema(node.op_type, max_inclusive_version=opset, domain="")
             except onnx.defs.SchemaError:
                 problems.append(f"{describe_node(node)}: the op does not exist at opset {opset}")
                 continue
-            if version > ONNX_OPS[node.op_type].newest:
+            if schema.since_version > ONNX_OPS[node.op_type].newest:
                 problems.append(
-                    f"{describe_node(node)}: version {version} (at opset {opset}) is newer than the converter, "
-                    f"which follows the spec up to version {ONNX_OPS[node.op_type].newest}"
+                    f"{describe_node(node)}: version {schema.since_version} (at opset {opset}) is newer than the "
+                    f"converter, which follows the spec up to version {ONNX_OPS[node.op_type].newest}"
                 )
-            versions[id(node)] = version
+            versions[id(node)] = schema
     if problems:
         listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
         raise UnsupportedOpError(
@@ -142,10 +142,11 @@ def _op_versions(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dic
 
 
 def _convert_node(
-    cx: OnnxContext, node: onnx.NodeProto, version: int, env: dict[str, Node], types: dict, where: str
+    cx: OnnxContext, node: onnx.NodeProto, schema: onnx.defs.OpSchema, env: dict[str, Node], types: dict, where: str
 ) -> None:
-    cx.onnx_node, cx.version, cx.shape_unchecked = node, version, False
-    label = f"{where}: {describe_node(node)} at opset {cx.opset} (version {version})"
+    cx.onnx_node, cx.version, cx.shape_unchecked = node, schema.since_version, False
+    label = f"{where}: {describe_node(node)} at opset {cx.opset} (version {cx.version})"
+    _check_attribute_types(node, schema, label)
     inputs = [env[i] if i else None for i in node.input]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
@@ -171,6 +172,19 @@ def _convert_node(
         if out_name in types:
             _check_type(label, out_name, value, types[out_name], check_shape=not unchecked)
         env[out_name] = value
+
+
+def _check_attribute_types(node: onnx.NodeProto, schema: onnx.defs.OpSchema, label: str) -> None:
+    """Each attribute exists in the op's spec at this version, with the type the spec gives it."""
+    for a in node.attribute:
+        spec = schema.attributes.get(a.name)
+        if spec is None:
+            raise FrontendError(
+                f"{label}: attribute {a.name!r} is not in the spec of {node.op_type}-{schema.since_version}"
+            )
+        if a.type != int(spec.type.value):
+            given = onnx.AttributeProto.AttributeType.Name(a.type)
+            raise FrontendError(f"{label}: attribute {a.name!r} is a {given}; the spec wants {spec.type.name}")
 
 
 def _check_arguments(convert: Converter, cx: OnnxContext, inputs: list, attrs: dict[str, Any], label: str) -> None:
