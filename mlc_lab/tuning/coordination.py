@@ -5,7 +5,9 @@ and each would report only its own best. Under `SharedLog.locked()` (a `filelock
 reads what the others appended since it last looked, then claims the config it is about to measure in
 `<log>.claims`; the others treat a claimed config as taken. A claim ends when its record reaches the log.
 A claim of a tuner that died (`kill -9`) is stale and ignored: its process is gone (same host) or it is
-older than `stale_s`. The log itself stays a plain append-only list of records (see `database`).
+older than `stale_s`. A tuner whose trials are all logged or claimed waits for the others' claims to
+reach the log, so every tuner ends with the same trials and the same best. The log itself stays a
+plain append-only list of records (see `database`); `<log>.claims` is removed when no claim is left.
 
 The lock works between processes and between threads (each `SharedLog` opens its own lock) on one machine's
 file system; it is held only while reading or appending a few lines, never while a trial is measured.
@@ -20,15 +22,20 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
-from mlc_lab.tuning.database import MAX_LINE_BYTES, LogCursor, LogScan, TuningDatabase
+from mlc_lab.tuning.database import MAX_LINE_BYTES, LogCursor, LogScan, Problem, TuningDatabase
 from mlc_lab.tuning.strategies import config_id
+
+if TYPE_CHECKING:
+    from mlc_lab.tuning.space import SearchSpace
 
 #: How long to wait for another tuner's lock before giving up with an error (it is held for milliseconds).
 LOCK_TIMEOUT_S = 120.0
+#: How far in the future another machine's clock may date a claim before the claim counts as bogus.
+CLOCK_SKEW_S = 60.0
 
 
 class TuningLogLocked(RuntimeError):
@@ -48,20 +55,20 @@ class SharedLog:
         #: False for a log nobody can append to here (a shipped one): read it, without lock or claims
         self.writable = os.access(folder, os.W_OK) and (not db.path.exists() or os.access(db.path, os.W_OK))
         self._cursor = LogCursor()
-        self.problems: list = []  #: invalid lines seen so far (see `database.Problem`)
+        self.problems: list[Problem] = []  #: invalid lines seen so far
 
     def locked(self):
         """A context manager holding the log's lock (a clear error, not a hang, if another process keeps it)."""
         return _Held(self) if self.writable else contextlib.nullcontext(self)
 
-    def read_new(self, key: str, space=None) -> LogScan:
+    def read_new(self, key: str, space: SearchSpace | None = None) -> LogScan:
         """Records of `key` appended since the last call (call it under `locked()`); problems are accumulated."""
         found = self.db.scan(key, space, self._cursor, torn_tail=False)
         self._cursor = found.cursor
         self.problems += found.problems
         return found
 
-    def finish_reading(self, key: str, space=None) -> None:
+    def finish_reading(self, key: str, space: SearchSpace | None = None) -> None:
         """Report an unfinished last line too (a tuner killed mid-write), once no more lines are expected."""
         found = self.db.scan(key, space, self._cursor, torn_tail=True)
         self.problems += found.problems
@@ -110,12 +117,14 @@ class SharedLog:
         return out
 
     def _alive(self, claim: dict[str, Any], now: float) -> bool:
-        if not 0 <= now - claim["time"] < self.stale_s:
+        if not -CLOCK_SKEW_S <= now - claim["time"] < self.stale_s:
             return False
         host, _, rest = claim["owner"].partition(":")
         pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit():
+        if host != socket.gethostname():
             return True  # another machine's tuner: only its age can tell
+        if not pid.isdigit() or int(pid) <= 0:
+            return False
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
