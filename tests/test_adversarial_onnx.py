@@ -538,7 +538,9 @@ def test_unsupported_variant_is_a_frontend_error(nodes, inits, opset: int, match
 
 def test_op_missing_at_the_models_opset() -> None:
     x = _x(2, 3)
-    with pytest.raises(UnsupportedOpError, match=r"ONNX Gelu \(node 'my_gelu'.*does not exist at opset 17"):
+    with pytest.raises(
+        UnsupportedOpError, match=r"ONNX Gelu: the op does not exist at opset 17 \(1 node: 'my_gelu' -> 'y'\)"
+    ):
         from_onnx(_model([_node("Gelu", ["x"])], {"x": x}, 17))
 
 
@@ -549,11 +551,23 @@ def test_every_unsupported_op_is_listed_at_once() -> None:
         from_onnx(_model(nodes, {"x": x}, 13))
 
 
+def test_many_unsupported_nodes_are_summarised_per_op() -> None:
+    x = _x(2, 3)
+    nodes = [_node("Hardmax", ["x"], [f"h{i}"]) for i in range(5)] + [_node("Relu", ["h0"])]
+    with pytest.raises(
+        UnsupportedOpError, match=r"ONNX Hardmax: no converter \(5 nodes: 'my_hardmax' -> 'h0', .*and 2 more\)"
+    ):
+        from_onnx(_model(nodes, {"x": x}, 13))
+
+
 def test_a_version_newer_than_the_converter_is_refused(monkeypatch) -> None:
     """Pretend Softmax's converter was last checked at version 11: a Softmax-13 model must not import."""
     monkeypatch.setitem(ONNX_OPS, "Softmax", onnx_frontend.OnnxOp(ONNX_OPS["Softmax"].convert, 11))
     x = _x(2, 3)
-    with pytest.raises(UnsupportedOpError, match=r"ONNX Softmax \(node 'my_softmax'.*version 13 \(at opset 13\)"):
+    with pytest.raises(
+        UnsupportedOpError,
+        match=r"ONNX Softmax: version 13 \(at opset 13\) is newer.* up to version 11 \(1 node: 'my_softmax'",
+    ):
         from_onnx(_model([_node("Softmax", ["x"])], {"x": x}, 13))
     from_onnx(_model([_node("Softmax", ["x"])], {"x": x}, 12))  # version 11 is still fine
 

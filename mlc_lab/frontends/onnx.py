@@ -111,34 +111,44 @@ def _initializer(init: onnx.TensorProto, where: str) -> np.ndarray:
 
 def _op_schemas(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dict[int, onnx.defs.OpSchema]:
     """Each node's schema at `opset` (by id); every unsupported op or version is listed in one error."""
-    versions, problems = {}, []
+    schemas: dict[int, onnx.defs.OpSchema] = {}
+    problems: dict[str, list[onnx.NodeProto]] = {}  # "ONNX Op: why" -> the nodes it applies to
     for node in nodes:
+        why = None
         if node.domain not in DEFAULT_DOMAINS:
-            problems.append(
-                f"{describe_node(node)}: domain {node.domain!r} (only the default ONNX domain is supported)"
-            )
+            why = f"domain {node.domain!r} (only the default ONNX domain is supported)"
         elif node.op_type not in ONNX_OPS:
-            problems.append(f"{describe_node(node)}: no converter")
+            why = "no converter"
         else:
             try:
                 schema = onnx.defs.get_schema(node.op_type, max_inclusive_version=opset, domain="")
             except onnx.defs.SchemaError:
-                problems.append(f"{describe_node(node)}: the op does not exist at opset {opset}")
-                continue
-            if schema.since_version > ONNX_OPS[node.op_type].newest:
-                problems.append(
-                    f"{describe_node(node)}: version {schema.since_version} (at opset {opset}) is newer than the "
-                    f"converter, which follows the spec up to version {ONNX_OPS[node.op_type].newest}"
-                )
-            versions[id(node)] = schema
+                why = f"the op does not exist at opset {opset}"
+            else:
+                schemas[id(node)] = schema
+                newest = ONNX_OPS[node.op_type].newest
+                if schema.since_version > newest:
+                    why = (
+                        f"version {schema.since_version} (at opset {opset}) is newer than the converter, which "
+                        f"follows the spec up to version {newest}"
+                    )
+        if why:
+            problems.setdefault(f"ONNX {node.op_type}: {why}", []).append(node)
     if problems:
+        lines = [f"{what} ({_some_nodes(found)})" for what, found in problems.items()]
         listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
         raise UnsupportedOpError(
             f"{where} (opset {opset}) uses ops mlc_lab.frontends.onnx cannot convert:\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(lines)
             + f"\nSupported ONNX ops:\n{listing}\nAdd a converter to ONNX_OPS, or export the model without these ops."
         )
-    return versions
+    return schemas
+
+
+def _some_nodes(nodes: list[onnx.NodeProto], shown: int = 3) -> str:
+    names = [f"{n.name or '<unnamed>'!r} -> {n.output[0] if n.output else '<none>'!r}" for n in nodes[:shown]]
+    more = f", and {len(nodes) - shown} more" if len(nodes) > shown else ""
+    return f"{len(nodes)} node{'s' if len(nodes) > 1 else ''}: " + ", ".join(names) + more
 
 
 def _convert_node(
