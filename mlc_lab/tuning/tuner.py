@@ -124,7 +124,7 @@ def tune_space(
     try:
         loop.read_log()
         if shared is not None and shared.problems:
-            warnings.warn(summarize_problems(shared.problems, db.path), TuningLogWarning, stacklevel=2)
+            warnings.warn(f"tuning log {summarize_problems(shared.problems, db.path)}", TuningLogWarning, stacklevel=2)
         loop.result.resumed = len(loop.result.trials)
         bar = _progress(trials, loop.result.resumed, task_name or key[:40], progress)
         offset = max(loop.result.wall, default=0.0)  # a resumed session continues the wall-clock axis
