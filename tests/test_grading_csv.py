@@ -1,4 +1,5 @@
-"""Bulk grading: a class's submissions folder becomes a CSV gradebook."""
+"""Bulk grading of a real chapter: a class's submissions folder becomes a CSV gradebook, broken
+submissions included."""
 
 import csv
 import shutil
@@ -15,17 +16,21 @@ def test_folder_of_submissions_to_csv(tmp_path):
     (submissions / "bob").mkdir()
     shutil.copy(ROOT / "solutions" / "01_ir.md", submissions / "alice" / "01_ir.md")  # all correct
     shutil.copy(ROOT / "exercises" / "01_ir.md", submissions / "bob" / "01_ir.md")  # untouched
+    (submissions / "carol").mkdir()  # a truncated notebook must not stop the batch
+    (submissions / "carol" / "01_ir.ipynb").write_text('{"cells": [')
     gradebook = tmp_path / "grades.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "mlc_lab.cli", "grade", str(submissions), "--csv", str(gradebook)],
+        [sys.executable, "-m", "mlc_lab.cli", "grade", str(submissions), "--csv", str(gradebook), "--no-package-check"],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 1, result.stdout + result.stderr  # bob's checks fail
     rows = {r["student"]: r for r in csv.DictReader(gradebook.open())}
-    assert set(rows) == {"alice", "bob"}
+    assert set(rows) == {"alice", "bob", "carol"}
     assert rows["alice"]["passed"] == rows["alice"]["total"] == "3" and rows["alice"]["failed_checks"] == ""
+    assert rows["alice"]["earned"] == rows["alice"]["points"] == "8"
+    assert rows["carol"]["error"].startswith("unreadable notebook") and rows["carol"]["total"] == "0"
     assert rows["bob"]["passed"] == "0" and rows["bob"]["failed_checks"].split(";") == [
         "check_build_mlp",
         "check_conv_output_shape",

@@ -11,6 +11,7 @@ the model zoo (too big to send), others travel on the wire.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +22,9 @@ def _arg(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=16)
 def zoo_graph(name: str, fused: bool = False) -> Any:
+    """A zoo model's graph (cached: graphs are never edited in place, and importing one takes seconds)."""
     from mlc_lab import zoo
     from mlc_lab.passes.fusion import ElementwiseFusionPass
 

@@ -7,6 +7,24 @@ import numpy as np
 from mlc_lab.grading.session import Grading, check
 
 
+def _fanout_graph(rng: np.random.Generator):
+    """Chains that must not match: a middle node read twice, and a middle node that is an output."""
+    from mlc_lab.ir import GraphBuilder
+
+    rows, width = int(rng.integers(1, 5)), int(rng.integers(2, 9))
+    b = GraphBuilder("fanout")
+    x = b.input("x", (rows, 8))
+    w1 = b.constant(rng.standard_normal((width, 8)).astype(np.float32), "w1")
+    b1 = b.constant(rng.standard_normal(width).astype(np.float32), "b1")
+    shared = b.bias_add(b.dense(x, w1, name="d1"), b1, axis=-1, name="shared")  # read by relu and neg
+    r1 = b.relu(shared, name="r1")
+    other = b.neg(shared, name="other")
+    w2 = b.constant(rng.standard_normal((width, width)).astype(np.float32), "w2")
+    b2 = b.constant(rng.standard_normal(width).astype(np.float32), "b2")
+    exposed = b.bias_add(b.dense(r1, w2, name="d2"), b2, axis=-1, name="exposed")  # a graph output
+    return b.build([other, b.relu(exposed, name="r2"), exposed])
+
+
 @check(points=3, forbids=("mlc_lab.passes.fusion.patterns.match_chain",))
 def check_match_chain(g: Grading) -> None:
     """my_match_chain(pattern, start, users, outputs) agrees with the reference matcher everywhere."""
@@ -15,11 +33,13 @@ def check_match_chain(g: Grading) -> None:
 
     g.need("my_match_chain")
     patterns = list(PATTERNS.values()) + [chain("softmax_chain", "matmul", "div|mul?", "softmax")]
-    for name in ("small_cnn", "transformer_block"):
-        graph = zoo_graph(name)
+    cases = [(name, zoo_graph(name), {"zoo": name, "fused": False}) for name in ("small_cnn", "transformer_block")]
+    fanout = _fanout_graph(g.rng)
+    cases.append(("a graph with fan-out and outputs mid-chain", fanout, fanout))
+    for name, graph, sent in cases:
         users, outputs = graph.users(), set(graph.outputs)
         with g.case(f"every pattern from every node of {name}") as case:
-            table = g.probe("match_chain", "my_match_chain", {"zoo": name, "fused": False}, patterns)
+            table = g.probe("match_chain", "my_match_chain", sent, patterns)
             assert isinstance(table, list) and len(table) == len(patterns), "one row per pattern expected"
             for pattern, row in zip(patterns, table, strict=True):
                 assert isinstance(row, list) and len(row) == len(graph.nodes), "one answer per node expected"

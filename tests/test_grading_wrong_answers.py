@@ -1,0 +1,282 @@
+"""Every official check refuses a plausible wrong answer (and accepts right answers it used to refuse).
+
+The checks run in this process on a namespace holding the wrong answer (`run_check`, the same code
+`mlc-lab grade` runs against a notebook's isolated process), so each case costs a check, not a kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import numpy as np
+import pytest
+from xdsl.dialects import arith
+from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
+
+from mlc_lab.codegen.mlir.custom_pass import _float_constant
+from mlc_lab.grading import list_checks, run_check
+from mlc_lab.ir import Graph, GraphBuilder, GraphRewriter
+from mlc_lab.passes import DeadCodeElimination, Pass
+
+# -- chapter 1 ---------------------------------------------------------------------------------------
+
+
+def build_mlp_without_relu(w1, b1, w2, b2) -> Graph:
+    b = GraphBuilder("mlp")
+    x = b.input("x", (2, 8))
+    h = b.bias_add(b.dense(x, b.constant(w1, "w1")), b.constant(b1, "b1"), axis=-1)
+    return b.build(b.bias_add(b.dense(h, b.constant(w2, "w2")), b.constant(b2, "b2"), axis=-1))
+
+
+def conv_shape_without_dilation(input_nchw, out_channels, kernel, stride=1, padding=0, dilation=1):
+    n, _, h, w = input_nchw
+    return (n, out_channels, (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1)
+
+
+class SimplifyIgnoringTypes(Pass):
+    """Drops x+0 even when the zeros broadcast x to a bigger shape."""
+
+    def run(self, graph: Graph) -> Graph:
+        class Simplifier(GraphRewriter):
+            def rewrite(self, node, inputs):
+                identity = {"mul": 1.0, "add": 0.0}.get(node.op)
+                if identity is not None:
+                    for const, other in ((inputs[1], inputs[0]), (inputs[0], inputs[1])):
+                        if const.op == "constant" and bool(np.all(const.value == identity)):
+                            return other
+                return super().rewrite(node, inputs)
+
+        return DeadCodeElimination().apply(Simplifier(graph).run())
+
+
+# -- chapter 2 ---------------------------------------------------------------------------------------
+
+
+def match_chain_ignoring_users(pattern, start, users, outputs):
+    first, *rest = pattern.steps
+    if start.op not in first.ops:
+        return None
+    matched = [start]
+    for step in rest:
+        nxt = users[matched[-1]][:1]  # takes the first user even when there are several
+        if nxt and nxt[0].op in step.ops:
+            matched.append(nxt[0])
+        elif not step.optional:
+            return None
+    return matched
+
+
+def attention_without_div():
+    from mlc_lab.passes.fusion import chain
+
+    return chain("attention_scores", "matmul", "softmax")
+
+
+def traffic_one_read_each(graph: Graph) -> int:
+    outputs = set(graph.outputs)
+    return sum(2 * n.type.nbytes for n in graph.ops if n not in outputs)
+
+
+# -- chapter 3 ---------------------------------------------------------------------------------------
+
+
+class CancelPairsOnly(Pass):
+    """Removes A->B->A and identities, but leaves A->B->C chains unmerged."""
+
+    def run(self, graph: Graph) -> Graph:
+        class Rewriter(GraphRewriter):
+            def rewrite(self, node, inputs):
+                if node.op == "layout_transform":
+                    if node.attrs["src_layout"] == node.attrs["dst_layout"]:
+                        return inputs[0]
+                    inner = inputs[0]
+                    if inner.op == "layout_transform" and inner.attrs["src_layout"] == node.attrs["dst_layout"]:
+                        return inner.inputs[0]
+                return super().rewrite(node, inputs)
+
+        return DeadCodeElimination().apply(Rewriter(graph).run())
+
+
+def offset_blocked_as_nchw(layout, nchw_shape, n, c, h, w):
+    N, C, H, W = nchw_shape
+    if layout == "NHWC":
+        return ((n * H + h) * W + w) * C + c
+    return ((n * C + c) * H + h) * W + w
+
+
+def peak_never_frees(graph: Graph) -> int:
+    return sum(n.type.nbytes for n in graph.nodes if n.op != "constant")
+
+
+# -- chapter 4 ---------------------------------------------------------------------------------------
+
+
+def unordered_splits(extent, parts):
+    if parts == 1:
+        return [[extent]]
+    return [
+        [d, *rest]
+        for d in range(1, extent + 1)
+        if extent % d == 0
+        for rest in unordered_splits(extent // d, parts - 1)
+        if rest[0] >= d
+    ]
+
+
+def _random_strategy():
+    from mlc_lab.tuning.strategies import SearchStrategy
+
+    class RandomClimb(SearchStrategy):
+        name = "not-climbing"
+
+        def propose(self):
+            return self._fresh(lambda: self.space.sample(self.rng))
+
+    return RandomClimb
+
+
+def least_squares(X, y, alpha):
+    return np.linalg.lstsq(np.asarray(X, float), np.asarray(y, float), rcond=None)[0]
+
+
+# -- chapter 5 ---------------------------------------------------------------------------------------
+
+
+def folds_always_os(m, n, k, rows, cols, dataflow):
+    return math.ceil(m / rows) * math.ceil(n / cols)
+
+
+def os_cycles_counted_from_one(m, n, k, rows, cols):
+    return math.ceil(m / rows) * math.ceil(n / cols) * (k + rows + cols - 2)
+
+
+def minimum_cores(work, min_cores, total):
+    return list(min_cores)
+
+
+# -- chapter 6 ---------------------------------------------------------------------------------------
+
+
+def relu_with_reduction(rows: int, cols: int) -> str:
+    """The lax answer from issue 14: a reduction iterator where relu has two parallel loops."""
+    t = f"tensor<{rows}x{cols}xf32>"
+    return f"""
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: {t}) -> {t} {{
+  %empty = tensor.empty() : {t}
+  %y = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "reduction"]}}
+      ins(%x : {t}) outs(%empty : {t}) {{
+  ^bb0(%in: f32, %out: f32):
+    %zero = arith.constant 0.0 : f32
+    %r = arith.maximumf %in, %zero : f32
+    linalg.yield %r : f32
+  }} -> {t}
+  return %y : {t}
+}}
+"""
+
+
+class FoldAnySub(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.SubfOp, rewriter: PatternRewriter) -> None:
+        if _float_constant(op.rhs) is not None:  # x - c -> x for every constant c
+            rewriter.replace(op, [], [op.lhs])
+
+
+# -- chapter 7 ---------------------------------------------------------------------------------------
+
+
+def elu_ignoring_alpha(cx, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    negative = cx.op("minimum", x, cx.const(0.0, x.dtype, "zero"))
+    tail = cx.op("sub", cx.op("exp", negative), cx.const(1.0, x.dtype, "one"))
+    return cx.op("add", cx.op("relu", x), tail)
+
+
+def backend_returning_zeros(graph, **options):
+    shapes = [o.type.shape for o in graph.outputs]
+    return lambda *inputs: [np.zeros(s, np.float32) for s in shapes]
+
+
+WRONG_CAPTURED: list[int] = []
+
+
+def counting_every_node(gm, example_inputs):
+    WRONG_CAPTURED.append(len(gm.graph.nodes))  # placeholders and the output node too
+    return gm.forward
+
+
+# -- chapter 8 ---------------------------------------------------------------------------------------
+
+
+def interleaved_in_blocks(fns, rounds):
+    samples = {name: [] for name in fns}
+    for name, fn in fns.items():
+        for _ in range(rounds):  # all rounds of one function, then the next: drift hits them unequally
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in samples.items()}
+
+
+WRONG = {
+    ("01_ir", "check_build_mlp"): ({"build_mlp": build_mlp_without_relu}, "differ"),
+    ("01_ir", "check_conv_output_shape"): ({"conv2d_output_shape": conv_shape_without_dilation}, "wrong answer"),
+    ("01_ir", "check_simplify_pass"): ({"SimplifyAlgebra": SimplifyIgnoringTypes}, "widening add"),
+    ("02_fusion", "check_match_chain"): ({"my_match_chain": match_chain_ignoring_users}, "you matched"),
+    ("02_fusion", "check_attention_pattern"): ({"attention_scores_pattern": attention_without_div}, "fused group"),
+    ("02_fusion", "check_intermediate_traffic"): ({"intermediate_traffic": traffic_one_read_each}, "wrong answer"),
+    ("03_layout", "check_cancel_transforms"): ({"SimplifyTransforms": CancelPairsOnly}, "remaining transforms"),
+    ("03_layout", "check_offsets"): ({"offset": offset_blocked_as_nchw}, "NCHW8c"),
+    ("03_layout", "check_peak_live"): ({"peak_live_bytes": peak_never_frees}, "wrong answer"),
+    ("04_tuning", "check_tile_splits"): ({"tile_splits": unordered_splits}, "wrong answer"),
+    ("04_tuning", "check_hill_climb"): ({"HillClimb": _random_strategy}, "optimum"),
+    ("04_tuning", "check_ridge"): ({"fit_ridge": least_squares}, "alpha="),
+    ("05_accelerators", "check_fold_count"): ({"fold_count": folds_always_os}, "wrong answer"),
+    ("05_accelerators", "check_os_cycles_match_scalesim"): ({"os_compute_cycles": os_cycles_counted_from_one}, "wrong"),
+    ("05_accelerators", "check_allocate_cores"): ({"allocate_cores": minimum_cores}, "slowest stage"),
+    ("06_mlir", "check_relu_generic"): ({"relu_generic_text": relu_with_reduction}, "both loops are parallel"),
+    ("06_mlir", "check_fold_sub_zero"): ({"FoldSubZero": FoldAnySub}, "x - 1.0 must stay"),
+    ("06_mlir", "check_loops_pipeline"): ({"loops_pipeline": lambda: "canonicalize"}, "linalg ops remain"),
+    ("07_frameworks", "check_elu_converter"): ({"elu": elu_ignoring_alpha}, "alpha=0.5"),
+    ("07_frameworks", "check_register_backend"): ({"build_tvm_naive": backend_returning_zeros}, "differs"),
+    ("07_frameworks", "check_counting_backend"): (
+        {"counting_backend": counting_every_node, "CAPTURED": WRONG_CAPTURED},
+        "CAPTURED is",
+    ),
+    ("08_performance", "check_geomean"): ({"geomean": lambda r: sum(r) / len(r)}, "geomean([2.0, 0.5])"),
+    ("08_performance", "check_amdahl"): ({"amdahl": lambda f, s: (1 - f) + f * s}, "amdahl(0.5, 2.0)"),
+    ("08_performance", "check_interleaved_timer"): ({"interleaved": interleaved_in_blocks}, "not interleaved"),
+}
+#: Classes built lazily (they import the tuner): the entry holds a factory.
+FACTORIES = {("04_tuning", "check_hill_climb")}
+
+
+def test_every_official_check_has_a_wrong_answer_case() -> None:
+    from mlc_lab.grading.grader import check_modules
+
+    stems = sorted({stem for stem, _ in WRONG})
+    official = {(stem, name) for stem in stems for name in list_checks(stem)}
+    assert official == set(WRONG)
+    assert all(check_modules(stem) for stem in stems)
+
+
+@pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_wrong_answer_fails(key: tuple[str, str]) -> None:
+    namespace, reason = WRONG[key]
+    namespace = dict(namespace)
+    if key in FACTORIES:
+        namespace = {name: make() for name, make in namespace.items()}
+    with pytest.raises(AssertionError) as failed:
+        run_check(*key, namespace)
+    assert reason in str(failed.value), str(failed.value)
+
+
+def test_the_standard_pipeline_spelling_is_accepted() -> None:
+    """06.3: `builtin.module(...)` around the passes is how MLIR prints pipelines; the stage adds it too."""
+    run_check(
+        "06_mlir",
+        "check_loops_pipeline",
+        {"loops_pipeline": lambda: "builtin.module(func.func(convert-linalg-to-loops))"},
+    )
