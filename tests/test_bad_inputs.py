@@ -86,11 +86,11 @@ def test_unsupported_torch_op_is_named():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: SystolicArrayBackend(rows=0, cols=8), "rows must be a positive integer, got 0"),
+        (lambda: SystolicArrayBackend(rows=0, cols=8), "rows must be a positive integer at most 4,096, got 0"),
         (lambda: SystolicArrayBackend(rows=8, cols=8, dataflow="xy"), "unknown dataflow 'xy'"),
-        (lambda: CerebrasLikeBackend(cores=-1), "cores must be a positive integer, got -1"),
+        (lambda: CerebrasLikeBackend(cores=-1), "cores must be a positive integer at most 10,000,000, got -1"),
         (lambda: CerebrasLikeBackend(memory_per_core_kb=0), "memory_per_core_kb must be a positive number"),
-        (lambda: DataflowBackend(rows=0, cols=4), "rows must be a positive integer, got 0"),
+        (lambda: DataflowBackend(rows=0, cols=4), "rows must be a positive integer at most 256, got 0"),
         (
             lambda: mlc_lab.compile(zoo.load("mlp").module, zoo.load("mlp").example_inputs, backend="gpu"),
             "unknown backend 'gpu'",
