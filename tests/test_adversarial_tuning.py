@@ -156,6 +156,7 @@ def test_violation_is_exact_as_json_compares():
     assert space.violation({**config, "flag": 1}) is not None
     assert space.violation({**config, "unroll": True}) is not None
     assert space.violation("tile") is not None
+    assert space.violation({**config, "unroll": np.int64(16), "flag": np.bool_(True)}) is None  # a NumPy 16 is 16
 
 
 # -- invalid records are never used: not as best, not as cost-model data ------------------------------------

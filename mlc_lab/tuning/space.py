@@ -170,7 +170,8 @@ class SearchSpace:
 
 
 def _as_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr)
+    """A knob value as JSON text (NumPy scalars as the Python numbers they hold), the form a log stores."""
+    return json.dumps(value, sort_keys=True, default=lambda v: v.item() if isinstance(v, np.generic) else repr(v))
 
 
 def _short(value: Any) -> str:
