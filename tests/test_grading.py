@@ -243,3 +243,30 @@ def test_nbval_refuses_md_without_myst_header(work: Path) -> None:
     proc, _ = run_nbval(work, "solutions")
     assert proc.returncode != 0
     assert "not a MyST notebook" in proc.stdout
+
+
+# --- what may cross from the student's process ----------------------------------------------------
+
+
+def test_wire_round_trips_data_and_graphs_and_refuses_code() -> None:
+    import numpy as np
+
+    from mlc_lab.grading import wire
+    from mlc_lab.ir import GraphBuilder
+
+    b = GraphBuilder("g")
+    x = b.input("x", (2, 3))
+    graph = b.build(b.add(x, b.constant(0.0, "zero"), name="y"))
+    value = {"a": (1, 2.5, None), 3: [np.arange(4, dtype=np.int32), np.float32(2)], "g": graph}
+    back = wire.loads(wire.dumps(value))
+    assert back["a"] == (1, 2.5, None) and back[3][0].dtype == np.int32 and back[3][1] == 2.0
+    assert str(back["g"]) == str(graph) and back["g"].node("zero").value.shape == ()
+    with pytest.raises(wire.WireError, match="cannot be sent"):
+        wire.dumps(object())
+    with pytest.raises(wire.WireError, match="dtype object"):
+        wire.dumps(np.array([object()]))
+    with pytest.raises(wire.WireError):  # a pickle is not JSON: never unpickled
+        wire.loads(b"\x80\x04\x95")
+    bad_graph = b'{"__graph__": {"nodes": [["y", "relu", [5], {}, [2], "float32"]], "inputs": [], "outputs": [0]}}'
+    with pytest.raises(wire.WireError, match="defined after it"):
+        wire.loads(bad_graph)

@@ -84,3 +84,20 @@ def check_peak_live(g: Grading) -> None:
             want = plan_memory(zoo_graph(name, fused)).peak_live_bytes
             label = f"peak_live_bytes({'fused ' if fused else ''}{name})"
             g.compare(label, lambda name=name, fused=fused: fn({"zoo": name, "fused": fused}), want)
+    drawn = _random_graph(g.rng)
+    want = plan_memory(drawn).peak_live_bytes
+    g.compare(f"peak_live_bytes(<{len(drawn.ops)}-op graph on {drawn.inputs[0].type}>)", lambda: fn(drawn), want)
+
+
+def _random_graph(rng: np.random.Generator):
+    """A small graph drawn per run, with values that die at different times."""
+    from mlc_lab.ir import GraphBuilder
+
+    rows, cols = int(rng.integers(2, 9)), int(rng.integers(2, 33))
+    b = GraphBuilder("drawn")
+    x = b.input("x", (rows, cols))
+    r = b.relu(x, name="r")
+    e = b.exp(r, name="e")
+    n = b.neg(e, name="n")
+    s = b.add(r, n, name="s")  # keeps r alive across e and n
+    return b.build(b.mul(s, s, name="m"))
