@@ -59,12 +59,14 @@ def test_parallel_class_grading_exports_and_feedback(klass: Path, tmp_path: Path
     assert "unreadable YAML header" in grades["erin"]["error"]
 
     # --hide-hidden: the instructor's cases show no input, expected or got; the official ones do
-    assert "a hidden case failed" in text and "add(-1, -1)" not in text
+    assert "a hidden case failed" in text and "2 of 4 hidden cases failed" in text
+    assert "add(-1, -1)" not in text and "add(-3, 2)" not in text
     assert "add(2, 3): not implemented yet" in text
     report = json.loads((tmp_path / "parallel" / "json" / "carol__toy.json").read_text())
     hidden = next(r for r in report["results"] if r["name"] == "check_add_negative")
     assert hidden["earned"] == 1.5 and hidden["points"] == 3
     assert all(c["input"] == "(hidden case)" for c in hidden["cases"])
+    assert hidden["message"] == "2 of 4 hidden cases failed"
     assert sorted(p.name for p in (tmp_path / "parallel" / "json").iterdir()) == [
         f"{s}__toy.json" for s in ("alice", "bob", "carol", "dave", "erin")
     ]

@@ -77,6 +77,7 @@ class NotebookReport:
         for r in self.results:
             entry = asdict(r)
             entry["cases"] = [_case_dict(c, hide_hidden) for c in r.cases]
+            entry["message"] = message(r, hide_hidden)
             results.append(entry)
         return {
             "path": str(self.path),
@@ -95,6 +96,15 @@ class NotebookReport:
             "output_truncated": self.output_truncated,
             "results": results,
         }
+
+
+def message(result: CheckResult, hide_hidden: bool) -> str:
+    """A check's message; with `hide_hidden`, a failure among hidden cases says only how many failed."""
+    hidden = [c for c in result.cases if c.hidden]
+    if not hide_hidden or not hidden or result.passed or result.flagged:
+        return result.message
+    failed = sum(not c.passed for c in hidden)
+    return f"{failed} of {len(hidden)} hidden cases failed"
 
 
 def _case_dict(case: Case, hide_hidden: bool) -> dict[str, Any]:
@@ -221,7 +231,7 @@ class GradeReport:
             for r in nb.results:
                 verdict = "PASS" if r.passed else "FLAG" if r.flagged else "FAIL"
                 pts = f"{r.earned:g}/{r.points:g}"
-                msg = _clip(r.message, max(width - name_w - 20, 30))
+                msg = _clip(message(r, self.hide_hidden), max(width - name_w - 20, 30))
                 out.append(f"   {r.name:<{name_w}}  {verdict}  {pts:>7}  {msg}".rstrip())
                 failed = [c for c in r.cases if not c.passed]
                 for case in failed[:SHOWN_CASES]:
