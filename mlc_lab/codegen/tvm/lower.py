@@ -26,8 +26,7 @@ import tvm
 from tvm import s_tir, te
 
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
-from mlc_lab.codegen.tvm.te_ops.elementwise import int_pow_constant
-from mlc_lab.codegen.tvm.te_ops.registry import compute, const
+from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, compute, const
 from mlc_lab.ir.empty_inputs import data_free_value
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpKind, get_op
@@ -78,15 +77,6 @@ def te_compute(node: Node, inputs: Sequence[te.Tensor], prefix: str = "") -> te.
     if fill is not None or node.type.numel == 0:  # an empty output holds no element: any fill will do
         value = fill.reshape(-1)[0].item() if fill is not None else 0
         return compute(node.shape, lambda *i: const(value, node.dtype), name=sanitize(prefix + node.name))
-    if node.op == "pow" and not node.dtype.startswith("float"):
-        if node.inputs[1].op != "constant":
-            raise UnsupportedOpError(
-                f"node %{node.name}: integer pow on the TVM backend needs a constant exponent, "
-                f"not %{node.inputs[1].name} "
-                "(cast to float, or use the mlir/interpreter backend)"
-            )
-        exponent = node.inputs[1].value
-        return int_pow_constant(inputs[0], exponent, out=node.type, name=sanitize(prefix + node.name))
     fn = TE_OPS.get(node.op)
     if fn is not None and node.dtype == "bool" and get_op(node.op).kind != OpKind.INJECTIVE and node.op != "cast":
         return _bool_via_int32(fn, node, inputs, sanitize(prefix + node.name))
@@ -153,7 +143,7 @@ def pad_stage_names(output: te.Tensor) -> set[str]:
         if t.op.name in seen:
             continue
         seen.add(t.op.name)
-        if t.op.tag == PAD_TAG:
+        if t.op.tag in (PAD_TAG, MATERIALIZE_TAG):
             names.add(t.op.name)
         stack.extend(t.op.input_tensors)
     return names

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import tvm
 from tvm import te, topi
 
 from mlc_lab.codegen.tvm.te_ops.registry import (
-    UnsupportedOpError,
+    MATERIALIZE_TAG,
     broadcast_index,
     compute,
     const,
@@ -121,37 +120,61 @@ def _div(a: Scalar, b: Scalar) -> Scalar:
     return tvm.tirx.if_then_else(b == zero, zero, tvm.tirx.floordiv(a, b))
 
 
-#: The largest constant exponent an integer pow is expanded for (one multiply per unit of exponent).
-MAX_INT_EXPONENT = 64
+#: Exponent bits per materialised stage of an integer pow (see `int_pow`).
+POW_BITS_PER_STAGE = 4
 
 
-def int_pow_constant(x: te.Tensor, exponent: np.ndarray, *, out: TensorType, name: str) -> te.Tensor:
-    """x ** e for integers with a constant exponent, as PyTorch computes it (wrapping on overflow).
+def int_pow(a: te.Tensor, b: te.Tensor, out: TensorType, name: str) -> te.Tensor:
+    """a ** b for integers as PyTorch computes it: squaring per exponent bit, wrapping on overflow.
 
-    TIR's pow is float-only, and a general exponent needs a loop per element; a constant exponent
-    (what `x ** 2` imports as) is a chain of multiplies. A negative exponent gives 0, except for the
-    bases 1 (1) and -1 (+-1 by parity).
+    TIR's pow is float-only. Each stage handles 4 bits of the exponent and is kept as a buffer
+    (`MATERIALIZE_TAG`): written as one expression the repeated squarings double in size with every
+    bit (and Let-binding them trips TVM's simplifier on int64 overflow). A negative exponent gives 0,
+    except for the bases 1 (1) and -1 (+-1 by parity).
     """
-    values = np.unique(exponent)
-    if values.size != 1 or int(values[0]) > MAX_INT_EXPONENT:
-        raise UnsupportedOpError(
-            f"node %{name}: integer pow on the TVM backend needs one constant exponent <= {MAX_INT_EXPONENT}, "
-            f"got {values.tolist()[:4]} (cast to float, or use the mlir/interpreter backend)"
-        )
-    e = int(values[0])
-    one, zero = const(1, x.dtype), const(0, x.dtype)
+    dtype = out.dtype
+    zero, one = const(0, dtype), const(1, dtype)
+    base_at = lambda i: a[*broadcast_index(i, a.shape)]  # noqa: E731
+    exp_at = lambda i: b[*broadcast_index(i, b.shape)]  # noqa: E731
+    bits = tvm.DataType(dtype).bits - 1  # the sign bit is never set in a non-negative exponent
+
+    def steps(first: int, last: int, result: Scalar, base: Scalar, e: Scalar, want_base: bool) -> Scalar:
+        for k in range(first, last):
+            bit = (e >> const(k, dtype)) & one
+            result, base = tvm.tirx.Select(bit == one, result * base, result), base * base
+        return base if want_base else result
+
+    result = base = None
+    for first in range(0, bits, POW_BITS_PER_STAGE):
+        last = min(first + POW_BITS_PER_STAGE, bits)
+
+        def stage(want_base: bool, first=first, last=last, result=result, base=base):
+            def element(*i: Scalar) -> Scalar:
+                r = one if result is None else result[*i]
+                p = base_at(i) if base is None else base[*i]
+                return steps(first, last, r, p, exp_at(i), want_base)
+
+            kind = "base" if want_base else "result"
+            return compute(out.shape, element, name=f"{name}_{kind}{first}", tag=MATERIALIZE_TAG)
+
+        result, base = stage(False), (stage(True) if last < bits else None)
 
     def element(*i: Scalar) -> Scalar:
-        v = x[*broadcast_index(i, x.shape)]
-        if e < 0:
-            minus_one = const(-1 if e % 2 else 1, x.dtype)
-            return tvm.tirx.if_then_else(v == one, one, tvm.tirx.if_then_else(v == -one, minus_one, zero))
-        result = one
-        for _ in range(e):
-            result = result * v
-        return result
+        x, e = base_at(i), exp_at(i)
+        sign = tvm.tirx.Select((e & one) == one, -one, one)
+        unit = tvm.tirx.Select(x == one, one, tvm.tirx.Select(x == -one, sign, zero))
+        return tvm.tirx.Select(e < zero, unit, result[*i])
 
     return compute(out.shape, element, name=name)
+
+
+@te_op("pow")
+def pow_(a: te.Tensor, b: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
+    if out.dtype.startswith("float"):
+        return compute(
+            out.shape, lambda *i: te.power(a[*broadcast_index(i, a.shape)], b[*broadcast_index(i, b.shape)]), name=name
+        )
+    return int_pow(a, b, out, name)
 
 
 _BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
@@ -161,7 +184,6 @@ _BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
     "div": _div,
     "maximum": nan_max,
     "minimum": nan_min,
-    "pow": te.power,  # integers: `int_pow_constant` (lower.py passes it the exponent)
 }
 
 

@@ -25,6 +25,9 @@ TE_OPS: dict[str, TEFunction] = {}
 
 #: Stage tag for padding copies: `lower.py` never inlines them into a reduction (see its docstring).
 PAD_TAG = "pad"
+#: Stage tag for intermediates that must stay buffers: inlined, integer pow's chained squarings would
+#: grow into one expression too deep for TVM's passes (they crash past a few dozen nested Lets).
+MATERIALIZE_TAG = "materialize"
 
 
 class UnsupportedOpError(NotImplementedError):
