@@ -17,6 +17,7 @@ import pytest
 import mlc_lab
 from mlc_lab.backends.custom import CerebrasLikeBackend, ConfigError, DataflowBackend, SystolicArrayBackend
 from mlc_lab.backends.custom.base import MAX_CORES, MAX_GRID_SIDE
+from mlc_lab.backends.custom.executor import run_bytes
 from mlc_lab.cli import main
 from mlc_lab.ir import GraphBuilder, TensorType, VerificationError, interpret, memory
 from mlc_lab.ir.memory import MAX_TENSOR_BYTES, MemoryLimitError, graph_bytes
@@ -205,6 +206,22 @@ def test_dataflow_refuses_a_mapping_that_cannot_fit(small_machine, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)  # 1 MiB free
     with pytest.raises(MemoryLimitError, match=r"1 configuration\(s\) onto the 256x256 PE grid needs"):
         DataflowBackend(rows=256, cols=256).compile(mlp_graph())
+
+
+def test_accelerator_execution_counts_the_im2col_copy(small_machine, monkeypatch):
+    b = GraphBuilder("conv")
+    w = b.constant(np.ones((16, 16, 3, 3), np.float32))
+    g = b.build(b.conv2d(b.input("x", (1, 16, 64, 64)), w, padding=1))  # 256 KiB in, 256 KiB out
+    x = np.ones((1, 16, 64, 64), np.float32)
+    backend = SystolicArrayBackend()
+    program = backend.compile(g)
+    assert graph_bytes(g, held=False)[0] < 2**20 < run_bytes(g)  # im2col: 64*64 x 144 floats, 2.25 MiB
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2 * 2**20)
+    message = r"running graph 'conv' on an accelerator model needs 0.0027 GiB \(2.8 MiB\)"
+    with pytest.raises(MemoryLimitError, match=message):
+        backend.execute(program, [x])
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 * 2**20)
+    np.testing.assert_allclose(backend.execute(program, [x])[0][0], interpret(g, x)[0], rtol=1e-5)
 
 
 def test_cycle_accurate_systolic_refuses_a_trace_that_cannot_fit(small_machine):

@@ -45,8 +45,10 @@ class MemoryLimitError(MemoryError, ValueError):
 
 
 def gib(nbytes: float) -> str:
-    """`nbytes` as a human-readable size in GiB ("74.5 GiB"), the unit every message here uses."""
-    return f"{nbytes / 2**30:,.1f} GiB"
+    """`nbytes` in GiB, the unit every message here uses: "74.5 GiB"; small sizes also in MiB."""
+    if nbytes >= 2**30 / 10:
+        return f"{nbytes / 2**30:,.1f} GiB"
+    return f"{nbytes / 2**30:.2g} GiB ({nbytes / 2**20:,.1f} MiB)"
 
 
 def tensor_bytes(ty: TensorType) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from mlc_lab.backends.custom.lowering import gemm_operands, gemm_result, gemm_view
 from mlc_lab.ir import Graph, Node
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs
+from mlc_lab.ir.memory import check_fits, graph_bytes
 from mlc_lab.ir.ops import OPS
 
 #: (node, A [M x K], B [K x N]) -> A @ B, called once per independent product of a GEMM node.
@@ -25,9 +26,23 @@ def numpy_gemm(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b
 
 
+def run_bytes(graph: Graph) -> int:
+    """Bytes `run_graph` allocates: every computed value (it keeps them all, as the interpreter does)
+    plus the largest lowered GEMM's operands and product, alive while it runs (im2col copies a conv's
+    input once per kernel tap)."""
+    computed, _ = graph_bytes(graph, held=False)
+    gemms = [(node, gemm_view(node)) for node in graph.nodes]
+    scratch = max(
+        (v.count * (v.m * v.k + v.k * v.n + v.m * v.n) * node.type.itemsize for node, v in gemms if v is not None),
+        default=0,
+    )
+    return computed + scratch
+
+
 def run_graph(graph: Graph, inputs: Sequence[Any], gemm: GemmFn = numpy_gemm) -> list[np.ndarray]:
     """Evaluate `graph` on `inputs`; conv2d/dense/matmul go through im2col + `gemm`."""
     env: dict[Node, np.ndarray] = dict(zip(graph.inputs, check_inputs(graph, tuple(inputs))))
+    check_fits(run_bytes(graph), f"running graph {graph.name!r} on an accelerator model")
     for node in graph.nodes:
         if node.op == "input":
             continue
