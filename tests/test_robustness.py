@@ -117,8 +117,8 @@ def test_backend_on_generated_graphs(name):
 
 # == dtypes, 0-d and empty shapes ===================================================================
 #: Cases per compiled graph: many small typed cases share one compilation, so CI checks >= 300 per backend.
-CASES_PER_GRAPH = 25
-TYPED_GRAPHS = {"ci": 12, "slow": 40}
+CASES_PER_GRAPH = 50
+TYPED_GRAPHS = {"ci": 6, "slow": 20}
 
 
 def assert_same(got, want, what):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mlc_lab.ir.ops.registry import OpError, OpKind, register
@@ -46,7 +48,14 @@ def _canon(attrs):
     return {**attrs, "axes": (axes,) if isinstance(axes, int) else axes, "keepdims": bool(attrs["keepdims"])}
 
 
-for _name, _fn in {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}.items():
+def _mean(x, axis, keepdims):
+    """np.mean, without its warning for an empty axis: NaN is the answer there (as in PyTorch)."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+for _name, _fn in {"sum": np.sum, "mean": _mean, "max": np.max, "min": np.min}.items():
     register(
         _name,
         OpKind.REDUCTION,
