@@ -156,6 +156,21 @@ def test_integer_pow_with_a_tensor_exponent(dtype):
         same(mlc_lab.compile(graph, backend=backend, passes="none")(base, exponent), want)
 
 
+def test_float64_math_on_mlir():
+    """IREE links no libm: tanh is expanded (to float64 accuracy, tiny arguments included), erf refused clearly."""
+    x = np.array([-30, -2, -1e-3, -1e-7, 0, 3e-4, 1e-3, 2.5])
+    b = GraphBuilder()
+    v = b.input("x", x.shape, "float64")
+    graph = b.build([b.tanh(v), b.gelu(v, approximate="tanh")])
+    for got, want in zip(mlc_lab.compile(graph, backend="mlir", passes="none")(x), interpret(graph, x)):
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    b = GraphBuilder()
+    graph = b.build(b.gelu(b.input("x", x.shape, "float64")))
+    with pytest.raises(NotImplementedError, match=r"node %gelu \(gelu\): erf on float64 is not supported"):
+        mlc_lab.compile(graph, backend="mlir", passes="none")
+
+
 @pytest.mark.parametrize("op", ["neg", "sub", "div", "pow", "abs"])
 def test_bool_arithmetic_torch_refuses_is_refused(op):
     b = GraphBuilder()

@@ -21,7 +21,7 @@ from mlc_lab.codegen.mlir.emit import (
     identity,
     tensor_type,
 )
-from mlc_lab.codegen.mlir.scalar import SCALAR_BODIES, Body, is_float, mlir_scalar
+from mlc_lab.codegen.mlir.scalar import NO_FLOAT64, SCALAR_BODIES, Body, is_float, mlir_scalar
 from mlc_lab.ir import Node, OpKind, get_op
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.empty_inputs import data_free_value
@@ -34,12 +34,25 @@ def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:
     emitter = EMITTERS.get(node.op)
     if emitter is None:
         raise MLIRLoweringError(f"no MLIR lowering for op {node.op!r} (node %{node.name})")
+    _check_float64_math(node)
     if node.type.numel == 0:  # nothing to compute (and a mean's 1 / count would divide by 0)
         return f.empty(node.shape, node.dtype)
     fill = data_free_value(node)  # every input empty: a constant (sum over an empty axis = 0)
     if fill is not None:
         return f.filled(fill.reshape(-1)[0].item(), node.shape, node.dtype)
     return emitter(f, node, args)
+
+
+def _check_float64_math(node: Node) -> None:
+    """Refuse float64 functions IREE cannot link (`NO_FLOAT64`), instead of failing inside iree-compile."""
+    members = node.subgraph.ops if node.op == "fused" else [node]
+    for m in members:
+        uses = m.op in NO_FLOAT64 or (m.op == "gelu" and m.attrs["approximate"] == "none")
+        if uses and m.dtype == "float64":
+            raise MLIRLoweringError(
+                f"node %{m.name} ({m.op}): erf on float64 is not supported by the MLIR backend (IREE's CPU "
+                "backend has no float64 erf); cast to float32, or use the tvm/interpreter backend"
+            )
 
 
 def _ty(node: Node) -> str:
