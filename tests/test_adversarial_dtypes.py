@@ -208,6 +208,20 @@ def test_in_place_ops_are_functionalised(backend):
         same(got, want)
 
 
+def test_zoo_cnn_with_in_place_relu():
+    """The book's small CNN with nn.ReLU(inplace=True) everywhere, through the default passes (BN folding)."""
+    from mlc_lab import zoo
+
+    model = zoo.load("small_cnn")
+    for m in model.module.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = True
+    (want,) = model.torch_outputs()
+    compiled = mlc_lab.compile(model.module, model.example_inputs, backend="tvm")
+    np.testing.assert_allclose(compiled(*model.numpy_inputs()), want, rtol=1e-4, atol=1e-5)
+    assert "batch_norm" not in compiled.optimized.op_counts()  # folded into the convolutions, as without inplace
+
+
 class MutatesInput(nn.Module):
     def forward(self, x):
         x.add_(1)  # the caller's tensor changes, as in eager PyTorch
