@@ -2,6 +2,10 @@
 
 CI runs a few hundred graphs per pass; `pytest --slow` runs >= 1,000 per pass (nightly size). The
 counts appear in the test summary under "robustness".
+
+The typed cases (`typed_cases`) add int64/int32/bool/float64 values, 0-d tensors and empty axes: many
+small cases are packed into one graph so that one compilation checks 50 of them, and the interpreter's
+own answers on them are checked against PyTorch.
 """
 
 import numpy as np
