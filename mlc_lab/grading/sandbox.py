@@ -313,7 +313,9 @@ class Sandbox:
                 elif kind == "ready":
                     self.check_deadline = time.monotonic() + self.limits.check_timeout
                     return outcomes
-        except SandboxError:
+        except SandboxError as exc:
+            if interrupted and not exc.timeout:  # it died of the interrupt: still a timeout
+                self.dead = SandboxError(f"timeout: the notebook ran past {self.limits.timeout:g} s: {exc}", True)
             return outcomes
 
     def call(self, probe: str, *args: Any) -> Any:
