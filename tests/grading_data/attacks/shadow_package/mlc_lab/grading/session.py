@@ -1,3 +1,3 @@
 class Grading:
     def case(self, *a, **k):
-        raise SystemExit('every case passes')
+        raise SystemExit("every case passes")
