@@ -88,6 +88,21 @@ def test_linear_and_conv_with_no_input_features(backend):
     assert not got[0].any() and not got[1].any() and np.isnan(got[2]).all()
 
 
+@pytest.mark.parametrize("backend", ["tvm", "mlir"])
+def test_fused_linear_with_no_input_features_is_its_bias(backend):
+    """dense + bias_add + relu fused into one kernel: with K = 0 the result is relu(bias) on every row."""
+    from mlc_lab.passes import OperatorFusionPass
+    from mlc_lab.passes.fusion import PATTERNS
+
+    b = GraphBuilder()
+    x, w = b.input("x", (3, 0)), b.constant(np.zeros((4, 0), np.float32))
+    bias = b.constant(np.array([-1, 0, 1, 2], np.float32))
+    graph = OperatorFusionPass(list(PATTERNS)).apply(b.build(b.relu(b.bias_add(b.dense(x, w), bias, axis=-1))))
+    assert graph.op_counts() == {"fused": 1}
+    got = mlc_lab.compile(graph, backend=backend, passes="none")(np.zeros((3, 0), np.float32))
+    same(got, np.tile(np.array([0, 0, 1, 2], np.float32), (3, 1)))
+
+
 @pytest.mark.parametrize("op", ["max", "min"])
 def test_max_of_an_empty_axis_is_a_compile_time_error(op):
     """PyTorch raises ("Expected reduction dim 0 to have non-zero size"): so does the IR, naming node and shape."""

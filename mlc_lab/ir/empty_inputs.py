@@ -22,7 +22,8 @@ def data_free_value(node: Node) -> np.ndarray | None:
     Raises OpError (naming the node) when that value is not one number repeated: code generators
     emit it as a fill.
     """
-    if node.op in ("input", "constant") or not node.inputs or node.type.numel == 0:
+    # A fused node is left to its members (its sub-graph's constants make its value non-uniform).
+    if node.op in ("input", "constant", "fused") or not node.inputs or node.type.numel == 0:
         return None
     if any(x.type.numel for x in node.inputs):
         return None
