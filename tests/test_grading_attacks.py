@@ -167,9 +167,9 @@ def test_tampering_with_files_changes_no_verdict_and_no_file(tmp_path: Path) -> 
 
 def test_limits_bound_a_whole_notebook(tmp_path: Path) -> None:
     """A SIGINT-ignoring loop is killed and labelled a timeout; slow cells share one budget; a flood
-    of output is cut. Budgets: 4 s of cells, 4 s of checks, 1 s grace."""
+    of output is cut; memory is capped. Budgets: 4 s of cells, 4 s of checks, 1 s grace, 2 GiB."""
     shutil.copytree(DATA / "limits", tmp_path / "class")
-    limits = Limits(timeout=4, check_timeout=4, grace=1, output_kb=64)
+    limits = Limits(timeout=4, check_timeout=4, grace=1, output_kb=64, memory_mb=2048)
     start = time.monotonic()
     report = grade(tmp_path / "class", checks=CHECKS, options=Options(limits=limits, guard=()), jobs=2)
     elapsed = time.monotonic() - start
@@ -190,4 +190,7 @@ def test_limits_bound_a_whole_notebook(tmp_path: Path) -> None:
     flood = notebooks["output_flood"]
     assert flood.output_truncated
     assert {r.name: r.passed for r in flood.results}["check_add"] is True
+    hog = notebooks["memory_hog"]  # 3 GiB asked, 2 GiB allowed: the cell fails, the grader does not
+    assert "cell 2: MemoryError" in hog.cell_errors, hog.cell_errors
+    assert {r.name: r.passed for r in hog.results}["check_add"] is True
     assert elapsed < 60, elapsed
