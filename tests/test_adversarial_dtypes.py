@@ -134,14 +134,24 @@ CASES = {
 }
 
 
+def _all_cases(*xs):
+    """Every case of CASES in one model (one compilation per backend), results keyed by case."""
+    return {name: fn(x) for (name, (fn, _)), x in zip(CASES.items(), xs)}
+
+
 @pytest.mark.parametrize("backend", COMPILED)
-@pytest.mark.parametrize("case", list(CASES))
-def test_dtypes_are_preserved(case, backend):
-    fn, x = CASES[case]
-    model = compile_torch(fn, x.clone(), backend=backend)
-    got, want = model(x.clone()), fn(x.clone())
-    for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
-        same(g, w)
+def test_dtypes_are_preserved(backend):
+    inputs = [x for _, x in CASES.values()]
+    model = compile_torch(_all_cases, *(x.clone() for x in inputs), backend=backend)
+    got, want = model(*(x.clone() for x in inputs)), _all_cases(*(x.clone() for x in inputs))
+    assert list(got) == list(CASES)
+    for name in CASES:
+        g, w = got[name], want[name]
+        for gi, wi in zip(g if isinstance(g, tuple) else (g,), w if isinstance(w, tuple) else (w,), strict=True):
+            try:
+                same(gi, wi)
+            except AssertionError as e:
+                raise AssertionError(f"{name} on {backend}: {e}") from None
 
 
 @pytest.mark.parametrize("backend", ["tvm", "mlir"])
