@@ -270,3 +270,22 @@ def test_wire_round_trips_data_and_graphs_and_refuses_code() -> None:
     bad_graph = b'{"__graph__": {"nodes": [["y", "relu", [5], {}, [2], "float32"]], "inputs": [], "outputs": [0]}}'
     with pytest.raises(wire.WireError, match="defined after it"):
         wire.loads(bad_graph)
+
+
+def test_integrity_flags_hidden_code_not_ordinary_calls() -> None:
+    from mlc_lab.grading.integrity import delegations, inspect_cells
+
+    ordinary = [
+        "import re, torch\nimport mlc_lab\nre.compile('x'); torch.compile(f); mlc_lab.compile(m, xs)",
+        "!ls -l\n%timeit sum(range(10))",
+        'def f():\n    """Return all factorizations of n."""',
+    ]
+    assert inspect_cells(ordinary).dynamic == []
+    hidden = ["exec(open('a.py').read())", "%run other.py", "import importlib\nimportlib.import_module('m')"]
+    assert len(inspect_cells(hidden).dynamic) == 3
+    assert inspect_cells(["x = open('../solutions/01_ir.md').read()"]).dynamic
+    refs = inspect_cells(["from mlc_lab.tuning import space as sp\nsplits = sp.factorizations"])
+    assert delegations(refs, ["mlc_lab.tuning.space.factorizations"])
+    assert not delegations(
+        inspect_cells(["from mlc_lab.tuning.space import SearchSpace"]), ["mlc_lab.tuning.space.factorizations"]
+    )
