@@ -127,6 +127,7 @@ CASES = {
     "float64 * 2.5": (lambda x: x * 2.5 + 0.1, torch.randn(2, 3, dtype=torch.float64)),
     "float64 0-d exp": (lambda x: torch.exp(x) * 0.5, torch.tensor(0.3, dtype=torch.float64)),
     "int pow": (lambda x: x**3, torch.arange(-4, 5)),
+    "int floor division": (lambda x: (x // 3, torch.div(x, -2, rounding_mode="floor")), torch.arange(-7, 8)),
     "int32 pow 0": (lambda x: x**0, torch.arange(-2, 3, dtype=torch.int32)),
     "int sum/max": (lambda x: (x.sum(1), x.amax(0), x.amin()), torch.tensor([[1, -2, 3], [4, 5, -7]])),
     "bool ops": (lambda x: (x + x, torch.maximum(x, x), x.sum(), x.to(torch.float32)), torch.tensor([1, 0, 1]) > 0),

@@ -628,9 +628,17 @@ def rsub(cx: Context, x, other, alpha=1) -> Node:
 
 
 def div_mode(cx: Context, x, other, rounding_mode=None) -> Node:
+    """x / y; on integers `rounding_mode="floor"` (x // y) is the IR's own integer div, which floors."""
+    if rounding_mode == "floor" and not cx.out_dtype.startswith("float"):
+        return _binary("div")(cx, x, other)
     if rounding_mode is not None:
         raise FrontendError(f"div with rounding_mode={rounding_mode!r} is not supported (the IR has no floor/trunc)")
     return _binary("div")(cx, x, other)
+
+
+def floor_divide(cx: Context, x, other) -> Node:
+    """x // y: the IR's integer div floors; floats would need a floor op the IR does not have."""
+    return div_mode(cx, x, other, "floor")
 
 
 def pow_(cx: Context, x, exponent) -> Node:
@@ -880,6 +888,7 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.div.Tensor: _binary("div"),
     aten.div.Scalar: _binary("div"),
     aten.div.Tensor_mode: div_mode,
+    aten.floor_divide.default: floor_divide,
     aten.maximum.default: _binary("maximum"),
     aten.minimum.default: _binary("minimum"),
     aten.pow.Tensor_Scalar: pow_,
