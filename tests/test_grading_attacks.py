@@ -102,7 +102,10 @@ def test_attack_does_not_pass(attacked, attack: str) -> None:
 def test_monkeypatched_probe_scores_only_the_case_it_hardcodes(attacked) -> None:
     notebook = by_student(attacked[0])["monkeypatch"]
     add = next(r for r in notebook.results if r.name == "check_add")
-    assert [c.passed for c in add.cases].count(True) <= 1  # add(2, 3) == 5, the drawn cases are not
+    assert add.cases and not add.passed
+    # only a case whose answer happens to be 5, like add(2, 3), can pass; the drawn inputs have other sums
+    assert all(c.expected == "5" for c in add.cases if c.passed), add.cases
+    assert any(c.expected != "5" for c in add.cases)
 
 
 def test_running_the_solution_is_flagged(attacked) -> None:
