@@ -50,13 +50,37 @@ def _interpreter(graph: Graph) -> Runner:
     return lambda *arrays: interpret(graph, *arrays)
 
 
-def _tvm(graph: Graph, tuning_db: str | os.PathLike | None = None, **options: Any) -> Runner:
-    """TensorIR kernels per node/group, compiled by TVM; a tuning database supplies the schedules."""
+def _tvm(
+    graph: Graph,
+    tuning_db: str | os.PathLike | None = None,
+    probe: bool | None = None,
+    tuned_now: Sequence[str] = (),
+    **options: Any,
+) -> Runner:
+    """TensorIR kernels per node/group, compiled by TVM. Schedules: `schedule=` if given, else the tuning
+    database's, else the best this machine knows (`mlc_lab.tuning.sources`: cache, shipped, transferred)."""
     from mlc_lab.codegen.tvm import build
 
     if tuning_db is not None:
         options["schedule"] = _schedule_from_db(tuning_db)
-    return TVMRunner(build(graph, **options))
+    elif "schedule" not in options:
+        options["schedule"] = _schedule_sources(probe, tuned_now, options.get("target", "llvm"))
+    runner = TVMRunner(build(graph, **options))
+    runner.schedules = options["schedule"]  # where each kernel's schedule came from (`.sources`), if it says
+    return runner
+
+
+def _schedule_sources(probe: bool | None, tuned_now: Sequence[str], target: Any) -> Any:
+    """The default hook: user cache, shipped logs, transfers from similar CPUs, then default schedules."""
+    from mlc_lab.tuning.sources import schedule_sources
+
+    key = ""
+    if not (isinstance(target, str) and target == "llvm"):  # another CPU than this one: keyed by its mcpu
+        from mlc_lab.codegen.tvm.build import resolve_target
+        from mlc_lab.tuning.task import target_signature
+
+        key = target_signature(resolve_target(target))
+    return schedule_sources(probe=probe, tuned_now=tuned_now, target=key)
 
 
 class TVMRunner:
@@ -344,6 +368,19 @@ class CompiledModel:
         self.check_finite = check_finite  #: refuse NaN/Inf inputs instead of propagating them
 
     @property
+    def schedule_sources(self) -> dict[str, Any]:
+        """TVM: tunable kernel (node name) -> where its schedule came from (`mlc_lab.tuning.sources.KernelSource`:
+        kind "tuned now", "exact", "transferred" or "default"); empty on other backends."""
+        return dict(getattr(getattr(self.runner, "schedules", None), "sources", None) or {})
+
+    def schedule_coverage(self) -> dict[str, int]:
+        """How many tunable kernels got each kind of schedule source."""
+        from collections import Counter
+
+        counts = Counter(s.kind for s in self.schedule_sources.values())
+        return {kind: counts[kind] for kind in ("tuned now", "exact", "transferred", "default")}
+
+    @property
     def report(self) -> Any:
         """The simulated backends' report of this thread's last call (cycles, simulated time); None elsewhere."""
         return getattr(self.runner, "last_report", None)
@@ -383,10 +420,25 @@ class CompiledModel:
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def __repr__(self) -> str:
+        sources = self.schedule_sources
+        shown = ", ".join(f"{n} {kind}" for kind, n in self.schedule_coverage().items() if n) if sources else ""
         return (
             f"<CompiledModel {self.graph.name!r} on {self.backend}: {len(self.optimized.ops)} ops after passes, "
-            f"compiled in {self.compile_seconds:.2f} s>"
+            f"compiled in {self.compile_seconds:.2f} s{f'; schedules: {shown}' if shown else ''}>"
         )
+
+
+def _tuning_budget(tune: str | float | None, backend: str, tuning_db: Any) -> float | None:
+    """Seconds of `compile(tune=...)`, checked before anything is imported or built."""
+    if tune is None:
+        return None
+    if backend != "tvm":
+        raise ValueError(f"tune= applies to the tvm backend only, not {backend!r}")
+    if tuning_db is not None:
+        raise ValueError("tune= tunes into the user's tuning cache; give tune= or tuning_db=, not both")
+    from mlc_lab.tuning.budget import parse_budget
+
+    return parse_budget(tune)
 
 
 def compile(  # noqa: A001 - named like torch.compile on purpose
@@ -397,13 +449,17 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     tuning_db: str | os.PathLike | None = None,
     check_finite: bool = False,
     input_shapes: dict[str, Sequence[int]] | None = None,
+    tune: str | float | None = None,
     **options: Any,
 ) -> CompiledModel:
     """Import `model`, run `passes`, build it for `backend`; returns a callable in the model's tensor type.
 
     backend: one of `BACKENDS` ("tvm", "mlir", "interpreter", "systolic", "cerebras", "dataflow").
     passes: "default" (chosen per backend, see `_default_passes`), "none", or a list of passes.
-    tuning_db: the auto-tuner's database (TVM only).
+    tuning_db: the auto-tuner's database (TVM only). Without it, TVM kernels get the best schedules this
+        machine knows (`mlc_lab.tuning.sources`; `compiled.schedule_sources` says which, per kernel).
+    tune: a time budget ("90s", "5m", "1h", or seconds; TVM only): tune this model's kernels into the
+        user's tuning cache first (`mlc_lab.tuning.budget`), then compile with the result.
     check_finite: refuse inputs holding NaN or Inf with an error naming the input. By default they are
         data, propagated exactly as PyTorch propagates them (every backend is tested for that).
     input_shapes: static shapes for an ONNX model's symbolic input dimensions ({"x": (1, 3, 224, 224)}).
@@ -415,11 +471,16 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
         if backend != "tvm":
             raise ValueError(f"tuning_db applies to the tvm backend only, not {backend!r}")
         options["tuning_db"] = tuning_db
+    budget_s = _tuning_budget(tune, backend, tuning_db)
     start = time.perf_counter()
     graph = import_model(model, example_inputs, input_shapes=input_shapes)
     optimized = PassManager(resolve_passes(passes, graph, backend)).apply(graph) if passes else graph
     if not passes:  # (the PassManager verifies after each pass) sizes too: a shape beyond the limit names its node
         optimized.verify()
     check_graph_fits(optimized, f"compiling graph {optimized.name!r} for backend {backend!r}", reuse=True)
+    if budget_s is not None:
+        from mlc_lab.tuning.budget import tune_graph
+
+        options["tuned_now"] = list(tune_graph(optimized, budget_s))
     runner = BACKENDS[backend](optimized, **options)
     return CompiledModel(graph, optimized, backend, runner, time.perf_counter() - start, check_finite)

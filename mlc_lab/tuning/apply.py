@@ -101,41 +101,64 @@ class DatabaseSchedule:
 
     def _apply_best(self, sch, node: Node, key: str, candidates: list[Record]) -> str | None:
         """Apply the fastest valid record to `sch`; the reason it could not, or None when it did."""
-        try:
-            info = analyze(sch)
-            space = space_for(info)
-        except Exception as e:  # UnsupportedKernel, or a kernel shape analyze() does not know
-            return f"it has records, but the search space does not cover it ({type(e).__name__}: {error_line(e)})"
-        rejected = []
-        for record in candidates:
-            why = space.violation(record.config)
-            if why is None:
-                break
-            rejected.append(why)
-        else:
-            return f"all {len(rejected)} of its records are outside its search space (the fastest: {rejected[0]})"
-        if rejected:
-            warnings.warn(
-                f"tuning log {self.db.path}: kernel {node.name}: {len(rejected)} faster records outside its search "
-                f"space ignored (the fastest: {rejected[0]})",
-                TuningLogWarning,
-                stacklevel=3,
-            )
-        trial = sch.copy()  # a config failing halfway must leave `sch` untouched for the fallback
-        try:
-            apply_config(trial, record.config, info)
-            if self.check_build:
-                _build_alone(trial)
-        except _BuildFailed as e:
-            return f"its record (cost {record.cost:.3g}) failed to build: {e}"
-        except Exception as e:  # whatever TVM raises: the record is at fault, and the default schedule works
-            return f"its record (cost {record.cost:.3g}) failed to apply: {type(e).__name__}: {error_line(e)}"
-        apply_config(sch, record.config, info)  # the same primitives again, on the real schedule
-        self.best[key] = record
-        return None
+        record, reason = apply_first_valid(sch, node, candidates, self.check_build, str(self.db.path))
+        if record is not None:
+            self.best[key] = record
+        return reason
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        """Kernel name -> where its schedule came from (`mlc_lab.tuning.sources.KernelSource`)."""
+        from mlc_lab.tuning.sources import KernelSource
+
+        out = {name: KernelSource(name, "exact", f"{self.db.path}") for name in self.applied}
+        for name, why in self.fell_back:
+            out[name] = KernelSource(name, "default", str(self.db.path), why)
+        return out
 
     def __repr__(self) -> str:
         return f"<DatabaseSchedule: {len(self.candidates)} tuned kernels, target {self.target!r}>"
+
+
+def apply_first_valid(
+    sch, node: Node, candidates: list[Record], check_build: bool = True, log: str = "tuning log"
+) -> tuple[Record | None, str | None]:
+    """Apply to `sch` the first of `candidates` (fastest first) whose config is in the kernel's space.
+
+    Returns (the record applied, None), or (None, the reason none could be): outside the space, failed
+    to apply, or (with `check_build`) failed to compile. `sch` is untouched unless a record applied."""
+    try:
+        info = analyze(sch)
+        space = space_for(info)
+    except Exception as e:  # UnsupportedKernel, or a kernel shape analyze() does not know
+        reason = f"it has records, but the search space does not cover it ({type(e).__name__}: {error_line(e)})"
+        return None, reason
+    rejected = []
+    for record in candidates:
+        why = space.violation(record.config)
+        if why is None:
+            break
+        rejected.append(why)
+    else:
+        return None, f"all {len(rejected)} of its records are outside its search space (the fastest: {rejected[0]})"
+    if rejected:
+        warnings.warn(
+            f"tuning log {log}: kernel {node.name}: {len(rejected)} faster records outside its search "
+            f"space ignored (the fastest: {rejected[0]})",
+            TuningLogWarning,
+            stacklevel=4,
+        )
+    trial = sch.copy()  # a config failing halfway must leave `sch` untouched for the fallback
+    try:
+        apply_config(trial, record.config, info)
+        if check_build:
+            _build_alone(trial)
+    except _BuildFailed as e:
+        return None, f"its record (cost {record.cost:.3g}) failed to build: {e}"
+    except Exception as e:  # whatever TVM raises: the record is at fault, and the default schedule works
+        return None, f"its record (cost {record.cost:.3g}) failed to apply: {type(e).__name__}: {error_line(e)}"
+    apply_config(sch, record.config, info)  # the same primitives again, on the real schedule
+    return record, None
 
 
 class _BuildFailed(Exception):
@@ -188,15 +211,24 @@ def tune_model(
     passes: Any = "default",
     strategy: str = "model",
     progress: bool = True,
+    budget: str | float | None = None,
 ) -> dict[str, Any]:
     """Tune every distinct kernel `mlc_lab.compile(model, example_inputs, backend="tvm", passes=passes)`
     will build (same import, same pass preset, so the records' keys match); returns key -> TuneResult.
-    `mlc_lab.compile(..., tuning_db=db)` then applies them."""
+    `mlc_lab.compile(..., tuning_db=db)` then applies them.
+
+    budget: a time budget ("90s", "5m", seconds) shared by all kernels instead of `trials` per kernel
+    (`mlc_lab.tuning.budget`)."""
     from mlc_lab.api import import_model, resolve_passes
     from mlc_lab.passes import PassManager
     from mlc_lab.tuning.tuner import tune
 
     graph = import_model(model, example_inputs)
     graph = PassManager(resolve_passes(passes, graph, "tvm")).apply(graph)
+    if budget is not None:
+        from mlc_lab.tuning.budget import parse_budget, tune_graph
+
+        log = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
+        return tune_graph(graph, parse_budget(budget), log, progress=progress, strategy=strategy)
     tasks = tasks_from_graph(graph)
     return {task.key: tune(task, trials, strategy=strategy, db=db, progress=progress) for task in tasks}

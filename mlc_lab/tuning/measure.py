@@ -72,12 +72,17 @@ class MeasuredCost:
         self.atol = rtol * float(np.abs(self.expected).max() or 1.0)
 
     def __call__(self, config: Config | None) -> TrialResult:
+        hook = None if config is None else (lambda sch, node: apply_config(sch, config, self.info))
+        return self.measure_hook(hook, config)
+
+    def measure_hook(self, hook, config: Config | None = None) -> TrialResult:
+        """Build, check and time the kernel under any schedule hook `(sch, node)` (the default schedule, say)."""
         import tvm
 
         result = TrialResult(dict(config or {}))
         start = time.perf_counter()
         try:
-            func, constants = scheduled_func(self.task, config, self.info)
+            func, constants = lower(self.task.node, hook)
             executable = tvm.compile(tvm.IRModule({"main": func}), target=self.target)
         except Exception as e:  # a schedule primitive refused, or TVM/LLVM failed: keep the reason
             result.error = f"build: {type(e).__name__}: {error_line(e)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,13 +42,26 @@ def node_signature(node: Node) -> str:
 def target_signature(target=None, threads: int | None = None) -> str:
     """`mcpu` and thread count: a schedule tuned for one is not evidence about the other."""
     if target is None:
-        import tvm
+        from mlc_lab.tuning.isa import system_cpu
 
-        mcpu = tvm.target.codegen.llvm_get_system_cpu()
+        mcpu = system_cpu()
     else:
         mcpu = str(target.attrs.get("mcpu", "generic"))
     threads = threads or int(os.environ.get("TVM_NUM_THREADS", 0)) or os.cpu_count() or 1
     return f"llvm -mcpu={mcpu} -threads={threads}"
+
+
+#: A target key as `target_signature` writes it: the CPU and the thread count.
+TARGET_KEY = re.compile(r"llvm -mcpu=(?P<mcpu>[\w.+-]+) -threads=(?P<threads>[0-9]+)")
+
+
+def split_key(key: str) -> tuple[str, str, int] | None:
+    """(kernel signature, mcpu, threads) of a record key; None for a key of another form (MetaSchedule's)."""
+    signature, _, target = key.rpartition("@")
+    match = TARGET_KEY.fullmatch(target)
+    if not signature or match is None:
+        return None
+    return signature, match["mcpu"], int(match["threads"])
 
 
 @dataclass(eq=False)

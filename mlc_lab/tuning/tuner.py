@@ -105,8 +105,12 @@ def tune_space(
     seed: int = 0,
     progress: bool = True,
     featurize: Featurizer | None = None,
+    deadline: float | None = None,
 ) -> TuneResult:
     """Run until the log holds `trials` trials for `key` (so a rerun after a kill finishes the rest).
+
+    deadline: a `time.monotonic()` value after which no new trial starts (a time budget; the trial in
+    flight finishes and is logged).
 
     The log is read back checked against `space`: invalid records are reported (`TuneResult.invalid` and a
     `TuningLogWarning`) and never observed, so they are never the best nor cost-model data. Tuners may share
@@ -129,7 +133,7 @@ def tune_space(
         bar = _progress(trials, loop.result.resumed, task_name or key[:40], progress)
         offset = max(loop.result.wall, default=0.0)  # a resumed session continues the wall-clock axis
         start = time.perf_counter()
-        while (config := loop.next_config(trials)) is not None:
+        while (deadline is None or time.monotonic() < deadline) and (config := loop.next_config(trials)) is not None:
             trial = _checked(cost(config))
             wall = offset + time.perf_counter() - start
             record = _record(trial, key, task_name, target, 0, strategy.name, wall, flops)
@@ -137,6 +141,7 @@ def tune_space(
             if bar is not None:
                 bar.update(len(loop.result.trials) - bar.n)
                 bar.set_postfix_str(_postfix(loop.result))
+        loop.read_log()  # the last trial logged (a deadline ends the loop before it is read back)
         loop.result.tuning_wall_s = time.perf_counter() - start
     finally:
         if shared is not None:
@@ -281,13 +286,17 @@ def tune(
     seed: int = 0,
     progress: bool = True,
     target=None,
+    deadline: float | None = None,
+    cost=None,
 ) -> TuneResult:
-    """Tune one compiler task (`mlc_lab.tuning.task.Task`) on this CPU; see `tune_space`."""
+    """Tune one compiler task (`mlc_lab.tuning.task.Task`) on this CPU; see `tune_space`.
+
+    cost: how configs are measured (default: `MeasuredCost` here; `mlc_lab.tuning.rpc.RemoteCost` on boards)."""
     from mlc_lab.tuning.cost_model import featurizer_for
     from mlc_lab.tuning.measure import MeasuredCost
     from mlc_lab.tuning.space import space_for
 
-    cost = MeasuredCost(task, target)
+    cost = cost if cost is not None else MeasuredCost(task, target)
     space = space_for(cost.info)
     return tune_space(
         space,
@@ -302,4 +311,5 @@ def tune(
         seed=seed,
         progress=progress,
         featurize=featurizer_for(cost.info),
+        deadline=deadline,
     )
