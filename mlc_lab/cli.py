@@ -18,7 +18,7 @@ COMMAND_MODULES: list[str] = [
     "mlc_lab.grading.cli",  # grade
     "mlc_lab.book",  # book, lab
     "mlc_lab.backends.custom.cli",  # simulate
-    "mlc_lab.tuning.cli",  # tune
+    "mlc_lab.tuning.cli",  # tune, tune-model
 ]
 
 
