@@ -49,3 +49,67 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int = 15, 
         for name, fn in fns.items():
             samples[name].append(per_call_seconds(fn, calls))
     return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+# -- wording a comparison from the numbers just measured --------------------------------------------------------
+#: Ratios within this fraction of 1 are worded "about as fast": run-to-run noise on a shared machine.
+TIE_TOLERANCE = 0.05
+VERDICTS = ("faster", "about as fast", "slower")
+
+
+class ClaimContradicted(AssertionError):
+    """A chapter expected one verdict, and the numbers measured on this machine say another."""
+
+
+class Claim(str):
+    """The worded comparison (a str, ready to print) that also carries the numbers it was worded from."""
+
+    a: str
+    b: str
+    ratio: float  #: a's time / b's time
+    verdict: str  #: one of VERDICTS, for a against b
+
+    def __new__(cls, text: str, a: str, b: str, ratio: float, verdict: str) -> Claim:
+        claim = super().__new__(cls, text)
+        claim.a, claim.b, claim.ratio, claim.verdict = a, b, ratio, verdict
+        return claim
+
+
+def _verdict(ratio: float, tie: float) -> str:
+    if ratio < 1 - tie:
+        return "faster"
+    if ratio > 1 + tie:
+        return "slower"
+    return "about as fast"
+
+
+def compare_words(
+    a_seconds: float,
+    b_seconds: float,
+    a: str = "A",
+    b: str = "B",
+    *,
+    tie: float = TIE_TOLERANCE,
+    expect: str | None = None,
+) -> Claim:
+    """Word "a against b" from two measured times: "TVM takes 0.41x the time of eager (faster)".
+
+    Every speed claim in the book's prose goes through here, so a sentence can never say "faster"
+    where the numbers printed next to it say slower. `expect` (one of VERDICTS) states what the text
+    around it assumes: if this machine's numbers contradict it, `ClaimContradicted` says so with them.
+    """
+    for label, seconds in ((a, a_seconds), (b, b_seconds)):
+        number = isinstance(seconds, int | float | np.floating) and not isinstance(seconds, bool)
+        if not (number and np.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"compare_words: the time of {label!r} must be finite seconds > 0, not {seconds!r}")
+    if expect is not None and expect not in VERDICTS:
+        raise ValueError(f"compare_words: expect={expect!r} is not a verdict; one of {', '.join(VERDICTS)}")
+    ratio = float(a_seconds) / float(b_seconds)
+    verdict = _verdict(ratio, tie)
+    assert (verdict == "faster") == (ratio < 1 - tie) and (verdict == "slower") == (ratio > 1 + tie)
+    if expect is not None and verdict != expect:
+        raise ClaimContradicted(
+            f"expected {a} to be {expect} against {b}, but on this machine {a} takes {ratio:.2f}x the time of {b} "
+            f"({a_seconds * 1e3:.3g} ms vs {b_seconds * 1e3:.3g} ms)"
+        )
+    return Claim(f"{a} takes {ratio:.2f}\u00d7 the time of {b} ({verdict})", a, b, ratio, verdict)

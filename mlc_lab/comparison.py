@@ -77,9 +77,62 @@ def compare_model(
         timed = {k: (lambda fn=fn: fn(*model.example_inputs)) for k, fn in fns.items() if k not in SIMULATED}
         result.seconds = interleaved_medians(timed, rounds=rounds, calls=calls)
     result.simulated = {k: fns[k].report.time_s for k in SIMULATED}
+    result.notes["tvm"] = default_coverage(fns["tvm"].optimized)
     if "tvm tuned" in fns:
         result.notes["tvm tuned"] = log_coverage(fns["tvm tuned"].optimized, tuning_db)
     return result
+
+
+def cpu_name() -> str:
+    """The CPU's marketing name ("AMD EPYC", "Intel(R) Core(TM) i7-11700"), from /proc/cpuinfo where
+    there is one (platform.processor() is empty on most Linux systems)."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_summary() -> str:
+    """This machine as the numbers depend on it: CPU name, LLVM's CPU (the tuning key), vector level, cores."""
+    from mlc_lab.codegen.tvm.build import host_target
+    from mlc_lab.codegen.tvm.schedule import host_isa
+
+    mcpu = host_target().attrs.get("mcpu", "")
+    return f"{cpu_name()} (LLVM -mcpu={mcpu}), vector level {host_isa()}, {os.cpu_count()} cores"
+
+
+def log_origin(tuning_db: str | os.PathLike) -> str:
+    """Whose machine a tuning log's numbers come from: its records' target(s) and the dates they were written."""
+    import datetime
+
+    from mlc_lab.tuning import TuningDatabase
+
+    records = TuningDatabase(tuning_db).records()
+    if not records:
+        return f"{os.path.basename(str(tuning_db))}: no records"
+    targets = sorted({r.target for r in records})
+    days = sorted({datetime.datetime.fromtimestamp(r.time, datetime.UTC).date().isoformat() for r in records if r.time})
+    when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "an unknown date"
+    return f"{', '.join(targets)} on {when}"
+
+
+def default_coverage(graph: Any) -> str:
+    """How many of the graph's contraction kernels the default schedule register-tiles (the template's
+    default point for this CPU); the rest get its simpler vector strategies."""
+    from mlc_lab.codegen.tvm.lower import lower_node
+    from mlc_lab.codegen.tvm.schedule import host_isa, is_contraction, register_tiled_config
+
+    nodes = [n for n in graph.nodes if n.op not in ("input", "constant") and is_contraction(n)]
+    decisions: list[bool] = []
+    for node in nodes:  # the kernel exactly as the schedule hook sees it; the probe changes nothing
+        lower_node(node, schedule=lambda sch, _: decisions.append(register_tiled_config(sch, host_isa()) is not None))
+    tiled = sum(decisions)
+    return f"{tiled} of {len(nodes)} contraction kernels register-tiled by the default schedule ({host_isa().name})"
 
 
 def log_coverage(graph: Any, tuning_db: str | os.PathLike) -> str:

@@ -1,10 +1,14 @@
-"""A simple default schedule: parallel outer loops, one vectorised inner loop per loop nest.
+"""The default schedule: register tiles for contractions, one vectorised inner loop for the rest.
 
 It is a hook with the signature every schedule has here, `schedule(sch, node) -> None`, called by
 `lower_node` once per kernel after inlining (so `sch` holds at most: padding copies, reductions, and
 the output stage). The tuner of a later chapter plugs in at the same place.
 
-Per loop nest (one per remaining block):
+A contraction (an op the registry marks OUT_FUSABLE: matmul, dense, conv2d in any layout) gets the
+tuner's own register-tiled template at its default point for this CPU (`mlc_lab.codegen.tiling`:
+`default_config`, sized from the vector width and register count the target's features give), when
+that point vectorises a contiguous axis (or packs the weight so it becomes one) whole vectors wide.
+Otherwise, per loop nest (one per remaining block):
 - elementwise: split the innermost loop by the vector width and vectorise it, fuse the rest and
   parallelise;
 - a reduction whose innermost output axis is contiguous (or unused) in every input it reads, like a
@@ -25,11 +29,25 @@ Measured on this machine (1 thread): 3x3 conv 33 GFLOP/s (naive loops 1.4), dens
 
 from __future__ import annotations
 
+import functools
+
 from tvm import s_tir
 from tvm.tirx.analysis import undefined_vars
 
+from mlc_lab.codegen.tiling import (
+    Config,
+    KernelInfo,
+    UnsupportedKernel,
+    VectorISA,
+    analyze,
+    apply_config,
+    default_config,
+    target_isa,
+    vector_widths,
+)
 from mlc_lab.codegen.tvm.lower import block_name, epilogue_pair, is_reduction, num_spatial, root_blocks
 from mlc_lab.ir.graph import Node
+from mlc_lab.ir.ops import OpKind, get_op
 
 #: Vector widths tried, widest first (16 fp32 lanes = one AVX-512 register).
 VECTOR_WIDTHS = (16, 8, 4)
@@ -39,6 +57,8 @@ MIN_PARALLEL_WORK = 1 << 14
 
 def default_schedule(sch: s_tir.Schedule, node: Node) -> None:
     """Schedule every loop nest of one kernel (see the module docstring)."""
+    if is_contraction(node) and schedule_register_tiled(sch, host_isa()):
+        return
     pair = epilogue_pair(sch)
     anchor, epilogue = (block_name(sch, b) for b in pair) if pair else (None, None)
     for block in root_blocks(sch):
@@ -52,6 +72,52 @@ def default_schedule(sch: s_tir.Schedule, node: Node) -> None:
                 schedule_elementwise(sch, block)
         except s_tir.ScheduleError:
             continue  # every primitive preserves meaning: a half-scheduled nest is slower, never wrong
+
+
+# -- contractions: the register-tiled template -----------------------------------------------------------------
+@functools.cache
+def host_isa() -> VectorISA:
+    """This machine's vector level (AVX-512, AVX2, ...), read once from the host target's features."""
+    return target_isa()
+
+
+def is_contraction(node: Node) -> bool:
+    """An OUT_FUSABLE op (matmul, dense, conv2d), or a fused group built around exactly one."""
+    ops = [n.op for n in node.subgraph.nodes] if node.op == "fused" else [node.op]
+    if any(op == "fused" for op in ops):
+        return False
+    return sum(get_op(op).kind == OpKind.OUT_FUSABLE for op in ops if op not in ("input", "constant")) == 1
+
+
+def register_tiled_config(sch: s_tir.Schedule, isa: VectorISA) -> tuple[KernelInfo, Config] | None:
+    """The template's default point for this kernel, or None where it would not pay (module docstring)."""
+    try:
+        info = analyze(sch)
+    except UnsupportedKernel:
+        return None
+    config = default_config(info, isa)
+    if config[f"tile_{info.spatial[-1][0]}"][-1] not in vector_widths(isa):
+        return None  # e.g. a 2-wide image row: the strided strategies below vectorise a longer axis
+    block = sch.get_sblock(info.block)
+    vector_var = [iv.var for iv in sch.get(block).iter_vars][len(info.spatial) - 1]
+    if not (config.get("pack") or contiguous_in_reads(sch, block, vector_var)):
+        return None  # the lanes would gather strided weights (dense with one row: the rfactor strategy wins)
+    return info, config
+
+
+def schedule_register_tiled(sch: s_tir.Schedule, isa: VectorISA) -> bool:
+    """Apply the template's default point if it pays here; False leaves `sch` as it was."""
+    chosen = register_tiled_config(sch, isa)
+    if chosen is None:
+        return False
+    info, config = chosen
+    trial = sch.copy()  # a primitive failing halfway must leave `sch` whole for the other strategies
+    try:
+        apply_config(trial, config, info)
+    except s_tir.ScheduleError:
+        return False
+    apply_config(sch, config, info)
+    return True
 
 
 # -- helpers --------------------------------------------------------------------------------------------------

@@ -1,0 +1,287 @@
+"""The register-tiled TensorIR template for one contraction kernel (matmul, dense, conv2d in any layout),
+and its default point for this CPU. TVM is imported lazily, so the tuner imports this module cheaply.
+
+A *config* is a JSON-able dict of knob values, e.g.
+
+    {"tile_i0": [8, 16, 1, 4], "tile_i1": [2, 4, 4, 16], "tile_k": [128, 4], "order": "ssrsrs",
+     "cache_write": True, "pack": True, "parallel": True, "vectorize": True, "unroll": 64}
+
+(knobs are named after the kernel's loops as the code generator's TensorIR names them: a matmul
+C[i0, i1] = sum_k A[i0, k] B[k, i1]; a conv adds rc, ry, rx; `mlc_lab.tuning.space.space_for` lists
+the choices the tuner searches).
+
+`apply_config(sch, config)` turns it into TensorIR schedule primitives. The loop structure is
+MetaSchedule's CPU template "SSRSRS": every spatial loop split in 4, every reduction loop in 2,
+
+    s0 (parallel, fused)  s1  r0  s2  r1  s3 (the innermost s3 of the last axis is vectorised)
+
+so the s3 tiles make the register tile (accumulators: e.g. 8 rows x 32 lanes), s2/s1 tiles fit the caches,
+`cache_write` accumulates a tile in a local buffer, `pack` copies the weight into a layout whose
+innermost axis is the vector tile (BLAS's packed B), `unroll` asks for auto-unrolling, and order
+"srssrs" moves the outer reduction loop outside s1 (k-blocking outermost, as BLAS does).
+
+`default_config(info, isa)` is the point of this template the code generator uses when no tuning record
+exists: the register tile sized from the CPU's vector width and register count (`VectorISA`, read from
+the target's features, never from a CPU name), the cache tile a few kB, the reduction split so the
+register tile stays in registers over a long inner loop. The tuner searches the same template.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+Config = dict[str, Any]
+
+
+@dataclass
+class KernelInfo:
+    """What the schedule needs to know about a lowered kernel (found by `analyze`)."""
+
+    block: str  #: the contraction block
+    spatial: list[tuple[str, int]]  #: (iter var name, extent) of its spatial loops, in order
+    reduce: list[tuple[str, int]]  #: the same for its reduction loops
+    pads: list[str] = field(default_factory=list)  #: padding stages feeding it
+    epilogue: str | None = None  #: an elementwise stage consuming it (a fused group's tail)
+    weight: tuple[int, int] | None = None  #: (read index, dim): an operand indexed by the vector axis alone
+
+
+class UnsupportedKernel(ValueError):
+    """The kernel is not one contraction (plus padding and an epilogue): this space does not apply."""
+
+
+def _is_reduction(sch, block) -> bool:
+    return any(int(iv.iter_type) != 0 for iv in sch.get(block).iter_vars)
+
+
+def analyze(sch) -> KernelInfo:
+    """Find the contraction block, its loops, padding stages, epilogue and packable weight."""
+    from tvm.tirx.analysis import undefined_vars
+
+    blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
+    reductions = [b for b in blocks if _is_reduction(sch, b)]
+    if len(reductions) != 1:
+        raise UnsupportedKernel(f"expected one reduction block, found {len(reductions)}")
+    main = reductions[0]
+    stmt = sch.get(main)
+    if len(sch.get_loops(main)) != len(stmt.iter_vars):
+        raise UnsupportedKernel("the contraction's loops were already transformed")
+    spatial = [(iv.var.name.removeprefix("v_"), int(iv.dom.extent)) for iv in stmt.iter_vars if int(iv.iter_type) == 0]
+    reduce = [(iv.var.name.removeprefix("v_"), int(iv.dom.extent)) for iv in stmt.iter_vars if int(iv.iter_type) != 0]
+    pads = [sch.get(b).name_hint for b in sch.get_producers(main) if not _is_reduction(sch, b)]
+    consumers = list(sch.get_consumers(main))
+    if len(consumers) > 1:
+        raise UnsupportedKernel("the contraction has several consumers")
+    epilogue = sch.get(consumers[0]).name_hint if consumers else None
+    spatial_vars = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == 0]
+    vector_var, other_vars = spatial_vars[-1], spatial_vars[:-1]
+    weight = None
+    out_buffer = stmt.writes[0].source
+    for index, region in enumerate(stmt.reads):
+        if region.source.same_as(out_buffer) or region.source.name in pads:
+            continue
+        uses = [set(v.name for v in undefined_vars(r.min)) for r in region.region]
+        if any(v.name in u for u in uses for v in other_vars):
+            continue
+        dims = [d for d, u in enumerate(uses) if vector_var.name in u]
+        if len(dims) == 1 and region.region[dims[0]].min.same_as(vector_var):
+            weight = (index, dims[0])
+            break
+    return KernelInfo(sch.get(main).name_hint, spatial, reduce, pads, epilogue, weight)
+
+
+# -- applying a config ---------------------------------------------------------------------------------
+def apply_config(sch, config: Config, info: KernelInfo | None = None) -> None:
+    """Schedule the kernel in `sch` as `config` says (see the module docstring for the loop structure)."""
+    info = info or analyze(sch)
+    block = sch.get_sblock(info.block)
+    spatial_tiles = [config[f"tile_{n}"] for n, _ in info.spatial]
+    reduce_tiles = [config[f"tile_{n}"] for n, _ in info.reduce]
+    vector = spatial_tiles[-1][-1]
+    if config.get("pack") and info.weight is not None:
+        _pack_weight(sch, block, info.weight, vector, config.get("parallel", True))
+    for pad in info.pads:
+        if config.get("inline_pad"):
+            sch.compute_inline(sch.get_sblock(pad))
+        elif config.get("parallel", True):
+            sch.parallel(sch.get_loops(sch.get_sblock(pad))[0])
+    loops = sch.get_loops(block)
+    n_spatial = len(info.spatial)
+    s = [sch.split(loop, factors=f) for loop, f in zip(loops[:n_spatial], spatial_tiles)]
+    r = [sch.split(loop, factors=f) for loop, f in zip(loops[n_spatial:], reduce_tiles)]
+    level = lambda k: [split[k] for split in s]
+    if config["order"] == "ssrsrs":
+        order = level(0) + level(1) + [x[0] for x in r] + level(2) + [x[1] for x in r] + level(3)
+        anchor = level(1)[-1]
+    else:  # srssrs: outer reduction loop right inside the parallel loop
+        order = level(0) + [x[0] for x in r] + level(1) + level(2) + [x[1] for x in r] + level(3)
+        anchor = level(0)[-1]
+    sch.reorder(*order)
+    consumer = _attach_consumer(sch, block, info, config.get("cache_write", False), anchor)
+    outer = sch.fuse(*level(0)) if n_spatial > 1 else level(0)[0]
+    if config.get("parallel", True):
+        sch.parallel(outer)
+    if config.get("vectorize", True) and vector > 1:
+        sch.vectorize(level(3)[-1])
+        if consumer is not None:
+            _vectorize_inner(sch, consumer, vector)
+    if config.get("unroll", 0):
+        sch.annotate(outer, "pragma_auto_unroll_max_step", int(config["unroll"]))
+        sch.annotate(outer, "pragma_unroll_explicit", 1)
+    sch.decompose_reduction(block, r[0][0] if r else order[-1])
+
+
+def _attach_consumer(sch, block, info: KernelInfo, cache_write: bool, anchor):
+    """Place the epilogue (or a cache_write copy) after each output tile, so the tile stays hot."""
+    if info.epilogue is not None:
+        consumer = sch.get_sblock(info.epilogue)
+        if cache_write:
+            sch.set_scope(block, 0, "local")
+    elif cache_write:
+        consumer = sch.cache_write(block, 0, "local")
+    else:
+        return None
+    sch.reverse_compute_at(consumer, anchor)
+    return consumer
+
+
+def _vectorize_inner(sch, block, vector: int) -> None:
+    inner = sch.get_loops(block)[-1]
+    extent = int(sch.get(inner).extent)
+    if extent % vector == 0 and extent > 1:
+        sch.vectorize(sch.split(inner, factors=[None, vector])[1] if extent > vector else inner)
+
+
+def _pack_weight(sch, block, weight: tuple[int, int], vector: int, parallel: bool) -> None:
+    """Copy the weight so the vector axis's tile is innermost: [.., N, ..] -> [N / v, .., v] (packed B)."""
+    index, dim = weight
+    extent = int(sch.get(block).reads[index].source.shape[dim])
+    ndim = len(sch.get(block).reads[index].source.shape)
+    if vector <= 1 or extent % vector or (dim == ndim - 1 and vector == extent):
+        return  # nothing to gain: the layout already has the vector axis innermost and whole
+    packed = sch.cache_read(block, index, "global")
+
+    def index_map(*idx):
+        rest = [x for d, x in enumerate(idx) if d != dim]
+        return (idx[dim] // vector, *rest, idx[dim] % vector)
+
+    sch.transform_layout(packed, ("write", 0), index_map)
+    if parallel:
+        sch.parallel(sch.get_loops(packed)[0])
+
+
+# -- the CPU's vector unit -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VectorISA:
+    """What the register tile is sized from: fp32 lanes per vector register, and how many registers."""
+
+    name: str  #: "AVX-512", "AVX2", "AVX", "SSE", "NEON", or "scalar"
+    lanes: int  #: fp32 lanes in one vector register
+    registers: int  #: architectural vector registers
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.lanes} fp32 lanes x {self.registers} registers)"
+
+
+#: Feature sets, widest first: the first one the target has is its level (LLVM feature names).
+ISA_LEVELS: tuple[tuple[tuple[str, ...], VectorISA], ...] = (
+    (("avx512f",), VectorISA("AVX-512", 16, 32)),
+    (("avx2", "fma"), VectorISA("AVX2", 8, 16)),
+    (("avx",), VectorISA("AVX", 8, 16)),
+    (("sse2",), VectorISA("SSE", 4, 16)),
+    (("neon",), VectorISA("NEON", 4, 32)),
+)
+SCALAR = VectorISA("scalar", 1, 16)
+
+
+def target_isa(target: Any = None) -> VectorISA:
+    """The vector level of a TVM target (default: this machine's), from its LLVM features."""
+    import tvm
+
+    if target is None:
+        from mlc_lab.codegen.tvm.build import host_target
+
+        target = host_target()
+    elif not isinstance(target, tvm.target.Target):
+        target = tvm.target.Target(target)
+    for features, isa in ISA_LEVELS:
+        try:
+            if tvm.target.codegen.target_has_features(list(features), target):
+                return isa
+        except Exception:  # a feature name this target's architecture does not know (neon on x86)
+            continue
+    return SCALAR
+
+
+# -- the default point ---------------------------------------------------------------------------------------
+#: Accumulator budget: registers left for the loaded operand vectors and the broadcast.
+SPARE_REGISTERS = 4
+#: Rows of the register tile per axis: the tuner's space allows at most this many (`space_for`).
+MAX_ROWS = 8
+#: Output elements of the cache tile (s2 x s3) accumulated in the local buffer: 4096 fp32 = 16 kB (L1).
+CACHE_TILE = 4096
+#: Inner reduction steps per register tile (r1): long enough to hide loading and storing the accumulators.
+INNER_REDUCTION = 64
+#: Rows of output per packed weight panel below which packing the weight costs more than it saves.
+PACK_MIN_ROWS = 16
+
+
+def _divisor_at_most(extent: int, limit: int) -> int:
+    return max(d for d in range(1, min(extent, max(limit, 1)) + 1) if extent % d == 0)
+
+
+def vector_widths(isa: VectorISA) -> tuple[int, ...]:
+    """Whole-vector widths of the vectorised axis's register tile, widest first: 2 registers, 1, half of one."""
+    return tuple(w for w in (2 * isa.lanes, isa.lanes, isa.lanes // 2) if w >= 4) or (isa.lanes,)
+
+
+def default_config(info: KernelInfo, isa: VectorISA) -> Config:
+    """A well-chosen point of the template for this kernel on a CPU with `isa` (see the module docstring).
+
+    Vector axis (the last spatial one): two vector registers wide when it divides, else one, else half
+    of one, else the largest divisor below. Register rows: from the innermost other spatial axes
+    outwards, as many as the accumulator budget allows (registers - spare, in vectors), at most
+    `MAX_ROWS` per axis. Cache tile:
+    s2 grows the tile to about `CACHE_TILE` outputs. Reduction: the window axes (ry, rx) whole inside,
+    the channel axis split so the inner loop runs about `INNER_REDUCTION` steps.
+    """
+    *others, (vname, vextent) = info.spatial
+    lanes = isa.lanes
+    vector = next((w for w in vector_widths(isa) if vextent % w == 0), _divisor_at_most(vextent, 2 * lanes))
+    vectors = max(1, math.ceil(vector / lanes))
+    budget = max(1, (isa.registers - SPARE_REGISTERS) // vectors)
+    rows: dict[str, int] = {}
+    for name, extent in reversed(others):
+        rows[name] = _divisor_at_most(extent, min(MAX_ROWS, budget))
+        budget //= rows[name]
+    v2 = _divisor_at_most(vextent // vector, max(1, CACHE_TILE // (vector * 32)))
+    room = max(1, CACHE_TILE // (vector * v2 * math.prod(rows.values())))
+    config: Config = {}
+    for name, extent in others:
+        r3 = rows[name]
+        r2 = _divisor_at_most(extent // r3, room)
+        room = max(1, room // r2)
+        config[f"tile_{name}"] = [extent // (r2 * r3), 1, r2, r3]
+    config[f"tile_{vname}"] = [vextent // (v2 * vector), 1, v2, vector]
+    inner = INNER_REDUCTION
+    for name, extent in reversed(info.reduce[1:]):  # window axes: whole inside the register tile's loop
+        config[f"tile_{name}"] = [1, extent]
+        inner = max(1, inner // extent)
+    if info.reduce:
+        name, extent = info.reduce[0]
+        r1 = _divisor_at_most(extent, inner)
+        config[f"tile_{name}"] = [extent // r1, r1]
+    panel_rows = math.prod(e for _, e in others)  # rows reusing each packed weight element
+    config.update(
+        order="ssrsrs",
+        cache_write=True,
+        parallel=True,
+        vectorize=True,
+        unroll=16,
+    )
+    if info.weight is not None:
+        config["pack"] = panel_rows >= PACK_MIN_ROWS
+    if info.pads:
+        config["inline_pad"] = False
+    return config
