@@ -1,20 +1,14 @@
 """Tuning through TVM's RPC tracker: a tracker and two RPC servers on 127.0.0.1, started by the test.
 
-Every process is started in its own process group and stopped by its PID (group) in the fixture's
-finalizer, on failure too. The servers run without torch (a stub module that refuses the import, on
-their PYTHONPATH only): `import tvm` pulls torch in otherwise, and that import is most of a server's
-start-up time. The kernels they run are TVM's alone.
+`mlc_lab.tuning.rpc_local.local_rpc` starts TVM's own entry points (`python -m tvm.exec.rpc_tracker`,
+`python -m tvm.exec.rpc_server`) on free ports, each in its own process group, and stops them by PID
+when the fixture ends, on failure too; the fixture checks that none is left.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -24,76 +18,23 @@ pytest.importorskip("cloudpickle")  # tvm.rpc's tracker and server start their w
 from mlc_lab.cli import main  # noqa: E402
 from mlc_lab.tuning.database import TuningDatabase  # noqa: E402
 from mlc_lab.tuning.measure import MeasuredCost  # noqa: E402
-from mlc_lab.tuning.rpc import RemoteMeasureError, free_servers, tune_remote  # noqa: E402
+from mlc_lab.tuning.rpc import tune_remote  # noqa: E402
+from mlc_lab.tuning.rpc_local import free_port, local_rpc  # noqa: E402
 from mlc_lab.tuning.task import matmul_task  # noqa: E402
 
 KEY = "mlc-lab-test"
-START_TIMEOUT_S = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a started process and its workers (its process group, whose id is its PID)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # workers left behind in the group
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def _wait_for(check, what: str, procs: list[subprocess.Popen], logs: list) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for proc, log in zip(procs, logs):
-            if proc.poll() is not None:
-                raise RuntimeError(f"{what}: a process exited ({proc.returncode}): {log.read_text()[-2000:]}")
-        try:
-            if check():
-                return
-        except (OSError, RemoteMeasureError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{what} did not happen in {START_TIMEOUT_S:.0f} s")
 
 
 @pytest.fixture(scope="module")
-def tracker(tmp_path_factory, request):
+def tracker():
     """'127.0.0.1:PORT' of a tracker with two servers of KEY."""
-    folder = tmp_path_factory.mktemp("rpc")
-    (folder / "stub").mkdir()
-    (folder / "stub" / "torch.py").write_text('raise ImportError("torch is left out of the test RPC servers")\n')
-    env = {**os.environ, "PYTHONPATH": str(folder / "stub"), "TVM_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    procs: list[subprocess.Popen] = []
-    logs = []
-
-    def start(name: str, *args: str) -> None:
-        log = folder / f"{name}.log"
-        logs.append(log)
-        with open(log, "wb") as out:
-            procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT,
-                                          env=env, start_new_session=True))
-
-    request.addfinalizer(lambda: [_stop(p) for p in procs])
-    port = _free_port()
-    start("tracker", "tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1))
-    _wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, "tracker", procs, logs)
-    for i in range(2):
-        server_port = _free_port()
-        start(f"server{i}", "tvm.exec.rpc_server", "--tracker", f"127.0.0.1:{port}", "--key", KEY,
-              "--host", "127.0.0.1", "--port", str(server_port), "--port-end", str(server_port + 1))
-    _wait_for(lambda: free_servers("127.0.0.1", port, KEY) == (2, 2), "two servers registered", procs, logs)
-    return f"127.0.0.1:{port}"
+    with local_rpc(servers=2, key=KEY) as rpc:
+        assert len(rpc.procs) == 3
+        yield rpc.tracker
+    for proc in rpc.procs:  # stopped by PID: the processes and their process groups are gone
+        assert proc.poll() is not None
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)
 
 
 def test_trials_spread_over_both_servers_and_match_local_measurements(tracker, tmp_path) -> None:
@@ -137,5 +78,5 @@ def test_rpc_usage_errors(tracker, capsys) -> None:
     assert '"kind": "llvm"' in capsys.readouterr().err
     assert main([*base, "--rpc-tracker", tracker, "--rpc-key", "no-such-board"]) == 1
     assert "no RPC server with key 'no-such-board'" in capsys.readouterr().err
-    assert main([*base, "--rpc-tracker", f"127.0.0.1:{_free_port()}", "--rpc-key", KEY]) == 1
+    assert main([*base, "--rpc-tracker", f"127.0.0.1:{free_port()}", "--rpc-key", KEY]) == 1
     assert "cannot reach the RPC tracker" in capsys.readouterr().err
