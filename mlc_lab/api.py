@@ -377,8 +377,10 @@ class CompiledModel:
         """How many tunable kernels got each kind of schedule source."""
         from collections import Counter
 
+        from mlc_lab.tuning.sources import SOURCE_KINDS
+
         counts = Counter(s.kind for s in self.schedule_sources.values())
-        return {kind: counts[kind] for kind in ("tuned now", "exact", "transferred", "default")}
+        return {kind: counts[kind] for kind in SOURCE_KINDS}
 
     @property
     def report(self) -> Any:

@@ -307,11 +307,14 @@ def check_record(
     if not trial.ok:
         return Record(record.key, record.config, math.inf, f"invalid here: {trial.error}")
     if probe and default is not None:
-        base = cost.measure_hook(default)
-        again = cost(record.config)  # interleaved: a burst of load from elsewhere hits both sides
+        # interleaved, two runs a side (the fastest of each counts): a burst of load from elsewhere hits both
+        first = cost.measure_hook(default)
+        again = cost(record.config)
+        second = cost.measure_hook(default)
         best = min(trial.cost, again.cost if again.ok else math.inf)
-        if base.ok and base.cost < best:
-            us = f"record {best * 1e6:.3g} us, default {base.cost * 1e6:.3g} us"
+        base = min((t.cost for t in (first, second) if t.ok), default=math.inf)
+        if base < best:
+            us = f"record {best * 1e6:.3g} us, default {base * 1e6:.3g} us"
             why = f"slower than the default schedule here ({us})"
             return Record(record.key, record.config, math.inf, why)
         return Record(record.key, record.config, best)
