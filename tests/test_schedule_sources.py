@@ -111,17 +111,23 @@ def test_a_record_failing_revalidation_falls_back_with_a_warning(tmp_path, monke
     assert_equals_interpreter(compiled, graph, inputs)
 
 
-@pytest.mark.parametrize("default_s, kind", [(1e-12, "default"), (10.0, "transferred")])
-def test_the_probe_keeps_whichever_is_faster(tmp_path, monkeypatch, mlp, default_s, kind) -> None:
+@pytest.mark.parametrize("default_s, kind, where", [(1e-12, "default", "foreign"), (10.0, "transferred", "foreign"),
+                                                   (1e-12, "default", "cache"), (10.0, "exact", "cache")])
+def test_the_probe_keeps_whichever_is_faster(tmp_path, monkeypatch, mlp, default_s, kind, where) -> None:
     graph, inputs = mlp
-    pretend(monkeypatch, "znver4", [mlp_log(tmp_path / "foreign.jsonl", SHIPPED_CPU)])
+    if where == "cache":  # records the user tuned here (a few seconds of tuning may lose to the default)
+        (tmp_path / "cache").mkdir()
+        mlp_log(tmp_path / "cache" / "tuning.jsonl", "znver4")
+        pretend(monkeypatch, "znver4", [])
+    else:
+        pretend(monkeypatch, "znver4", [mlp_log(tmp_path / "foreign.jsonl", SHIPPED_CPU)])
     real = MeasuredCost.measure_hook
 
     def timed(self, hook, config=None):  # the default schedule's time is made up; the record's is measured
         return TrialResult({}, cost=default_s) if hook is default_schedule else real(self, hook, config)
 
     monkeypatch.setattr(MeasuredCost, "measure_hook", timed)
-    compiled = compile_mlp(graph)  # probe=None: on, for transferred records
+    compiled = compile_mlp(graph)  # probe=None: on for all but the shipped records of this very CPU
     for source in compiled.schedule_sources.values():
         assert source.kind == kind, source
         assert ("slower than the default" in source.detail) == (kind == "default")

@@ -68,8 +68,17 @@ def test_the_cli_tunes_through_the_tracker(tracker, tmp_path, capsys) -> None:
     assert {r.target for r in TuningDatabase(log).records()} == {summary["target"]}
 
 
+def test_a_board_is_keyed_by_its_own_cpu_and_cores() -> None:
+    from mlc_lab.tuning.rpc import remote_key, remote_target
+
+    board = {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72", "num-cores": 4}
+    assert remote_key(remote_target(board)) == "llvm -mcpu=cortex-a72 -threads=4"
+
+
 def test_rpc_usage_errors(tracker, capsys) -> None:
     base = ["tune", "--op", "matmul", "--shape", "8,8,8", "--trials", "1"]
+    assert main([*base, "--target", '{"kind": "llvm", "mcpu": "cortex-a72"}']) == 2
+    assert "needs --rpc-tracker and --rpc-key" in capsys.readouterr().err
     assert main([*base, "--rpc-tracker", "nohost", "--rpc-key", KEY]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
     assert main([*base, "--rpc-tracker", tracker]) == 2

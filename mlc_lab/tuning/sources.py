@@ -7,7 +7,8 @@
 For each tunable kernel, in this order:
 
 1. **exact**, from the user's tuning cache (`mlc_lab.tuning.cache`): records tuned on this machine
-   (cpu and thread count equal); reported as **tuned now** when this session's tuning wrote them;
+   (cpu and thread count equal), kept only where the probe finds them faster than the default;
+   reported as **tuned now** when this session's tuning wrote them;
 2. **exact**, from the logs shipped in mlc_lab/tuning/data/ for the same target;
 3. **transferred**: records of the same kernel from a *similar* CPU (same `IsaProfile`: architecture,
    ISA level such as x86-64-v4, vector width; never the CPU's name), same thread count first.
@@ -17,9 +18,11 @@ For each tunable kernel, in this order:
    cache's checked.jsonl, so each record is checked once per machine;
 4. **default**: the code generator's default schedule (`mlc_lab.codegen.tvm.schedule`).
 
-The probe: `probe=None` (the default) times transferred and tuned-now records only — records from this
-machine's own tuning of this very kernel need no second look, records from elsewhere may not pay here;
-`probe=True` times every record, `probe=False` none (validation still runs for transferred ones). The
+The probe: `probe=None` (the default) times every record but the shipped ones for this very CPU (tuned
+and checked by the developers on it): records from elsewhere may not pay here, and a record the user
+tuned here for a few seconds may be worse than the default; `probe=True` times the shipped exact
+records too, `probe=False` none (validation still runs for transferred ones). A verdict is kept in the
+cache's checked.jsonl, so each record is timed once per machine. The
 probe times the kernel alone, on the model's shapes and weights, not inside the running model: cheap
 (two kernel builds), but a kernel whose neighbours evict its data from the caches may differ in the model.
 """
@@ -176,7 +179,7 @@ class ScheduleSources:
                 notes.append(f"{origin}: {why}")
                 continue
             kind = "tuned now" if key in self.tuned_now else "exact"
-            probe = self.probe is True or (self.probe is None and kind == "tuned now")
+            probe = self.probe is True or (self.probe is None and not origin.startswith("shipped"))
             verdict = self._verdict(node, key, record, origin, probe, validate=False) if probe else None
             if verdict is not None and not verdict.ok:
                 notes.append(f"{origin}: {verdict.error}")
