@@ -44,7 +44,7 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("mlc-lab", appauthor=False))
 
 
-def _log(name: str, must_exist_folder: bool = False) -> TuningDatabase:
+def _log(name: str) -> TuningDatabase:
     folder = cache_dir()
     if folder.exists() and not folder.is_dir():
         raise TuningCacheError(f"tuning cache {folder} is not a folder (set {CACHE_ENV} to a folder)")

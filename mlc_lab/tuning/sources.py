@@ -120,9 +120,10 @@ class ScheduleSources:
         for db, origin in logs:
             for record in read_checked(db) if db is cache else db.records():
                 self._index(record, origin)
-        for table in (self.exact, self.foreign):
-            for found in table.values():
-                found.sort(key=lambda c: (c.origin.startswith("shipped"), self._rank(c.record)))
+        for found in self.exact.values():  # the user's cache first, then the fastest
+            found.sort(key=lambda c: (c.origin.startswith("shipped"), c.record.cost))
+        for found in self.foreign.values():  # the same thread count first, then the fastest
+            found.sort(key=lambda c: self._rank(c.record))
         self.verdicts: dict[tuple[str, str], Record] = {}  #: (key, config id) -> the last verdict here
         for record in read_checked(checked) if checked is not None and checked.path.exists() else []:
             self.verdicts[(record.key, config_id(record.config))] = record
