@@ -181,6 +181,12 @@ TYPED_BINARY = {
 }
 
 
+#: IREE 3.13 miscompiles an integer sum whose summand folds to a constant (x * 0 + c, x ** 0): it adds the
+#: constant once per 16-lane vector, not once per element (a known gap, pinned by a strict xfail in
+#: test_adversarial_dtypes.py). The typed cases avoid building such summands, so the suite stays exact.
+IREE_FOLDED_SUM = "integer mul by 0 and pow by 0 are not drawn"
+
+
 def dtype_kind(dtype: str) -> str:
     return "float" if dtype.startswith("float") else "bool" if dtype == "bool" else "int"
 
@@ -285,6 +291,7 @@ def typed_cases(draw) -> TypedCase:
     steps: list[tuple[str, tuple[int, ...], dict]] = []
     constants: dict[int, np.ndarray] = {}
     types = [(x.shape, dtype) for x in inputs]  # (shape, dtype) of every value so far
+    may_be_nan = False
 
     def add(op, args, attrs, shape_, dtype_):
         steps.append((op, args, attrs))
@@ -307,6 +314,8 @@ def typed_cases(draw) -> TypedCase:
             op = draw(st.sampled_from(ops))
             if choice == "scalar" or op == "div":  # a 0-d constant of the graph's dtype (never 0 for div)
                 value = typed_values(rng, (), dtype)
+                if kind == "int" and op == "mul" and value == 0:  # see IREE_FOLDED_SUM below
+                    value = np.asarray(3).astype(dtype)
                 if op == "div":
                     value = np.asarray(draw(st.sampled_from([2, 3, -2])) if kind == "int" else 1.5).astype(dtype)
                 other = constant(np.asarray(value))
@@ -318,11 +327,13 @@ def typed_cases(draw) -> TypedCase:
             axis = draw(st.integers(0, len(shape) - 1))
             ops = ["sum"] + (["mean"] if kind == "float" else []) + (["max", "min"] if shape[axis] else [])
             op = draw(st.sampled_from(ops))
+            may_be_nan |= op == "mean" and shape[axis] == 0  # the mean of nothing is NaN
             keep = draw(st.booleans())
             out = shape[:axis] + ((1,) if keep else ()) + shape[axis + 1 :]
             add(op, (last,), {"axes": (axis,), "keepdims": keep}, out, dtype)
         elif choice == "cast":
-            to = draw(st.sampled_from(TYPED_DTYPES))
+            # NaN -> integer is undefined (in C, LLVM and PyTorch alike): no backend owes an answer
+            to = draw(st.sampled_from([t for t in TYPED_DTYPES if not (may_be_nan and dtype_kind(t) == "int")]))
             if kind == "float" and to != dtype and dtype_kind(to) != "float":  # keep float -> int casts in range
                 last_clip = len(types)
                 add("clip", (last,), {"min": -100.0, "max": 100.0}, shape, dtype)
@@ -334,7 +345,7 @@ def typed_cases(draw) -> TypedCase:
         elif choice == "move":
             add("reshape", (last,), {"shape": (*shape, 1)}, (*shape, 1), dtype)
         elif choice == "special" and kind == "int":
-            e = constant(np.asarray(draw(st.integers(0, 4))).astype(dtype))
+            e = constant(np.asarray(draw(st.integers(1, 4))).astype(dtype))  # not 0: see IREE_FOLDED_SUM
             add("pow", (last, e), {}, shape, dtype)
         elif choice == "special" and kind == "float" and len(shape) == 2:  # matmul/dense, inner dim may be 0
             n = draw(st.integers(0, 2))
