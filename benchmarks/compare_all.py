@@ -11,6 +11,10 @@ PyTorch eager (oneDNN/MKL kernels), torch.compile with inductor, a NumPy baselin
 NumPy/OpenBLAS kernel per op), mlc_lab on TVM (default schedules; tuned with --tuning-db) and on MLIR/IREE.
 Every mlc_lab call takes and returns torch tensors, so conversion costs are included.
 
+Under the tables, per model: how many contraction kernels the default schedule register-tiled, and
+(with --tuning-db) how many kernels the log had a record for on this machine (a record applies only
+to its own CPU and thread count).
+
 The accelerator backends (systolic, cerebras, dataflow) are simulators: their outputs are checked like
 everyone's, and their *simulated* time (cycles / clock) is printed in a separate table, never mixed with
 wall time. Every output is compared with PyTorch eager (max abs error, fp32; the target is <= 1e-4).
@@ -48,13 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pin_threads(args.threads)  # before the heavy imports below, so every runtime sees it
     from mlc_lab import zoo
-    from mlc_lab.comparison import compare_model, format_tables, plot_comparison
+    from mlc_lab.comparison import compare_model, format_tables, log_origin, machine_summary, plot_comparison
 
+    print(f"this machine: {machine_summary()}")
+    if args.tuning_db:
+        print(f"tuning log {args.tuning_db}: measured on {log_origin(args.tuning_db)}")
     results = []
     for name in args.models or zoo.names():
         print(f"{name}: compiling and timing ...", flush=True)
         results.append(compare_model(name, args.tuning_db, not args.no_inductor, args.rounds, args.calls))
-    print("\n" + format_tables(results))
+    print("\n" + format_tables(results))  # ends with each model's schedule coverage (default and log)
     if args.plot:
         plot_comparison(results).savefig(args.plot, dpi=120)
         print(f"\nplot saved to {args.plot}")

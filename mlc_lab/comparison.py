@@ -77,10 +77,18 @@ def compare_model(
         timed = {k: (lambda fn=fn: fn(*model.example_inputs)) for k, fn in fns.items() if k not in SIMULATED}
         result.seconds = interleaved_medians(timed, rounds=rounds, calls=calls)
     result.simulated = {k: fns[k].report.time_s for k in SIMULATED}
-    result.notes["tvm"] = default_coverage(fns["tvm"].optimized)
+    result.notes["tvm"] = schedule_coverage(fns["tvm"])
     if "tvm tuned" in fns:
         result.notes["tvm tuned"] = log_coverage(fns["tvm tuned"].optimized, tuning_db)
     return result
+
+
+def schedule_coverage(compiled: Any) -> str:
+    """Where a TVM build's kernels got their schedules (record sources, when the build reports them)
+    and how many contractions the default schedule register-tiled."""
+    counts = compiled.schedule_coverage() if hasattr(compiled, "schedule_coverage") else {}
+    shown = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    return (f"schedule sources: {shown}; " if shown else "") + default_coverage(compiled.optimized)
 
 
 def cpu_name() -> str:

@@ -19,7 +19,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from mlc_lab.codegen.tiling import (  # noqa: F401 - the template, re-exported f
     Config,
     KernelInfo,
     UnsupportedKernel,
+    VectorISA,
     analyze,
     apply_config,
     default_config,
@@ -58,6 +59,9 @@ class SearchSpace:
 
     knobs: dict[str, list[Any]]
     info: KernelInfo | None = None
+    #: Configs to measure first (the compiler's default point for this CPU): a search starts where the
+    #: untuned build already is, so its best is never worse than the default.
+    start: list[Config] = field(default_factory=list)
 
     def __len__(self) -> int:
         return math.prod(len(c) for c in self.knobs.values())
@@ -125,8 +129,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def space_for(info: KernelInfo, vector_max: int = 64, register_max: int = 8, lanes: int = 8) -> SearchSpace:
-    """The knobs for one kernel: tile factorizations per loop plus the on/off and choice knobs.
+def space_for(
+    info: KernelInfo, vector_max: int = 64, register_max: int = 8, lanes: int = 8, isa: VectorISA | None = None
+) -> SearchSpace:
+    """The knobs for one kernel: tile factorizations per loop plus the on/off and choice knobs; with `isa`
+    (the measuring CPU's vector level), the template's default point for it is the space's `start`.
 
     The innermost tile of the last (vectorised) axis is kept to whole vectors (multiples of `lanes`)
     when the extent allows: a 1-, 2- or 3-wide "vector" is never the fast schedule, and leaving such
@@ -152,4 +159,9 @@ def space_for(info: KernelInfo, vector_max: int = 64, register_max: int = 8, lan
     knobs["parallel"] = [True, False]
     knobs["vectorize"] = [True, False]
     knobs["unroll"] = list(UNROLL)
-    return SearchSpace(knobs, info)
+    space = SearchSpace(knobs, info)
+    if isa is not None:
+        default = default_config(info, isa)
+        if space.violation(default) is None:
+            space.start.append(default)
+    return space

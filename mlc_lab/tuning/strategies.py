@@ -49,7 +49,11 @@ class SearchStrategy:
         self.history.append(result)
 
     def _fresh(self, make: Callable[[], Config], tries: int = 200) -> Config:
-        """A config not measured yet (falls back to a repeat when the space is nearly exhausted)."""
+        """A config not measured yet (falls back to a repeat when the space is nearly exhausted); the
+        space's `start` configs (the compiler's default point) come first."""
+        for config in getattr(self.space, "start", ()):
+            if config_id(config) not in self.seen:
+                return config
         config = make()
         for _ in range(tries):
             if config_id(config) not in self.seen:

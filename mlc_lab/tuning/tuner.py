@@ -294,10 +294,10 @@ def tune(
     cost: how configs are measured (default: `MeasuredCost` here; `mlc_lab.tuning.rpc.RemoteCost` on boards)."""
     from mlc_lab.tuning.cost_model import featurizer_for
     from mlc_lab.tuning.measure import MeasuredCost
-    from mlc_lab.tuning.space import space_for
+    from mlc_lab.tuning.space import space_for, target_isa
 
     cost = cost if cost is not None else MeasuredCost(task, target)
-    space = space_for(cost.info)
+    space = space_for(cost.info, isa=target_isa(getattr(cost, "target", None)))  # starts at the default point
     return tune_space(
         space,
         cost,
