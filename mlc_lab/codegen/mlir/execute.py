@@ -27,7 +27,7 @@ class IREEFunction:
     """A compiled entry point: NumPy arrays in, a list of NumPy arrays out.
 
     Safe to call from several threads: IREE does not promise that one VM context takes concurrent
-    invocations, so calls take a lock and run one at a time (the uncontended lock costs ~0.1 us).
+    invocations, so calls take a lock and run one at a time (the uncontended lock costs ~0.2 us).
     Each output is the caller's own: IREE hands back one value returned twice as one buffer, and such
     outputs (or any that could be an input) are copied.
     """
