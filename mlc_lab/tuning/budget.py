@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from typing import Any
 
@@ -75,33 +76,54 @@ def tune_graph(
     db = writable(db if db is not None else tuning_cache())
     tasks = sorted(tasks_from_graph(graph), key=lambda t: -t.flops)
     plan = shares([t.flops for t in tasks], budget_s)
-    bar = _bar(budget_s, progress)
     start = time.monotonic()
     results: dict[str, Any] = {}
-    try:
+    with _Progress(budget_s, start, progress) as bar:
         for k, task in enumerate(tasks):
             # cumulative: time the earlier kernels left unused goes to this one
             deadline = start + min(budget_s, sum(plan[: k + 1]))
             if time.monotonic() >= deadline:
                 continue
-            if bar is not None:
-                bar.set_postfix_str(f"kernel {k + 1}/{len(tasks)}: {task.name}")
+            bar.say(f"kernel {k + 1}/{len(tasks)}: {task.name}")
             done = len(db.records(task.key))
             results[task.key] = tune(
                 task, done + MAX_TRIALS_PER_KERNEL, db=db, progress=False, deadline=deadline, strategy=strategy
             )
-            if bar is not None:
-                bar.n = min(budget_s, round(time.monotonic() - start, 1))
-                bar.refresh()
-    finally:
-        if bar is not None:
-            bar.close()
     return results
 
 
-def _bar(total_s: float, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+class _Progress:
+    """A tqdm bar of the budget's seconds, advanced by a timer thread (a kernel's tuning does not report)."""
 
-    return tqdm(total=total_s, desc="tuning", unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}")
+    def __init__(self, total_s: float, start: float, enabled: bool) -> None:
+        self.total_s, self.start, self.enabled = total_s, start, enabled
+        self.bar = None
+        self._stop = threading.Event()
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=round(self.total_s), desc="tuning", unit="s",
+                            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}")
+            threading.Thread(target=self._tick, daemon=True, name="mlc-lab-tuning-progress").start()
+        return self
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            self._update()
+
+    def _update(self) -> None:
+        if self.bar is not None:
+            self.bar.n = min(round(self.total_s), round(time.monotonic() - self.start))
+            self.bar.refresh()
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self.bar is not None:
+            self._update()
+            self.bar.close()
