@@ -61,7 +61,8 @@ class LocalRPC:
         self.key = key
         self.folder = Path(tempfile.mkdtemp(prefix="mlc_lab_local_rpc_"))
         (self.folder / "torch.py").write_text('raise ImportError("an RPC server needs no torch")\n')
-        self.env = {**os.environ, "PYTHONPATH": str(self.folder), "TVM_NUM_THREADS": str(threads)}
+        path = os.pathsep.join(filter(None, [str(self.folder), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONPATH": path, "TVM_NUM_THREADS": str(threads)}
         self.procs: list[subprocess.Popen] = []
         self.logs: list[Path] = []
         self.port = 0
