@@ -213,18 +213,12 @@ def assert_fresh(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray], wh
             assert not np.shares_memory(out, outputs[j]), f"{what}: outputs {j} and {i} share memory"
 
 
-#: Not an aliasing bug, a mapping one, left to the simulators' owner: the pipelined simulators find no stage
-#: for a graph output that is a constant (stages.py raises KeyError from deep inside). Strict: fix, then drop.
-CONSTANT_OUTPUT_UNMAPPED = pytest.mark.xfail(
-    raises=KeyError, strict=True, reason="backends/custom/stages.py: a constant graph output has no stage"
-)
-PIPELINED = ("cerebras", "dataflow")
 
 
 @pytest.mark.parametrize(
     "backend, case",
     [
-        pytest.param(b, c, marks=[CONSTANT_OUTPUT_UNMAPPED] if b in PIPELINED and c == "constant" else [])
+        (b, c)
         for b in BACKENDS
         for c in ALIAS_CASES
     ],
@@ -280,9 +274,7 @@ def test_torch_clone_outputs_alias_nothing(backend):
     torch.testing.assert_close(relu, torch.relu(x_before))
 
 
-@pytest.mark.parametrize(
-    "backend", [pytest.param(b, marks=[CONSTANT_OUTPUT_UNMAPPED] if b in PIPELINED else []) for b in BACKENDS]
-)
+@pytest.mark.parametrize("backend", list(BACKENDS))
 def test_torch_folded_constant_output_is_fresh(backend):
     module = FoldedConstant().eval()
     x = torch.randn(3, 4)

@@ -95,5 +95,7 @@ def split_stages(graph: Graph) -> tuple[list[Stage], list[Edge]]:
                     key = (stage_of[x], stage.index, x.name)
                     edges.setdefault(key, Edge(stage_of[x], stage.index, x.type.numel, x.name))
     for out in graph.outputs:
+        if out.op == "constant":
+            continue  # the host holds it already: nothing is computed or sent
         edges.setdefault((stage_of[out], HOST, out.name), Edge(stage_of[out], HOST, out.type.numel, out.name))
     return stages, list(edges.values())
