@@ -213,15 +213,9 @@ def assert_fresh(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray], wh
             assert not np.shares_memory(out, outputs[j]), f"{what}: outputs {j} and {i} share memory"
 
 
-
-
 @pytest.mark.parametrize(
     "backend, case",
-    [
-        (b, c)
-        for b in BACKENDS
-        for c in ALIAS_CASES
-    ],
+    [(b, c) for b in BACKENDS for c in ALIAS_CASES],
 )
 def test_outputs_alias_nothing(backend, case):
     graph = _alias_graph(case)
