@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -95,8 +96,8 @@ def request_session(host: str, port: int, key: str, session_timeout: float = 0) 
     sock = socket.create_connection((host, port), timeout=TRACKER_TIMEOUT_S)
     try:
         sock.settimeout(None)  # the tracker answers when a server is free: that may take a while
-        sock.sendall(np.int32(base.RPC_TRACKER_MAGIC).tobytes())
-        magic = int(np.frombuffer(base.recvall(sock, 4), np.int32)[0])
+        sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
+        magic = struct.unpack("<i", base.recvall(sock, 4))[0]
         if magic != base.RPC_TRACKER_MAGIC:
             raise RemoteMeasureError(f"{host}:{port} is not an RPC tracker")
         base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", 1])

@@ -36,22 +36,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a process started here and everything in its process group (whose id is its PID)."""
-    with contextlib.suppress(ProcessLookupError):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+def stop(*procs: subprocess.Popen) -> None:
+    """Stop processes started here and everything in their process groups (whose ids are their PIDs).
+
+    All are signalled first and waited for together: a worker whose leader died is reparented and
+    reaped by init, which may take a moment."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):  # SIGKILL: what a leader left behind in its group
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
+        for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-        os.killpg(proc.pid, signal.SIGKILL)  # workers the leader left behind
-    proc.wait()
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:  # until the group's last (reparented) worker is gone
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
+                proc.wait(timeout=1)
+    for proc in procs:
+        proc.wait()
+    deadline = time.monotonic() + 10.0
+    left = list(procs)
+    while left and time.monotonic() < deadline:  # until each group's last (reparented) worker is gone
+        left = [p for p in left if _group_alive(p.pid)]
         time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class LocalRPC:
@@ -93,8 +104,7 @@ class LocalRPC:
         raise RemoteMeasureError(f"{what}: not ready after {START_TIMEOUT_S:.0f} s (logs in {self.folder})")
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            stop(proc)
+        stop(*self.procs)
 
 
 @contextlib.contextmanager
