@@ -53,7 +53,8 @@ def test_trials_spread_over_both_servers_and_match_local_measurements(tracker, t
         mine = here[json.dumps(trial.config, sort_keys=True)]
         assert mine.ok == trial.ok, (mine.error, trial.error)
         if trial.ok:
-            assert 1 / 4 < trial.cost / mine.cost < 4, (trial.cost, mine.cost)  # one machine, noisy
+            # one machine, noisy (and the servers run one thread: this process may run more)
+            assert 1 / 6 < trial.cost / mine.cost < 6, (trial.cost, mine.cost)
     best_here = min(t.cost for t in here.values() if t.ok)
     assert here[json.dumps(remote.result.best_config, sort_keys=True)].cost < 2.5 * best_here
 
