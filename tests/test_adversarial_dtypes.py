@@ -197,6 +197,22 @@ def test_float64_math_on_mlir():
         mlc_lab.compile(graph, backend="mlir", passes="none")
 
 
+@pytest.mark.parametrize("backend", ["tvm", "mlir"])
+def test_x_minus_x_keeps_nan_and_inf(backend):
+    """Found by the typed fuzz: TVM's simplifier folded x - x to 0 and (x + 1) - x to 1 inside a fused kernel."""
+    from mlc_lab.passes import ElementwiseFusionPass
+
+    b = GraphBuilder()
+    x = b.input("x", (4,))
+    one = b.constant(np.array(1.0, np.float32))
+    graph = ElementwiseFusionPass().apply(b.build([b.add(b.sub(x, x), one), b.sub(b.add(x, one), x)]))
+    values = np.array([np.nan, np.inf, -np.inf, 2.0], np.float32)
+    got = mlc_lab.compile(graph, backend=backend, passes="none").runner(values)
+    for g, want in zip(got, interpret(graph, values)):
+        same(g, want)
+        assert np.isnan(g[:3]).all()
+
+
 @pytest.mark.xfail(
     strict=True, reason="IREE 3.13 bug: an integer sum of a summand that folds to a constant adds it once per vector"
 )

@@ -177,9 +177,17 @@ def pow_(a: te.Tensor, b: te.Tensor, *, out: TensorType, name: str) -> te.Tensor
     return int_pow(a, b, out, name)
 
 
+def _is_float(x: Scalar) -> bool:
+    return str(x.dtype).startswith("float")
+
+
+# float a - b is written a + (-b), which IEEE 754 makes identical (negation is exact), because
+# TVM's simplifier rewrites x - x to 0 and (x + c) - x to c for floats too: wrong when x is NaN or inf.
+
+
 _BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
     "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
+    "sub": lambda a, b: a + (-b) if _is_float(a) else a - b,  # see the note above
     "mul": lambda a, b: a * b,
     "div": _div,
     "maximum": nan_max,
