@@ -45,12 +45,12 @@ def test_the_default_point_fits_the_registers_and_is_in_the_tuners_space(info, i
 
 def test_the_register_tile_follows_the_vector_width():
     avx512, avx2 = default_config(MATMUL_512, AVX512), default_config(MATMUL_512, AVX2)
-    assert avx512["tile_i1"][-1] == 32 and avx512["tile_i0"][-1] == 8  # 8 rows x 2 zmm = 16 of 32 registers
+    assert avx512["tile_i1"][-1] == 16 and avx512["tile_i0"][-1] == 8  # 8 rows x 1 zmm = 8 of 32 registers
     assert avx2["tile_i1"][-1] == 16 and avx2["tile_i0"][-1] == 4  # 4 rows x 2 ymm = 8 of 16 registers
     assert avx512["pack"] and not default_config(DENSE_1ROW, AVX512)["pack"]  # packing pays only with reuse
     conv = default_config(CONV_NCHW16C, AVX512)
     assert conv["tile_i4"][-1] == 16 and conv["tile_ry"] == [1, 3] and conv["tile_rx"] == [1, 3]
-    assert vector_widths(AVX512) == (32, 16, 8) and vector_widths(VectorISA("SSE", 4, 16)) == (8, 4)
+    assert vector_widths(AVX512) == (16, 32, 8) and vector_widths(VectorISA("SSE", 4, 16)) == (8, 4)
 
 
 @pytest.mark.parametrize(
