@@ -213,17 +213,21 @@ def test_x_minus_x_keeps_nan_and_inf(backend):
         assert np.isnan(g[:3]).all()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="IREE 3.13 bug: an integer sum of a summand that folds to a constant adds it once per vector"
-)
-def test_mlir_integer_sum_of_a_folded_constant():
-    """sum(x * 0 + 1) over 3 elements is 3; IREE's CPU code gives 1 (16 elements give 16, 17 give 2)."""
+@pytest.mark.parametrize("n", [3, 16, 17, 100])
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_mlir_integer_sum_of_a_folded_constant(n, dtype):
+    """sum(x * 0 + 1) over n elements is n; unguarded, IREE 3.13's CPU code gave 1 for 3 (16 for 16, 2 for 17)."""
     b = GraphBuilder()
-    x = b.input("x", (3,), "int32")
-    one = b.add(b.mul(x, b.constant(np.array(0, np.int32))), b.constant(np.array(1, np.int32)))
-    graph = b.build(b.sum(one, axes=(0,)))
-    got = mlc_lab.compile(graph, backend="mlir", passes="none")(np.array([5, -2, 7], np.int32))
-    same(got, np.array(3, np.int32))
+    x = b.input("x", (n,), dtype)
+    one = b.add(b.mul(x, b.constant(np.array(0, dtype))), b.constant(np.array(1, dtype)))
+    powered = b.pow(x, b.constant(np.array(0, dtype)))
+    graph = b.build(
+        [b.sum(one, axes=(0,)), b.sum(powered, axes=(0,)), b.matmul(b.reshape(one, shape=(1, n)), b.reshape(powered, shape=(n, 1)))]
+    )
+    got = mlc_lab.compile(graph, backend="mlir", passes="none")(np.arange(n, dtype=dtype) - 2)
+    for g, want in zip(got, interpret(graph, np.arange(n, dtype=dtype) - 2)):
+        same(g, want)
+    same(got[0], np.array(n, dtype))
 
 
 @pytest.mark.parametrize("op", ["neg", "sub", "div", "pow", "abs"])
