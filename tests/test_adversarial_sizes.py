@@ -366,3 +366,27 @@ def test_folding_skips_what_would_not_fit_in_memory(small_machine):
 def test_fold_limit_is_validated():
     with pytest.raises(ValueError, match="max_elements must be a non-negative int or None"):
         FoldConstants(max_elements=-1)
+
+
+# == the tuner's Python API ========================================================================
+def test_python_tuning_tasks_refuse_empty_and_huge_kernels():
+    from mlc_lab.ir.memory import MemoryLimitError
+    from mlc_lab.tuning.task import conv2d_task, matmul_task
+
+    with pytest.raises(ValueError, match=r"task matmul_0x64x64: %A has shape \[0, 64\]: an empty kernel"):
+        matmul_task(0, 64, 64)
+    with pytest.raises(MemoryLimitError, match=r"tuning matmul_100000x100000x100000 needs 223\.5 GiB"):
+        matmul_task(100_000, 100_000, 100_000)  # refused before anything is allocated
+    with pytest.raises(ValueError, match="negative dimension"):
+        conv2d_task(cin=-3)
+
+
+def test_empty_kernels_are_not_tuning_tasks():
+    from mlc_lab.ir import GraphBuilder
+    from mlc_lab.tuning.apply import tasks_from_graph
+
+    b = GraphBuilder("empty_k")
+    x = b.input("x", (4, 0), "float32")
+    y = b.input("y", (4, 8), "float32")
+    graph = b.build([b.dense(x, b.input("w", (8, 0), "float32")), b.dense(y, b.input("v", (8, 8), "float32"))])
+    assert [t.node.inputs[0].name for t in tasks_from_graph(graph)] == ["y"]

@@ -27,7 +27,9 @@ TUNABLE_OPS = ("matmul", "dense", "conv2d")
 
 
 def is_tunable(node: Node) -> bool:
-    """A contraction, or a fused group with exactly one contraction in it."""
+    """A contraction, or a fused group with exactly one contraction in it; an empty one has nothing to tune."""
+    if any(0 in x.shape for x in (*node.inputs, node)):
+        return False
     if node.op == "fused":
         return sum(n.op in TUNABLE_OPS for n in node.subgraph.nodes) == 1 and not any(
             n.op == "fused" for n in node.subgraph.nodes

@@ -132,23 +132,14 @@ def make_task(op: str, shape: str | list[int], layout: str = "NCHW", target: str
     return conv2d_task(n, (h, w), c, o, k, layout, target=target)
 
 
-def check_task_fits(task) -> None:
-    """Refuse a kernel whose tensors would not fit in memory: tuning holds them twice (the interpreter's
-    reference run and the measured TVM buffers)."""
-    from mlc_lab.ir.memory import check_fits, tensor_bytes
-
-    nbytes = 2 * sum(tensor_bytes(x.type) for x in (*task.node.inputs, task.node))
-    check_fits(nbytes, f"argument --shape: tuning {task.name}")
-
-
 def run(args: argparse.Namespace) -> int:
     from mlc_lab.tuning.measure import MeasuredCost, scheduled_func
     from mlc_lab.tuning.tuner import tune
 
-    try:  # sizes first, on a task with a placeholder target: refusing a shape should not wait for TVM's import
-        check_task_fits(make_task(args.op, args.shape, args.layout, target="size check"))
+    try:  # sizes first (Task checks memory), with a placeholder target: a refusal should not wait for TVM
+        make_task(args.op, args.shape, args.layout, target="size check")
     except ValueError as e:  # MemoryLimitError included
-        args.usage_error(str(e))
+        args.usage_error(str(e) if str(e).startswith("argument") else f"argument --shape: {e}")
     quiet = args.no_progress or args.json or not sys.stderr.isatty()
     servers = None
     if args.rpc_tracker or args.rpc_key:
@@ -237,8 +228,9 @@ def run_model(args: argparse.Namespace) -> int:
     quiet = args.no_progress or args.json or not sys.stderr.isatty()
     try:
         db = tuning_cache()
-        results = tune_model(model.module, model.example_inputs, db, strategy=args.strategy, progress=not quiet,
-                             budget=args.budget)
+        results = tune_model(
+            model.module, model.example_inputs, db, strategy=args.strategy, progress=not quiet, budget=args.budget
+        )
     except TuningCacheError as e:
         print(f"mlc-lab tune-model: {e}", file=sys.stderr)
         return 1

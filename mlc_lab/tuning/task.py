@@ -9,6 +9,7 @@ database is indexed by: a record applies to every node with the same key.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.interpreter import interpret
+from mlc_lab.ir.memory import check_fits, tensor_bytes
 
 
 def _attr_text(attrs) -> dict:
@@ -75,6 +77,13 @@ class Task:
     def __post_init__(self) -> None:
         if not self.target:
             self.target = target_signature()
+        for x in (*self.node.inputs, self.node):
+            if 0 in x.shape:
+                raise ValueError(
+                    f"task {self.name}: %{x.name} has shape {list(x.shape)}: an empty kernel has nothing to tune"
+                )
+        # Tuning holds the tensors twice: the interpreter's reference run and the measured TVM buffers.
+        check_fits(2 * self.min_bytes, f"tuning {self.name}", " (its tensors, held twice: reference and measured)")
 
     @property
     def op(self) -> str:
@@ -91,7 +100,7 @@ class Task:
     @property
     def min_bytes(self) -> int:
         """Compulsory memory traffic: every input read once, the output written once."""
-        return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in (*self.node.inputs, self.node))
+        return sum(tensor_bytes(x.type) for x in (*self.node.inputs, self.node))
 
     @property
     def arithmetic_intensity(self) -> float:
@@ -126,12 +135,12 @@ def kernel_flops(node: Node) -> int:
         return sum(kernel_flops(n) for n in node.subgraph.nodes)
     if node.op == "matmul":
         a, b = node.inputs
-        return 2 * int(np.prod(node.shape)) * a.shape[-1]
+        return 2 * math.prod(node.shape) * a.shape[-1]
     if node.op == "dense":
-        return 2 * int(np.prod(node.shape)) * node.inputs[0].shape[-1]
+        return 2 * math.prod(node.shape) * node.inputs[0].shape[-1]
     if node.op == "conv2d":
         w = node.inputs[1]
-        return 2 * int(np.prod(node.shape)) * int(np.prod(w.shape)) // _out_channels(node)
+        return 2 * math.prod(node.shape) * math.prod(w.shape) // _out_channels(node)
     return 0
 
 
