@@ -222,7 +222,11 @@ def test_mlir_integer_sum_of_a_folded_constant(n, dtype):
     one = b.add(b.mul(x, b.constant(np.array(0, dtype))), b.constant(np.array(1, dtype)))
     powered = b.pow(x, b.constant(np.array(0, dtype)))
     graph = b.build(
-        [b.sum(one, axes=(0,)), b.sum(powered, axes=(0,)), b.matmul(b.reshape(one, shape=(1, n)), b.reshape(powered, shape=(n, 1)))]
+        [
+            b.sum(one, axes=(0,)),
+            b.sum(powered, axes=(0,)),
+            b.matmul(b.reshape(one, shape=(1, n)), b.reshape(powered, shape=(n, 1))),
+        ]
     )
     got = mlc_lab.compile(graph, backend="mlir", passes="none")(np.arange(n, dtype=dtype) - 2)
     for g, want in zip(got, interpret(graph, np.arange(n, dtype=dtype) - 2)):
@@ -348,3 +352,17 @@ def test_one_element_tuple_stays_a_tuple():
     got = mlc_lab.compile(Fn(lambda x: (x + 1,)), x, backend="interpreter")(x)
     assert isinstance(got, tuple) and len(got) == 1
     same(got[0], x + 1)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "matmul"])
+def test_mlir_float_reduction_of_a_folded_bool(reduce):
+    """sum(float(b | True)) over 3 is 3: IREE folds b | True to a splat and, unguarded, its sum gave 1."""
+    b = GraphBuilder()
+    x = b.input("x", (2, 3), "bool")
+    ones = b.cast(b.add(x, b.constant(np.array(True))), dtype="float32")
+    if reduce == "sum":
+        graph = b.build(b.sum(ones, axes=(1,)))
+    else:
+        graph = b.build(b.matmul(ones, b.constant(np.arange(6, dtype=np.float32).reshape(3, 2))))
+    inputs = np.array([[True, False, True], [False, False, True]])
+    same(mlc_lab.compile(graph, backend="mlir", passes="none")(inputs), interpret(graph, inputs)[0])

@@ -54,9 +54,9 @@ def compile_vmfb(text: str, extra_args: Sequence[str] = ()) -> bytes:
     """MLIR text -> an IREE VM flatbuffer for this CPU (IREE parses and re-verifies the text itself)."""
     import iree.compiler as ic
 
-    from mlc_lab.codegen.mlir.iree_workarounds import guard_integer_reductions
+    from mlc_lab.codegen.mlir.iree_workarounds import guard_reductions
 
-    text = guard_integer_reductions(text)
+    text = guard_reductions(text)
     return ic.compile_str(text, target_backends=["llvm-cpu"], extra_args=[*IREE_FLAGS, *extra_args])
 
 
