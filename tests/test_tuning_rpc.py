@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+import psutil
 import pytest
 
 pytest.importorskip("tvm")
@@ -33,8 +34,19 @@ def tracker():
         yield rpc.tracker
     for proc in rpc.procs:  # stopped by PID: the processes and their process groups are gone
         assert proc.poll() is not None
-        with pytest.raises(ProcessLookupError):
-            os.killpg(proc.pid, 0)
+        running = [
+            p.pid
+            for p in psutil.process_iter(["status"])
+            if _pgid(p.pid) == proc.pid and p.info["status"] != psutil.STATUS_ZOMBIE  # zombies: dead, unreaped
+        ]
+        assert not running, f"processes {running} of group {proc.pid} still run"
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def test_trials_spread_over_both_servers_and_match_local_measurements(tracker, tmp_path) -> None:

@@ -54,15 +54,24 @@ def stop(*procs: subprocess.Popen) -> None:
     left = list(procs)
     while left and time.monotonic() < deadline:  # until each group's last (reparented) worker is gone
         left = [p for p in left if _group_alive(p.pid)]
+        for proc in left:  # again: a worker forked while the group was being killed missed the signal
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         time.sleep(0.05)
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether a process of group `pgid` still runs. Zombies do not count: a worker reparented to a PID 1
+    that never reaps (as in many containers) stays a zombie, dead but still signalable."""
+    import psutil
+
+    for p in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 class LocalRPC:
@@ -113,13 +122,33 @@ def local_rpc(servers: int = 2, key: str = "local", threads: int = 1) -> Iterato
     rpc = LocalRPC(key, threads)
     try:
         rpc.port = free_port()
-        rpc.start("tracker", "tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(rpc.port),
-                  "--port-end", str(rpc.port + 1))
+        rpc.start(
+            "tracker",
+            "tvm.exec.rpc_tracker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(rpc.port),
+            "--port-end",
+            str(rpc.port + 1),
+        )
         rpc.wait_for(lambda: socket.create_connection(("127.0.0.1", rpc.port), timeout=1).close() or True, "tracker")
         for i in range(servers):
             port = free_port()
-            rpc.start(f"server{i}", "tvm.exec.rpc_server", "--tracker", rpc.tracker, "--key", key,
-                      "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1))
+            rpc.start(
+                f"server{i}",
+                "tvm.exec.rpc_server",
+                "--tracker",
+                rpc.tracker,
+                "--key",
+                key,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--port-end",
+                str(port + 1),
+            )
         rpc.wait_for(lambda: free_servers("127.0.0.1", rpc.port, key) == (servers, servers), f"{servers} servers")
         yield rpc
     finally:
