@@ -44,7 +44,7 @@ test: setup
 	exit $$status
 
 test-unit: setup
-	$(BIN)/python -m pytest tests/
+	$(BIN)/python -m pytest tests/ --durations=15
 
 test-notebooks: setup
 	$(if $(NOTEBOOK_DIRS),$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOK_DIRS),@echo "no chapters/ or solutions/ yet")
