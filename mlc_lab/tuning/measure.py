@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,29 @@ def scheduled_func(task: Task, config: Config | None, info: KernelInfo | None = 
     return lower(task.node, hook)
 
 
+def timed_trial(
+    config: Config | None, build: Callable[[], Any], run: Callable[[Any], float], where: str = ""
+) -> TrialResult:
+    """`run(build())` as one trial, each step timed; an exception in either becomes the trial's reason
+    ("build: ...", "run{where}: ..."), so one bad candidate never stops a tuner."""
+    result = TrialResult(dict(config or {}))
+    start = time.perf_counter()
+    try:
+        built = build()
+    except Exception as e:  # a schedule primitive refused, or TVM/LLVM failed: keep the reason
+        result.error = f"build: {type(e).__name__}: {error_line(e)}"
+        result.build_s = time.perf_counter() - start
+        return result
+    result.build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        result.cost = run(built)
+    except Exception as e:  # a wrong answer, a runtime failure, a lost connection
+        result.error = f"run{where}: {type(e).__name__}: {error_line(e)}"
+    result.measure_s = time.perf_counter() - start
+    return result
+
+
 class MeasuredCost:
     """Build and time each config on this CPU (in-process: no worker pool, no 50 s imports).
 
@@ -79,23 +103,11 @@ class MeasuredCost:
         """Build, check and time the kernel under any schedule hook `(sch, node)` (the default schedule, say)."""
         import tvm
 
-        result = TrialResult(dict(config or {}))
-        start = time.perf_counter()
-        try:
+        def build():
             func, constants = lower(self.task.node, hook)
-            executable = tvm.compile(tvm.IRModule({"main": func}), target=self.target)
-        except Exception as e:  # a schedule primitive refused, or TVM/LLVM failed: keep the reason
-            result.error = f"build: {type(e).__name__}: {error_line(e)}"
-            result.build_s = time.perf_counter() - start
-            return result
-        result.build_s = time.perf_counter() - start
-        start = time.perf_counter()
-        try:
-            result.cost = self._run(executable, constants)
-        except Exception as e:
-            result.error = f"run: {type(e).__name__}: {error_line(e)}"
-        result.measure_s = time.perf_counter() - start
-        return result
+            return tvm.compile(tvm.IRModule({"main": func}), target=self.target), constants
+
+        return timed_trial(config, build, lambda built: self._run(*built))
 
     def _run(self, executable, constants) -> float:
         import tvm

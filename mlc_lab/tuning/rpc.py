@@ -22,7 +22,6 @@ import socket
 import struct
 import tempfile
 import threading
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc_lab.tuning.measure import TrialResult, WrongResult, error_line, kernel_info, scheduled_func
+from mlc_lab.tuning.measure import TrialResult, WrongResult, error_line, kernel_info, scheduled_func, timed_trial
 from mlc_lab.tuning.space import Config
 from mlc_lab.tuning.task import Task, target_signature
 
@@ -154,26 +153,19 @@ class RemoteCost:
     def __call__(self, config: Config | None) -> TrialResult:
         from mlc_lab.tuning.strategies import config_id
 
-        result = TrialResult(dict(config or {}))
-        start = time.perf_counter()
         name = f"trial_{uuid.uuid4().hex[:12]}.so"
         path = os.path.join(self._dir.name, name)
-        try:
+
+        def build() -> None:
             with self.build_lock:
                 self._build(config, path)
-        except Exception as e:
-            result.error = f"build: {type(e).__name__}: {error_line(e)}"
-            result.build_s = time.perf_counter() - start
-            return result
-        result.build_s = time.perf_counter() - start
-        start = time.perf_counter()
-        try:
-            result.cost = self._run(path, name)
-            self.measured.append(config_id(result.config))
-        except Exception as e:  # a remote failure, a lost connection, a wrong answer: the trial's reason
-            result.error = f"run on {self.server}: {type(e).__name__}: {error_line(e)}"
-        result.measure_s = time.perf_counter() - start
-        return result
+
+        def run(_: None) -> float:
+            cost = self._run(path, name)
+            self.measured.append(config_id(dict(config or {})))
+            return cost
+
+        return timed_trial(config, build, run, where=f" on {self.server}")
 
     def _build(self, config: Config | None, path: str) -> None:
         import tvm
@@ -248,15 +240,17 @@ def tune_remote(
     costs = []
     for _ in range(count):
         session, server = request_session(host, port, key, session_timeout)
-        costs.append(RemoteCost(task, session, server, tvm_target, reference, cross_compiler=cross_compiler,
-                                build_lock=lock))
+        costs.append(
+            RemoteCost(task, session, server, tvm_target, reference, cross_compiler=cross_compiler, build_lock=lock)
+        )
     results: list[Any] = [None] * count
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
         try:
-            results[i] = tune(task, trials, strategy=strategy, db=db, seed=seed + i,
-                              progress=progress and i == 0, cost=costs[i])
+            results[i] = tune(
+                task, trials, strategy=strategy, db=db, seed=seed + i, progress=progress and i == 0, cost=costs[i]
+            )
         except BaseException as e:  # re-raised in the caller's thread
             errors.append(e)
 
