@@ -3,7 +3,7 @@
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, GraphRewriter, Node
 from mlc_lab.ir.interpreter import InterpreterError, evaluate, interpret
-from mlc_lab.ir.ops import OPS, OpDef, OpError, OpKind, get_op, register
+from mlc_lab.ir.ops import OPS, Cost, OpDef, OpError, OpKind, Trait, get_op, has_trait, is_source, node_cost, register
 from mlc_lab.ir.printer import format_graph
 from mlc_lab.ir.types import DTYPES, TensorType
 from mlc_lab.ir.verifier import VerificationError, verify
@@ -11,6 +11,7 @@ from mlc_lab.ir.verifier import VerificationError, verify
 __all__ = [
     "DTYPES",
     "OPS",
+    "Cost",
     "Graph",
     "GraphBuilder",
     "GraphRewriter",
@@ -20,11 +21,15 @@ __all__ = [
     "OpError",
     "OpKind",
     "TensorType",
+    "Trait",
     "VerificationError",
     "evaluate",
     "format_graph",
     "get_op",
+    "has_trait",
     "interpret",
+    "is_source",
+    "node_cost",
     "register",
     "verify",
 ]

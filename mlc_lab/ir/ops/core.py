@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlc_lab.ir.ops.registry import REQUIRED, OpError, OpKind, register
+from mlc_lab.ir.ops.registry import REQUIRED, OpError, OpKind, Trait, node_cost, register
 from mlc_lab.ir.types import TensorType
 
 
@@ -12,7 +12,9 @@ def _input_type(types, attrs):
     raise OpError("input: a graph input carries its own type; nothing to infer")
 
 
-register("input", OpKind.OPAQUE, _input_type, None, arity=(0, 0), doc="a value the caller passes in")
+register(
+    "input", OpKind.OPAQUE, _input_type, None, arity=(0, 0), traits=[Trait.SOURCE], doc="a value the caller passes in"
+)
 
 
 def _constant_canon(attrs):
@@ -33,6 +35,7 @@ register(
     attrs={"value": REQUIRED},
     arity=(0, 0),
     canonicalize=_constant_canon,
+    traits=[Trait.SOURCE],
     doc="a tensor known at compile time (weights, folded values)",
 )
 
@@ -55,6 +58,11 @@ def _fused(*inputs, subgraph, pattern):
     return interpret(subgraph, *inputs)[0]
 
 
+def _fused_flops(inputs, output, attrs) -> int:
+    """The sum over the group's ops (its traffic is only at its boundary: inner values stay on chip)."""
+    return sum(node_cost(n).flops for n in attrs["subgraph"].nodes)
+
+
 register(
     "fused",
     OpKind.OPAQUE,
@@ -62,5 +70,6 @@ register(
     _fused,
     attrs={"subgraph": REQUIRED, "pattern": ""},
     arity=(0, None),
+    flops=_fused_flops,
     doc="a group of ops compiled as one kernel; it keeps the sub-graph it stands for",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from mlc_lab.ir.ops.registry import OpError, OpKind, register, require_float, same_dtype
+from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, register, require_float, same_dtype
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
 #: Ops with no meaning on booleans (NumPy and PyTorch refuse them too): cast first.
@@ -176,5 +176,6 @@ register(
     _bias_add,
     attrs={"axis": 1},
     arity=(2, 2),
+    traits=[Trait.CHANNELWISE],
     doc="add a 1-D bias along one axis (axis=1: conv channels in NCHW; -1: dense features)",
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlc_lab.ir.ops.registry import OpError, OpKind, register, same_dtype
+from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, register, same_dtype
 from mlc_lab.ir.types import TensorType
 
 
@@ -32,12 +32,19 @@ def _dense_type(types, attrs):
     return TensorType((*x.shape[:-1], w.shape[0]), dtype)
 
 
+def _contraction_flops(inputs, output, attrs) -> int:
+    """A multiply-add (2 FLOPs) per output element and element of the inner dimension."""
+    return 2 * output.numel * inputs[0].shape[-1]
+
+
 register(
     "matmul",
     OpKind.OUT_FUSABLE,
     _matmul_type,
     lambda a, b: np.matmul(a, b),
     arity=(2, 2),
+    traits=[Trait.GEMM],
+    flops=_contraction_flops,
     doc="batched matrix product with NumPy broadcasting of the batch dimensions",
 )
 register(
@@ -46,5 +53,7 @@ register(
     _dense_type,
     lambda x, w: np.matmul(x, w.T),
     arity=(2, 2),
+    traits=[Trait.GEMM],
+    flops=_contraction_flops,
     doc="x @ w.T with w stored [out_features, in_features], as torch.nn.Linear stores it",
 )

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mlc_lab.ir import layout as L
-from mlc_lab.ir.ops.registry import OpError, OpKind, norm_axis, register, require_float, same_dtype
+from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, norm_axis, register, require_float, same_dtype
 from mlc_lab.ir.types import TensorType
 
 
@@ -130,6 +130,12 @@ def conv2d_nchw(x, w, strides=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), gro
     return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2).astype(x.dtype)
 
 
+def _conv2d_flops(inputs, output, attrs) -> int:
+    """A multiply-add (2 FLOPs) per output element and weight of one group: C/groups * KH * KW."""
+    _, i, kh, kw = L.canonical_shape(inputs[1].shape, "OIHW", attrs["kernel_layout"])
+    return 2 * output.numel * i * kh * kw
+
+
 def _conv2d(x, w, strides, padding, dilation, groups, data_layout, kernel_layout):
     xc = L.from_layout(x, "NCHW", data_layout)
     wc = L.from_layout(w, "OIHW", kernel_layout)
@@ -152,7 +158,8 @@ register(
     },
     arity=(2, 2),
     canonicalize=_spatial_attrs("conv2d"),
-    layout_sensitive=True,
+    traits=[Trait.GEMM, Trait.LAYOUT_SENSITIVE],
+    flops=_conv2d_flops,
     doc="2-D convolution (cross-correlation, as in PyTorch); bias is a separate bias_add",
 )
 
@@ -228,6 +235,14 @@ def _avg_pool2d(x, kernel, strides, padding, ceil_mode, count_include_pad, data_
 
 
 _SPATIAL = {"padding": (0, 0, 0, 0), "ceil_mode": False, "data_layout": "NCHW"}
+
+
+def _pool_flops(inputs, output, attrs) -> int:
+    """One operation per output element and window element."""
+    kh, kw = attrs["kernel"]
+    return output.numel * kh * kw
+
+
 register(
     "max_pool2d",
     OpKind.REDUCTION,
@@ -235,7 +250,8 @@ register(
     _max_pool2d,
     attrs={"kernel": (2, 2), "strides": None, "dilation": (1, 1), **_SPATIAL},
     canonicalize=_pool_canon("max_pool2d"),
-    layout_sensitive=True,
+    traits=[Trait.LAYOUT_SENSITIVE],
+    flops=_pool_flops,
     doc="max over each window; padding counts as -inf",
 )
 register(
@@ -245,7 +261,8 @@ register(
     _avg_pool2d,
     attrs={"kernel": (2, 2), "strides": None, "count_include_pad": True, **_SPATIAL},
     canonicalize=_pool_canon("avg_pool2d"),
-    layout_sensitive=True,
+    traits=[Trait.LAYOUT_SENSITIVE],
+    flops=_pool_flops,
     doc="mean over each window (PyTorch's divisor rules)",
 )
 
@@ -269,12 +286,17 @@ register(
     _gap,
     attrs={"data_layout": "NCHW"},
     canonicalize=_spatial_attrs("global_avg_pool2d"),
-    layout_sensitive=True,
+    traits=[Trait.LAYOUT_SENSITIVE],
     doc="mean over H and W, keeping them as size 1",
 )
 
 
 # -- normalisation ----------------------------------------------------------------------------------
+def _normalize_flops(inputs, output, attrs) -> int:
+    """About five operations per element: the statistics, subtract, scale, shift (or exp, sum, divide)."""
+    return 5 * output.numel
+
+
 def _batch_norm_type(types, attrs):
     x = types[0]
     require_float("batch_norm", x)
@@ -300,6 +322,8 @@ register(
     _batch_norm,
     attrs={"eps": 1e-5, "axis": 1},
     arity=(5, 5),
+    traits=[Trait.CHANNELWISE],
+    flops=_normalize_flops,
     doc="inference batch norm: (x - mean) / sqrt(var + eps) * gamma + beta, inputs (x, gamma, beta, mean, var)",
 )
 
@@ -329,6 +353,7 @@ register(
     _layer_norm,
     attrs={"eps": 1e-5, "axis": -1},
     arity=(3, 3),
+    flops=_normalize_flops,
     doc="normalise over the axes from `axis` to the end, then scale by gamma and shift by beta",
 )
 
@@ -353,7 +378,13 @@ def _log_softmax(x, axis):
 
 
 register(
-    "softmax", OpKind.REDUCTION, _softmax_type("softmax"), _softmax, attrs={"axis": -1}, doc="exp(x) / sum(exp(x))"
+    "softmax",
+    OpKind.REDUCTION,
+    _softmax_type("softmax"),
+    _softmax,
+    attrs={"axis": -1},
+    flops=_normalize_flops,
+    doc="exp(x) / sum(exp(x))",
 )
 register(
     "log_softmax",
@@ -361,5 +392,6 @@ register(
     _softmax_type("log_softmax"),
     _log_softmax,
     attrs={"axis": -1},
+    flops=_normalize_flops,
     doc="log(softmax(x))",
 )

@@ -1,19 +1,27 @@
-"""What an operator is: a name, a fusion kind, its attributes, a type rule and a reference meaning.
+"""What an operator is: a name, a fusion kind, traits, its attributes, a type rule, a cost and a meaning.
 
-Every other part of the compiler (verifier, interpreter, passes, code generators) asks this registry
-about an op instead of hard-coding op names, so adding an op is one `register` call.
+Every other part of the compiler (verifier, interpreter, passes, metrics, tuner, simulators, code
+generators) asks this registry about an op instead of keeping op-name tuples of its own:
+
+- `is_source(op)`: a graph input or constant (given, not computed);
+- `has_trait(op, Trait.GEMM)` / `ops_with(Trait.DATA_MOVEMENT)`: what kind of work an op does;
+- `channel_axis(op, attrs, rank)`: where a layout-sensitive or channelwise op keeps its channels;
+- `node_cost(node)`: FLOPs and compulsory bytes read/written, one formula per op.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Any
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlc_lab.ir.types import TensorType
+
+if TYPE_CHECKING:
+    from mlc_lab.ir.graph import Node
 
 
 class OpKind(IntEnum):
@@ -26,6 +34,45 @@ class OpKind(IntEnum):
     OUT_FUSABLE = 4  # heavy op whose output elementwise ops can join (conv2d, matmul)
     OPAQUE = 8  # never fused (inputs, constants, fused groups themselves)
 
+    def __repr__(self) -> str:  # readable where it is printed (an IntEnum's str() is a bare number)
+        return f"OpKind.{self.name}"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class Trait(StrEnum):
+    """What kind of work an op does, for the modules that treat a class of ops alike."""
+
+    SOURCE = "source"  # graph inputs and constants: values given, nothing computed, no kernel
+    GEMM = "gemm"  # a contraction (matmul, dense, conv2d): matrix engines run it, the tuner tunes it
+    DATA_MOVEMENT = "data_movement"  # only moves or relabels elements: no arithmetic, no vector-unit time
+    LAYOUT_SENSITIVE = "layout_sensitive"  # spatial op with a `data_layout` attr that says where C is
+    CHANNELWISE = "channelwise"  # per-channel parameters along the channel axis `attrs["axis"]`
+
+    def __repr__(self) -> str:
+        return f"Trait.{self.name}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Work of one kernel: FLOPs (a multiply-add is 2) and its compulsory memory traffic in bytes."""
+
+    flops: int
+    bytes_read: int
+    bytes_written: int
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.flops + other.flops, self.bytes_read + other.bytes_read, self.bytes_written + other.bytes_written
+        )
+
 
 class OpError(ValueError):
     """A node's inputs or attributes do not fit its op. The message names the op."""
@@ -33,6 +80,17 @@ class OpError(ValueError):
 
 TypeRule = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
 Compute = Callable[..., np.ndarray]
+#: FLOPs of one node from its input types, output type and (normalized) attributes.
+FlopRule = Callable[[Sequence[TensorType], TensorType, Mapping[str, Any]], int]
+
+
+def elementwise_flops(inputs: Sequence[TensorType], output: TensorType, attrs: Mapping[str, Any]) -> int:
+    """The default: one operation per element of the largest tensor the op reads or writes."""
+    return max(output.numel, max((t.numel for t in inputs), default=0))
+
+
+def no_flops(inputs: Sequence[TensorType], output: TensorType, attrs: Mapping[str, Any]) -> int:
+    return 0
 
 
 @dataclass(frozen=True)
@@ -44,8 +102,22 @@ class OpDef:
     attrs: Mapping[str, Any] = field(default_factory=dict)  # name -> default; REQUIRED marks required
     arity: tuple[int, int | None] = (1, 1)  # (min, max) inputs; max None = variadic
     canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    layout_sensitive: bool = False
     doc: str = ""
+    traits: frozenset[Trait] = frozenset()
+    flops: FlopRule = elementwise_flops
+
+    def has(self, trait: Trait) -> bool:
+        return trait in self.traits
+
+    @property
+    def layout_sensitive(self) -> bool:
+        return Trait.LAYOUT_SENSITIVE in self.traits
+
+    def cost(self, inputs: Sequence[TensorType], output: TensorType, attrs: Mapping[str, Any]) -> Cost:
+        """FLOPs from the op's rule; traffic: every input read once, the output written once (none for sources)."""
+        if Trait.SOURCE in self.traits:
+            return Cost(0, 0, 0)
+        return Cost(int(self.flops(inputs, output, attrs)), sum(t.nbytes for t in inputs), output.nbytes)
 
     def normalize_attrs(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """Fill defaults, reject unknown or missing attributes, convert lists to tuples."""
@@ -99,12 +171,28 @@ def register(
     attrs: Mapping[str, Any] | None = None,
     arity: tuple[int, int | None] = (1, 1),
     canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    layout_sensitive: bool = False,
     doc: str = "",
+    traits: Sequence[Trait] = (),
+    flops: FlopRule | None = None,
 ) -> OpDef:
+    """Add an op. `flops` defaults to one per element (none for sources and data movement)."""
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
-    opdef = OpDef(name, kind, infer, compute, dict(attrs or {}), arity, canonicalize, layout_sensitive, doc)
+    traits = frozenset(traits)
+    if flops is None:
+        flops = no_flops if traits & {Trait.SOURCE, Trait.DATA_MOVEMENT} else elementwise_flops
+    opdef = OpDef(
+        name=name,
+        kind=kind,
+        infer=infer,
+        compute=compute,
+        attrs=dict(attrs or {}),
+        arity=arity,
+        canonicalize=canonicalize,
+        doc=doc,
+        traits=traits,
+        flops=flops,
+    )
     OPS[name] = opdef
     return opdef
 
@@ -114,6 +202,38 @@ def get_op(name: str) -> OpDef:
         return OPS[name]
     except KeyError:
         raise OpError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))}") from None
+
+
+def has_trait(op: str, trait: Trait) -> bool:
+    """Whether registered op `op` has `trait` (an unknown op raises OpError naming it)."""
+    return trait in get_op(op).traits
+
+
+def ops_with(trait: Trait) -> frozenset[str]:
+    """Names of every registered op with `trait`."""
+    return frozenset(name for name, opdef in OPS.items() if trait in opdef.traits)
+
+
+def is_source(op: str) -> bool:
+    """A graph input or constant: its value is given, so no kernel computes it."""
+    return has_trait(op, Trait.SOURCE)
+
+
+def channel_axis(op: str, attrs: Mapping[str, Any], rank: int) -> int | None:
+    """The channel axis of a node of `op`: from `data_layout` (layout-sensitive ops; the outer C of a
+    blocked NCHW8c), from `axis` (channelwise ops), None for any other op."""
+    opdef = get_op(op)
+    if Trait.LAYOUT_SENSITIVE in opdef.traits:
+        layout = attrs["data_layout"]
+        return layout.index("C") if "C" in layout else None
+    if Trait.CHANNELWISE in opdef.traits:
+        return norm_axis(op, attrs["axis"], rank)
+    return None
+
+
+def node_cost(node: Node) -> Cost:
+    """The cost of one graph node (a fused group: its ops' FLOPs, traffic at the group's boundary)."""
+    return get_op(node.op).cost([x.type for x in node.inputs], node.type, node.attrs)
 
 
 def infer_type(op: str, input_types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlc_lab.ir import layout as L
-from mlc_lab.ir.ops.registry import OpError, OpKind, norm_axis, register, same_dtype
+from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, norm_axis, register, same_dtype
 from mlc_lab.ir.types import TensorType
 
 
@@ -36,6 +36,7 @@ register(
     attrs={"shape": None},
     canonicalize=lambda a: {"shape": tuple(a["shape"])} if a["shape"] is not None else _missing("reshape", "shape"),
     doc="same elements in row-major order, new shape (one -1 is inferred)",
+    traits=[Trait.DATA_MOVEMENT],
 )
 
 
@@ -58,6 +59,7 @@ register(
     lambda x, perm: np.ascontiguousarray(np.transpose(x, perm)),
     attrs={"perm": None},
     doc="permute axes (None: reverse them)",
+    traits=[Trait.DATA_MOVEMENT],
 )
 
 
@@ -81,6 +83,7 @@ register(
     attrs={"axis": 0},
     arity=(1, None),
     doc="join tensors along an axis",
+    traits=[Trait.DATA_MOVEMENT],
 )
 
 
@@ -111,6 +114,7 @@ register(
     lambda x, **a: np.ascontiguousarray(x[_slice_indices("slice", TensorType.of(x), a)]),
     attrs={"axes": (), "starts": (), "ends": (), "steps": None},
     doc="x[starts:ends:steps] along `axes` (Python slicing rules, ends are clamped)",
+    traits=[Trait.DATA_MOVEMENT],
 )
 
 
@@ -131,6 +135,7 @@ register(
     lambda x, shape: np.ascontiguousarray(np.broadcast_to(x, shape)),
     attrs={"shape": ()},
     doc="repeat size-1 axes up to `shape`",
+    traits=[Trait.DATA_MOVEMENT],
 )
 
 
@@ -149,6 +154,7 @@ register(
     lambda x, pads, value: np.pad(x, [(pads[2 * i], pads[2 * i + 1]) for i in range(x.ndim)], constant_values=value),
     attrs={"pads": (), "value": 0.0},
     doc="constant padding; pads = (before0, after0, before1, after1, ...)",
+    traits=[Trait.DATA_MOVEMENT],
 )
 
 
@@ -173,4 +179,5 @@ register(
     _layout_transform,
     attrs={"src_layout": "NCHW", "dst_layout": "NCHW"},
     doc="re-store a tensor in another layout (e.g. NCHW -> NHWC or NCHW8c)",
+    traits=[Trait.DATA_MOVEMENT],
 )
