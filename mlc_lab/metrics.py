@@ -3,7 +3,7 @@
 - kernels: top-level ops, each one kernel launch (a fused group is one);
 - intermediate traffic: bytes written to memory by one kernel and read back by another, the traffic
   fusion removes (a fused group's internal values never reach memory);
-- FLOPs: multiply-adds count 2, elementwise ops 1 per element;
+- FLOPs: each op's cost rule in the registry (multiply-adds count 2, elementwise ops 1 per element);
 - memory plan: see `mlc_lab.passes.memory.buffer_planner`.
 """
 
@@ -13,33 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlc_lab.ir import Graph, Node
-from mlc_lab.ir import layout as L
+from mlc_lab.ir import Graph, Node, node_cost
 
 
 def node_flops(node: Node) -> int:
-    op = node.op
-    if op in ("input", "constant"):
-        return 0
-    if op == "fused":
-        return sum(node_flops(n) for n in node.subgraph.ops)
-    out = node.type
-    if op == "conv2d":
-        w = L.canonical_shape(node.inputs[1].type.shape, "OIHW", node.attrs["kernel_layout"])
-        _, i, kh, kw = w
-        return 2 * out.numel * i * kh * kw
-    if op == "dense":
-        return 2 * out.numel * node.inputs[1].type.shape[1]
-    if op == "matmul":
-        return 2 * out.numel * node.inputs[0].type.shape[-1]
-    if op in ("reshape", "transpose", "slice", "concat", "broadcast_to", "pad", "layout_transform"):
-        return 0
-    if op in ("max_pool2d", "avg_pool2d"):
-        kh, kw = node.attrs["kernel"]
-        return out.numel * kh * kw
-    if op in ("softmax", "log_softmax", "layer_norm", "batch_norm"):
-        return 5 * out.numel
-    return max(out.numel, max((x.type.numel for x in node.inputs), default=0))
+    """The node's FLOPs, from its op's cost rule in the registry (`mlc_lab.ir.ops`)."""
+    return node_cost(node).flops
 
 
 @dataclass

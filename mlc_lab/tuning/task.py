@@ -9,7 +9,6 @@ database is indexed by: a record applies to every node with the same key.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ import numpy as np
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.interpreter import interpret
-from mlc_lab.ir.memory import check_fits, tensor_bytes
+from mlc_lab.ir.memory import check_fits
+from mlc_lab.ir.ops import Trait, has_trait, node_cost
 
 
 def _attr_text(attrs) -> dict:
@@ -99,8 +99,8 @@ class Task:
 
     @property
     def min_bytes(self) -> int:
-        """Compulsory memory traffic: every input read once, the output written once."""
-        return sum(tensor_bytes(x.type) for x in (*self.node.inputs, self.node))
+        """Compulsory memory traffic (every input read once, the output written once): the registry's cost."""
+        return node_cost(self.node).bytes
 
     @property
     def arithmetic_intensity(self) -> float:
@@ -130,24 +130,10 @@ def single_node_graph(node: Node) -> Graph:
 
 
 def kernel_flops(node: Node) -> int:
-    """Multiply-adds x 2 of the kernel's contraction (elementwise epilogues are not counted)."""
+    """FLOPs of the kernel's contractions (GEMM ops), by the registry's cost rule; epilogues are not counted."""
     if node.op == "fused":
         return sum(kernel_flops(n) for n in node.subgraph.nodes)
-    if node.op == "matmul":
-        a, b = node.inputs
-        return 2 * math.prod(node.shape) * a.shape[-1]
-    if node.op == "dense":
-        return 2 * math.prod(node.shape) * node.inputs[0].shape[-1]
-    if node.op == "conv2d":
-        w = node.inputs[1]
-        return 2 * math.prod(node.shape) * math.prod(w.shape) // _out_channels(node)
-    return 0
-
-
-def _out_channels(node: Node) -> int:
-    from mlc_lab.ir import layout as L
-
-    return L.canonical_shape(node.shape, "NCHW", node.attrs["data_layout"])[1]
+    return node_cost(node).flops if has_trait(node.op, Trait.GEMM) else 0
 
 
 # -- the book's tasks ------------------------------------------------------------------------------------

@@ -16,12 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mlc_lab.ir import Graph, GraphBuilder, Node
+from mlc_lab.ir import Graph, GraphBuilder, Node, node_cost
 from mlc_lab.ir import layout as L
-
-GEMM_OPS = ("conv2d", "dense", "matmul")
-#: Ops that only move or relabel data: no arithmetic, no vector-unit time.
-DATA_MOVEMENT_OPS = ("reshape", "transpose", "slice", "concat", "broadcast_to", "pad", "layout_transform")
 
 
 @dataclass(frozen=True)
@@ -133,12 +129,9 @@ def gemm_result(node: Node, c: np.ndarray) -> np.ndarray:
 
 
 def vector_ops(node: Node) -> int:
-    """Element operations a non-GEMM op costs on a vector unit (0 for pure data movement)."""
-    from mlc_lab.metrics import node_flops
-
-    if node.op in ("input", "constant") or node.op in DATA_MOVEMENT_OPS:
-        return 0
-    return int(node_flops(node))
+    """Element operations a non-GEMM op costs on a vector unit: its FLOPs by the registry's cost rule
+    (0 for sources and for ops that only move data)."""
+    return node_cost(node).flops
 
 
 def weight_bytes(node: Node) -> int:
