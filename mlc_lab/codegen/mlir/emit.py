@@ -15,49 +15,12 @@ from itertools import count
 
 import numpy as np
 
+from mlc_lab.codegen.mlir.ops import emit_node
 from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
+from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, affine_map, dense_literal, tensor_type
 from mlc_lab.ir import Graph, Node
 
-#: A tensor-level operand of a generic: (ssa name, its tensor type, one affine expression per dim).
-Operand = tuple[str, str, Sequence[str]]
-
-
-class MLIRLoweringError(NotImplementedError):
-    """The graph holds something this code generator cannot express; the message names it."""
-
-
-def tensor_type(shape: Sequence[int], dtype: str) -> str:
-    """`tensor<1x3x16x16xf32>` (rank 0: `tensor<f32>`)."""
-    dims = "".join(f"{d}x" for d in shape)
-    return f"tensor<{dims}{mlir_scalar(dtype)}>"
-
-
-def broadcast_exprs(in_shape: Sequence[int], out_exprs: Sequence[str], out_shape: Sequence[int]) -> list[str]:
-    """NumPy broadcasting as affine expressions: align right; a size-1 dim that was stretched reads index 0."""
-    offset = len(out_shape) - len(in_shape)
-    return [out_exprs[offset + j] if d == out_shape[offset + j] else "0" for j, d in enumerate(in_shape)]
-
-
-def affine_map(rank: int, exprs: Sequence[str]) -> str:
-    dims = ", ".join(f"d{i}" for i in range(rank))
-    return f"affine_map<({dims}) -> ({', '.join(exprs)})>"
-
-
-def identity(rank: int) -> list[str]:
-    return [f"d{i}" for i in range(rank)]
-
-
-def dense_literal(array: np.ndarray) -> str:
-    """`dense<"0x...">` holds the raw little-endian bytes; booleans are written out (i1 is bit-packed)."""
-    if array.dtype == np.bool_:
-        return "dense<" + _nested(array.tolist()) + ">"
-    return f'dense<"0x{np.ascontiguousarray(array).tobytes().hex().upper()}">'
-
-
-def _nested(value: object) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_nested(v) for v in value) + "]"
-    return "true" if value else "false"
+__all__ = ["FunctionEmitter", "MLIRLoweringError", "ModuleEmitter", "emit_text"]
 
 
 class FunctionEmitter:
@@ -198,8 +161,6 @@ class FunctionEmitter:
 
     # -- the function -----------------------------------------------------------------------------
     def emit_body(self) -> None:
-        from mlc_lab.codegen.mlir.ops import emit_node
-
         for node in self.graph.nodes:
             if node.op in ("input", "constant"):  # constants are written where first used
                 continue

@@ -10,23 +10,20 @@ Ops in other layouts than NCHW/OIHW are converted there and back, exactly as the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlc_lab.codegen.mlir.emit import (
-    FunctionEmitter,
-    MLIRLoweringError,
-    Operand,
-    broadcast_exprs,
-    identity,
-    tensor_type,
-)
 from mlc_lab.codegen.mlir.scalar import NO_FLOAT64, SCALAR_BODIES, Body, is_float, mlir_scalar
+from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, broadcast_exprs, identity, tensor_type
 from mlc_lab.ir import Node, OpKind, get_op
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.empty_inputs import data_free_value
 
-Emitter = Callable[[FunctionEmitter, Node, list[str]], str]
+if TYPE_CHECKING:  # emit.py drives these emitters and imports this module; a runtime import back would be a cycle
+    from mlc_lab.codegen.mlir.emit import FunctionEmitter
+
+Emitter = Callable[["FunctionEmitter", Node, list[str]], str]
 
 
 def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:

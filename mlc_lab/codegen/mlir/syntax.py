@@ -1,0 +1,54 @@
+"""MLIR's textual syntax, piece by piece: tensor types, affine maps, dense literals, and the lowering error.
+
+Shared by the function emitter (`emit.py`) and the per-op emitters (`ops.py`); it imports neither, so
+those two do not import each other in a circle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mlc_lab.codegen.mlir.scalar import mlir_scalar
+
+#: A tensor-level operand of a generic: (ssa name, its tensor type, one affine expression per dim).
+Operand = tuple[str, str, Sequence[str]]
+
+
+class MLIRLoweringError(NotImplementedError):
+    """The graph holds something this code generator cannot express; the message names it."""
+
+
+def tensor_type(shape: Sequence[int], dtype: str) -> str:
+    """`tensor<1x3x16x16xf32>` (rank 0: `tensor<f32>`)."""
+    dims = "".join(f"{d}x" for d in shape)
+    return f"tensor<{dims}{mlir_scalar(dtype)}>"
+
+
+def broadcast_exprs(in_shape: Sequence[int], out_exprs: Sequence[str], out_shape: Sequence[int]) -> list[str]:
+    """NumPy broadcasting as affine expressions: align right; a size-1 dim that was stretched reads index 0."""
+    offset = len(out_shape) - len(in_shape)
+    return [out_exprs[offset + j] if d == out_shape[offset + j] else "0" for j, d in enumerate(in_shape)]
+
+
+def affine_map(rank: int, exprs: Sequence[str]) -> str:
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    return f"affine_map<({dims}) -> ({', '.join(exprs)})>"
+
+
+def identity(rank: int) -> list[str]:
+    return [f"d{i}" for i in range(rank)]
+
+
+def dense_literal(array: np.ndarray) -> str:
+    """`dense<"0x...">` holds the raw little-endian bytes; booleans are written out (i1 is bit-packed)."""
+    if array.dtype == np.bool_:
+        return "dense<" + _nested(array.tolist()) + ">"
+    return f'dense<"0x{np.ascontiguousarray(array).tobytes().hex().upper()}">'
+
+
+def _nested(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested(v) for v in value) + "]"
+    return "true" if value else "false"
