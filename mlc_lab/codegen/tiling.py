@@ -47,6 +47,11 @@ class KernelInfo:
     weight: tuple[int, int] | None = None  #: (read index, dim): an operand indexed by the vector axis alone
 
 
+#: Marks the block that packs a weight: TVM's `SplitLayoutRewritePreproc` moves it into a kernel of its
+#: own, which `mlc_lab.codegen.tvm.prepack` runs at build time where the weight is a constant.
+PREPACK_ANNOTATION = "meta_schedule.layout_rewrite_preproc"
+
+
 class UnsupportedKernel(ValueError):
     """The kernel is not one contraction (plus padding and an epilogue): this space does not apply."""
 
@@ -167,6 +172,7 @@ def _pack_weight(sch, block, weight: tuple[int, int], vector: int, parallel: boo
         return (idx[dim] // vector, *rest, idx[dim] % vector)
 
     sch.transform_layout(packed, ("write", 0), index_map)
+    sch.annotate(packed, PREPACK_ANNOTATION, True)  # a constant weight is packed once, at build time
     if parallel:
         sch.parallel(sch.get_loops(packed)[0])
 
@@ -200,7 +206,7 @@ def target_isa(target: Any = None) -> VectorISA:
     import tvm
 
     if target is None:
-        from mlc_lab.codegen.tvm.build import host_target
+        from mlc_lab.codegen.target import host_target
 
         target = host_target()
     elif not isinstance(target, tvm.target.Target):

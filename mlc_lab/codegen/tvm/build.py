@@ -12,7 +12,6 @@ re-fuse them; only calling-convention lowering and memory planning (StaticPlanBl
 
 from __future__ import annotations
 
-import os
 import threading
 import time as _time
 from collections.abc import Sequence
@@ -23,34 +22,13 @@ import tvm
 from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
+from mlc_lab.codegen.target import TargetLike, resolve_target
+from mlc_lab.codegen.target import host_target as host_target  # re-exported: build.py was its home
 from mlc_lab.codegen.tvm.lower import Kernel, ScheduleFn
 from mlc_lab.codegen.tvm.relax_module import lower_kernels, to_relax
 from mlc_lab.codegen.tvm.schedule import default_schedule
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs
-
-TargetLike = str | dict | tvm.target.Target
-
-
-def host_target(num_cores: int | None = None) -> tvm.target.Target:
-    """This machine's CPU. Naming `mcpu` matters: without it LLVM emits generic x86-64 (no AVX)."""
-    return tvm.target.Target(
-        {
-            "kind": "llvm",
-            "mcpu": tvm.target.codegen.llvm_get_system_cpu(),
-            "num-cores": num_cores or os.cpu_count() or 1,
-        }
-    )
-
-
-def resolve_target(target: TargetLike) -> tvm.target.Target:
-    if isinstance(target, tvm.target.Target):
-        return target
-    if target == "llvm":
-        return host_target()
-    if isinstance(target, dict):
-        return tvm.target.Target(target)
-    raise ValueError(f"target {target!r}: use 'llvm' (this CPU), a JSON-style dict or a tvm.target.Target")
 
 
 def relax_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
