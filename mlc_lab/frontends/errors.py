@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+from mlc_lab.errors import MlcLabError
+
 __all__ = ["FrontendError", "UnsupportedOpError"]
 
 
-class FrontendError(ValueError):
+class FrontendError(MlcLabError, ValueError):
     """The model uses something the importer cannot express faithfully; the message says what and where."""
 
 

@@ -21,8 +21,7 @@ import math
 import operator
 import os
 import re
-import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +31,18 @@ from torch import fx
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
+from mlc_lab.frontends.base import (
+    Converter,
+    ConverterContext,
+    Value,
+    check_supported,
+    check_types,
+    converting,
+    same,
+)
 from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
-from mlc_lab.ir.ops import OpError
 from mlc_lab.ir.structure import OutputStructure
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
@@ -50,10 +57,6 @@ __all__ = [
     "import_exported",
     "supported_ops",
 ]
-
-
-Value = Node | list[Node] | None
-Converter = Callable[..., Value]
 
 
 # == the importer =================================================================================
@@ -99,7 +102,7 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
     model mutated (`Graph.input_mutations`).
     """
     ep = functionalize(ep)
-    _check_supported(ep.graph)
+    _check_supported(ep.graph, name)
     cx = Context(GraphBuilder(name))
     weights = _weights(ep)
     env: dict[fx.Node, Any] = {}
@@ -209,12 +212,10 @@ def _convert_node(cx: Context, node: fx.Node, env: dict[fx.Node, Any]) -> Value:
         values, index = node.args
         return env[values][index]
     kwargs = _bind(node.target, _map_args(cx, node.args, env), _map_args(cx, node.kwargs, env))
-    cx.fx_node = node
+    cx.fx_node, cx.label = node, node.name
     first_new = len(cx.b.nodes)
-    try:
+    with converting(_describe(node)):  # say which aten op and which line of the model it came from
         result = ATEN_OPS[node.target](cx, **kwargs)
-    except (OpError, FrontendError) as e:  # say which aten op and which line of the model it came from
-        raise FrontendError(f"{_describe(node)}: {e}") from e
     _name_result(cx, node, result, set(cx.b.nodes[first_new:]))
     _check_type(node, result)
     return result
@@ -268,13 +269,7 @@ def _check_type(node: fx.Node, result: Value) -> None:
     vals = list(val) if isinstance(val, (list, tuple)) else [val]
     results = result if isinstance(result, list) else [result]
     got = [r.type if isinstance(r, Node) else r for r in results]
-    want = [_tensor_type(v) for v in vals]
-    if got != want:
-        show = lambda ts: ", ".join(map(str, ts))
-        raise FrontendError(
-            f"{_describe(node)}: the converter produced {show(got)} but PyTorch computed {show(want)} "
-            "(a bug in the converter)"
-        )
+    check_types(_describe(node), got, [_tensor_type(v) for v in vals], "PyTorch computed")
 
 
 def _user_outputs(
@@ -345,6 +340,12 @@ def _describe(node: fx.Node) -> str:
     return f"{_op_name(node.target)} (fx node %{node.name}" + (f", at {where})" if where else ")")
 
 
+def _site(node: fx.Node) -> str:
+    """`%conv2d_3 at model.py:12 in forward: y = self.conv(x)`."""
+    where = _user_frame(node.meta.get("stack_trace"))
+    return f"%{node.name}" + (f" at {where}" if where else "")
+
+
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 
 
@@ -368,25 +369,36 @@ def supported_ops() -> list[str]:
     return sorted(_op_name(op) for op in ATEN_OPS)
 
 
-def _check_supported(graph: fx.Graph) -> None:
-    """Fail before converting anything if an op has no converter, naming the op and where it is used."""
-    for node in graph.nodes:
+def _check_supported(graph: fx.Graph, name: str) -> None:
+    """Fail before converting anything if ops have no converter, naming each op and where it is used."""
+
+    def problem(node: fx.Node) -> tuple[str, str] | None:
         if node.op in ("placeholder", "output") or node.target is operator.getitem or node.target in ATEN_OPS:
-            continue
-        listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
-        raise UnsupportedOpError(
-            f"{_describe(node)} has no converter in mlc_lab.frontends.torch.\n"
-            f"Supported aten ops:\n{listing}\n"
-            "Add a converter to ATEN_OPS, or rewrite the model without this op."
-        )
+            return None
+        return _op_name(node.target), "no converter"
+
+    check_supported(
+        graph.nodes,
+        problem,
+        _site,
+        subject=f"PyTorch model {name!r}",
+        frontend="torch",
+        framework="aten",
+        table="ATEN_OPS",
+        supported=supported_ops(),
+        advice="rewrite the model without these ops",
+    )
 
 
 # == what a converter sees ========================================================================
-class Context:
-    """The builder plus the FX node being converted (its name names new nodes; its type is the target)."""
+class Context(ConverterContext):
+    """The converter context (mlc_lab.frontends.base) plus the FX node being converted: its type is the target.
+
+    New IR nodes are named `<fx node>.<op>`, constants `<fx node>.<name>`.
+    """
 
     def __init__(self, builder: GraphBuilder) -> None:
-        self.b = builder
+        super().__init__(builder)
         self.fx_node: fx.Node | None = None
 
     @property
@@ -394,19 +406,6 @@ class Context:
         """The dtype PyTorch computed for the current node (type promotion already applied)."""
         val = self.fx_node.meta["val"]
         return _dtype((val[0] if isinstance(val, (list, tuple)) else val).dtype)
-
-    def op(self, op: str, *inputs: Node, **attrs: Any) -> Node:
-        return self.b.op(op, *inputs, name=f"{self.fx_node.name}.{op}", **attrs)
-
-    def const(self, value: Any, dtype: str, name: str = "const") -> Node:
-        return self.b.constant(np.asarray(value, dtype=dtype), name=f"{self.fx_node.name}.{name}")
-
-    def cast(self, x: Node, dtype: str) -> Node:
-        return x if x.dtype == dtype else self.op("cast", x, dtype=dtype)
-
-    def tensor(self, value: Node | float | int | bool, dtype: str) -> Node:
-        """A node cast to `dtype` if needed; a Python scalar becomes a 0-d constant of `dtype`."""
-        return self.cast(value, dtype) if isinstance(value, Node) else self.const(value, dtype)
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -552,20 +551,7 @@ def _additive_mask(cx: Context, mask: Node, dtype: str) -> Node:
     return cx.op("log", cx.cast(mask, dtype))  # log(1) = 0, log(0) = -inf: exact, with the IR's own ops
 
 
-# == converters: elementwise ======================================================================
-def _unary(op: str) -> Converter:
-    def convert(cx: Context, x) -> Node:
-        return cx.op(op, x)
-
-    convert.__name__ = convert.__qualname__ = op
-    convert.__doc__ = f"aten -> {op}"
-    return convert
-
-
-def gelu(cx: Context, x, approximate="none") -> Node:
-    return cx.op("gelu", x, approximate=approximate)
-
-
+# == converters: elementwise (the 1:1 ones are `same(...)` entries in the table) ==================
 def hardtanh(cx: Context, x, min_val, max_val) -> Node:
     return cx.op("clip", x, min=float(min_val), max=float(max_val))
 
@@ -598,7 +584,8 @@ def leaky_relu(cx: Context, x, negative_slope=0.01) -> Node:
 
 
 def _binary(op: str) -> Converter:
-    """Tensor-tensor and tensor-scalar forms alike: both operands are brought to the result's dtype."""
+    """Tensor-tensor and tensor-scalar forms alike: both operands are brought to the result's dtype
+    (PyTorch's type promotion, which `same` does not do)."""
 
     def convert(cx: Context, x, other) -> Node:
         dtype = cx.out_dtype
@@ -868,9 +855,18 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten._log_softmax.default: log_softmax,
     aten.scaled_dot_product_attention.default: scaled_dot_product_attention,
     # activations and other elementwise functions
-    **{getattr(aten, op).default: _unary(op) for op in ("relu", "sigmoid", "tanh", "silu", "exp", "log")},
-    **{getattr(aten, op).default: _unary(op) for op in ("sqrt", "rsqrt", "erf", "neg", "abs")},
-    aten.gelu.default: gelu,
+    aten.relu.default: same("relu"),
+    aten.sigmoid.default: same("sigmoid"),
+    aten.tanh.default: same("tanh"),
+    aten.silu.default: same("silu"),
+    aten.exp.default: same("exp"),
+    aten.log.default: same("log"),
+    aten.sqrt.default: same("sqrt"),
+    aten.rsqrt.default: same("rsqrt"),
+    aten.erf.default: same("erf"),
+    aten.neg.default: same("neg"),
+    aten.abs.default: same("abs"),
+    aten.gelu.default: same("gelu", "approximate"),
     aten.hardtanh.default: hardtanh,
     aten.relu6.default: relu6,
     aten.clamp.default: clamp,
@@ -934,16 +930,11 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.select_scatter.default: select_scatter,
     aten.copy.default: copy,
     aten.fill.Scalar: fill,
-    **{
-        op: identity
-        for op in (
-            aten.clone.default,
-            aten.contiguous.default,
-            aten.alias.default,
-            aten.detach.default,
-            aten.detach_.default,
-            aten.lift_fresh_copy.default,
-        )
-    },
+    aten.clone.default: identity,
+    aten.contiguous.default: identity,
+    aten.alias.default: identity,
+    aten.detach.default: identity,
+    aten.detach_.default: identity,
+    aten.lift_fresh_copy.default: identity,
     aten._assert_tensor_metadata.default: no_op,
 }
