@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, register, require_float, same_dtype
+from mlc_lab.ir.ops.scalar import SQRT1_2, SQRT_2_OVER_PI, int_pow  # noqa: F401  (int_pow: its old home)
 from mlc_lab.ir.types import TensorType, canonical_dtype
 
 #: Ops with no meaning on booleans (NumPy and PyTorch refuse them too): cast first.
@@ -27,10 +27,43 @@ def _unary_type(op: str, float_only: bool = True):
     return infer
 
 
-def _gelu(x, approximate="none"):
+# -- scalar definitions: each op's meaning, written once over the primitives of `ops` -----------------
+# (`mlc_lab.ir.ops.scalar`); the interpreter, TVM and MLIR all derive their kernels from these.
+def _relu(ops, x):
+    return ops.maximum(x, 0)
+
+
+def _sigmoid(ops, x):
+    return ops.div(1, ops.add(1, ops.exp(ops.neg(x))))
+
+
+def _silu(ops, x):
+    return ops.mul(x, _sigmoid(ops, x))
+
+
+def _gelu(ops, x, approximate="none"):
+    """x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); 'tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1 + special.erf(x / np.sqrt(2)))
+        t = ops.tanh(ops.mul(SQRT_2_OVER_PI, ops.add(x, ops.mul(0.044715, ops.mul(x, ops.mul(x, x))))))
+    else:
+        t = ops.erf(ops.mul(x, SQRT1_2))
+    return ops.mul(ops.mul(x, 0.5), ops.add(1, t))
+
+
+def _clip(ops, x, min, max):
+    """max(x, min), then min(x, max); NaN stays NaN. Booleans clip as numbers, then != 0 (NumPy's meaning)."""
+    if ops.dtype(x) == "bool":
+        return ops.ne(_clip(ops, ops.cast(x, "float64"), min, max), 0)
+    if min is not None:
+        x = ops.maximum(x, min)
+    if max is not None:
+        x = ops.minimum(x, max)
+    return x
+
+
+def _primitive(name: str):
+    """The op that is one primitive of the same name (exp, add, ...)."""
+    return lambda ops, *args, **attrs: getattr(ops, name)(*args, **attrs)
 
 
 def _check_gelu(attrs):
@@ -47,26 +80,27 @@ def _check_clip(attrs):
 
 
 _UNARY = {
-    "relu": (lambda x: np.maximum(x, 0).astype(x.dtype), "max(x, 0)"),
-    "sigmoid": (lambda x: special.expit(x), "1 / (1 + exp(-x))"),
-    "tanh": (np.tanh, "tanh(x)"),
-    "exp": (np.exp, "e**x"),
-    "log": (np.log, "natural log"),
-    "sqrt": (np.sqrt, "square root"),
-    "rsqrt": (lambda x: 1 / np.sqrt(x), "1 / sqrt(x)"),
-    "erf": (special.erf, "error function"),
-    "silu": (lambda x: x * special.expit(x), "x * sigmoid(x)"),
+    "relu": (_relu, "max(x, 0)"),
+    "sigmoid": (_sigmoid, "1 / (1 + exp(-x))"),
+    "tanh": (_primitive("tanh"), "tanh(x)"),
+    "exp": (_primitive("exp"), "e**x"),
+    "log": (_primitive("log"), "natural log"),
+    "sqrt": (_primitive("sqrt"), "square root"),
+    "rsqrt": (_primitive("rsqrt"), "1 / sqrt(x)"),
+    "erf": (_primitive("erf"), "error function"),
+    "silu": (_silu, "x * sigmoid(x)"),
 }
 for _name, (_fn, _doc) in _UNARY.items():
-    register(_name, OpKind.ELEMWISE, _unary_type(_name), lambda x, _fn=_fn: _fn(x).astype(x.dtype), doc=_doc)
+    register(_name, OpKind.ELEMWISE, _unary_type(_name), None, scalar=_fn, doc=_doc)
 
-register("neg", OpKind.ELEMWISE, _unary_type("neg", False), lambda x: -x, doc="-x")
-register("abs", OpKind.ELEMWISE, _unary_type("abs", False), np.abs, doc="|x|")
+register("neg", OpKind.ELEMWISE, _unary_type("neg", False), None, scalar=_primitive("neg"), doc="-x")
+register("abs", OpKind.ELEMWISE, _unary_type("abs", False), None, scalar=_primitive("abs"), doc="|x|")
 register(
     "gelu",
     OpKind.ELEMWISE,
     _unary_type("gelu"),
-    lambda x, approximate: _gelu(x, approximate).astype(x.dtype),
+    None,
+    scalar=_gelu,
     attrs={"approximate": "none"},
     canonicalize=_check_gelu,
     doc="x * Phi(x); approximate='tanh' uses the tanh formula",
@@ -75,7 +109,8 @@ register(
     "clip",
     OpKind.ELEMWISE,
     _unary_type("clip", False),
-    lambda x, min, max: np.clip(x, min, max).astype(x.dtype),
+    None,
+    scalar=_clip,
     attrs={"min": None, "max": None},
     canonicalize=_check_clip,
     doc="clamp to [min, max] (relu6 is clip(0, 6))",
@@ -84,7 +119,8 @@ register(
     "cast",
     OpKind.ELEMWISE,
     lambda types, attrs: TensorType(types[0].shape, attrs["dtype"]),
-    lambda x, dtype: x.astype(dtype),
+    None,
+    scalar=_primitive("cast"),
     attrs={"dtype": "float32"},
     canonicalize=lambda a: {"dtype": canonical_dtype(a["dtype"])},
     doc="convert the element type",
@@ -104,49 +140,17 @@ def _broadcast_type(op: str):
     return infer
 
 
-def int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """PyTorch's integer pow: exact with wraparound; a negative exponent gives 0 except for bases 1 and -1.
-
-    (np.power raises on negative integer exponents, and PyTorch does not for a tensor exponent.)
-    """
-    a, b = np.broadcast_arrays(a, b)
-    result, base, exp = np.ones_like(a), a.copy(), np.where(b < 0, 0, b)
-    with np.errstate(over="ignore"):
-        while np.any(exp):
-            result = np.where(exp & 1, result * base, result)
-            base, exp = base * base, exp >> 1
-    unit = np.where(a == 1, 1, np.where(a == -1, np.where(b & 1, -1, 1), 0)).astype(a.dtype)
-    return np.where(b < 0, unit, result).astype(a.dtype)
-
-
-def _pow(a, b):
-    return int_pow(a, b) if np.issubdtype(a.dtype, np.integer) else np.power(a, b)
-
-
-def _div(a, b):
-    if np.issubdtype(a.dtype, np.integer):
-        return np.floor_divide(a, b)
-    return np.divide(a, b)
-
-
 _BINARY = {
-    "add": (np.add, "a + b"),
-    "sub": (np.subtract, "a - b"),
-    "mul": (np.multiply, "a * b"),
-    "div": (_div, "a / b (floor division for integers)"),
-    "maximum": (np.maximum, "elementwise max"),
-    "minimum": (np.minimum, "elementwise min"),
-    "pow": (_pow, "a ** b (integers: exact, wrapping on overflow; a negative exponent gives 0 unless |a| = 1)"),
+    "add": "a + b",
+    "sub": "a - b",
+    "mul": "a * b",
+    "div": "a / b (floor division for integers)",
+    "maximum": "elementwise max",
+    "minimum": "elementwise min",
+    "pow": "a ** b (integers: exact, wrapping on overflow; a negative exponent gives 0 unless |a| = 1)",
 }
-for _name, (_fn, _doc) in _BINARY.items():
-    register(
-        _name,
-        OpKind.BROADCAST,
-        _broadcast_type(_name),
-        lambda a, b, _fn=_fn: np.asarray(_fn(a, b)).astype(a.dtype),
-        arity=(2, 2),
-        doc=_doc,
-    )
+for _name, _doc in _BINARY.items():
+    register(_name, OpKind.BROADCAST, _broadcast_type(_name), None, scalar=_primitive(_name), arity=(2, 2), doc=_doc)
 
 
 def _bias_add_type(types, attrs):
@@ -164,16 +168,17 @@ def _bias_add_type(types, attrs):
     return x
 
 
-def _bias_add(x, b, axis):
-    axis %= x.ndim
-    return x + b.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+def _bias_add(ops, x, b, axis):
+    """x + b, b read along `axis` (the CHANNELWISE trait says so to every backend)."""
+    return ops.add(x, b)
 
 
 register(
     "bias_add",
     OpKind.BROADCAST,
     _bias_add_type,
-    _bias_add,
+    None,
+    scalar=_bias_add,
     attrs={"axis": 1},
     arity=(2, 2),
     traits=[Trait.CHANNELWISE],

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mlc_lab.ir import layout as L
+from mlc_lab.ir.ops.decomposition import constant_like
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, norm_axis, register, require_float, same_dtype
 from mlc_lab.ir.types import TensorType
 
@@ -308,18 +309,18 @@ def _batch_norm_type(types, attrs):
     return x
 
 
-def _batch_norm(x, gamma, beta, mean, var, eps, axis):
-    shape = [1] * x.ndim
-    shape[axis % x.ndim] = -1
-    scale = gamma / np.sqrt(var + eps)
-    return ((x - mean.reshape(shape)) * scale.reshape(shape) + beta.reshape(shape)).astype(x.dtype)
+def _batch_norm(ops, x, gamma, beta, mean, var, eps, axis):
+    """(x - mean) * (gamma / sqrt(var + eps)) + beta; the parameters are read along `axis` (CHANNELWISE)."""
+    scale = ops.div(gamma, ops.sqrt(ops.add(var, eps)))
+    return ops.add(ops.mul(ops.sub(x, mean), scale), beta)
 
 
 register(
     "batch_norm",
     OpKind.BROADCAST,
     _batch_norm_type,
-    _batch_norm,
+    None,
+    scalar=_batch_norm,
     attrs={"eps": 1e-5, "axis": 1},
     arity=(5, 5),
     traits=[Trait.CHANNELWISE],
@@ -346,11 +347,21 @@ def _layer_norm(x, gamma, beta, eps, axis):
     return ((x - mean) / np.sqrt(var + eps) * gamma + beta).astype(x.dtype)
 
 
+def _layer_norm_parts(b, x, gamma, beta, eps, axis):
+    """mean, the mean of squared deviations, then (x - mean) / sqrt(var + eps) * gamma + beta."""
+    axes = tuple(range(axis % x.type.rank, x.type.rank))
+    centered = b.sub(x, b.mean(x, axes=axes, keepdims=True))
+    var = b.mean(b.mul(centered, centered), axes=axes, keepdims=True)
+    scaled = b.div(centered, b.sqrt(b.add(var, constant_like(b, eps, x, "eps"))))
+    return b.add(b.mul(scaled, gamma), beta)
+
+
 register(
     "layer_norm",
     OpKind.REDUCTION,
     _layer_norm_type,
     _layer_norm,
+    decompose=_layer_norm_parts,
     attrs={"eps": 1e-5, "axis": -1},
     arity=(3, 3),
     flops=_normalize_flops,
@@ -377,11 +388,24 @@ def _log_softmax(x, axis):
     return (s - np.log(np.exp(s).sum(axis=axis, keepdims=True))).astype(x.dtype)
 
 
+def _softmax_parts(b, x, axis):
+    """exp(x - max) / sum(exp(x - max)) along `axis`."""
+    e = b.exp(b.sub(x, b.max(x, axes=axis, keepdims=True)))
+    return b.div(e, b.sum(e, axes=axis, keepdims=True))
+
+
+def _log_softmax_parts(b, x, axis):
+    """(x - max) - log(sum(exp(x - max))) along `axis`."""
+    shifted = b.sub(x, b.max(x, axes=axis, keepdims=True))
+    return b.sub(shifted, b.log(b.sum(b.exp(shifted), axes=axis, keepdims=True)))
+
+
 register(
     "softmax",
     OpKind.REDUCTION,
     _softmax_type("softmax"),
     _softmax,
+    decompose=_softmax_parts,
     attrs={"axis": -1},
     flops=_normalize_flops,
     doc="exp(x) / sum(exp(x))",
@@ -391,6 +415,7 @@ register(
     OpKind.REDUCTION,
     _softmax_type("log_softmax"),
     _log_softmax,
+    decompose=_log_softmax_parts,
     attrs={"axis": -1},
     flops=_normalize_flops,
     doc="log(softmax(x))",

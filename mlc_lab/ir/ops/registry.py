@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlc_lab.ir.ops.decomposition import Decomposition, decomposed_compute, decomposed_flops
+from mlc_lab.ir.ops.scalar import ScalarFn, numpy_compute
 from mlc_lab.ir.types import TensorType
 
 if TYPE_CHECKING:
@@ -105,6 +107,12 @@ class OpDef:
     doc: str = ""
     traits: frozenset[Trait] = frozenset()
     flops: FlopRule = elementwise_flops
+    #: the meaning of an elementwise op over scalar primitives (`mlc_lab.ir.ops.scalar`); every backend
+    #: derives its kernel from it, and `compute` defaults to it on NumPy
+    scalar: ScalarFn | None = None
+    #: `decompose(builder, *inputs, **attrs) -> Node` in simpler registered ops, for backends with no
+    #: native kernel (`mlc_lab.passes.Decompose`); `compute` and `flops` default to the decomposition's
+    decompose: Decomposition | None = None
 
     def has(self, trait: Trait) -> bool:
         return trait in self.traits
@@ -174,11 +182,23 @@ def register(
     doc: str = "",
     traits: Sequence[Trait] = (),
     flops: FlopRule | None = None,
+    scalar: ScalarFn | None = None,
+    decompose: Decomposition | None = None,
 ) -> OpDef:
-    """Add an op. `flops` defaults to one per element (none for sources and data movement)."""
+    """Add an op. `flops` defaults to one per element (none for sources and data movement).
+
+    An op given by `scalar` (elementwise) or `decompose` (composite) needs no `compute`: the
+    reference meaning is derived from it (and a decomposition's FLOPs are its parts').
+    """
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
     traits = frozenset(traits)
+    if compute is None and scalar is not None:
+        compute = numpy_compute(scalar, Trait.CHANNELWISE in traits, _out_dtype(infer))
+    elif compute is None and decompose is not None:
+        compute = decomposed_compute(name)
+    if flops is None and decompose is not None:
+        flops = decomposed_flops(name)
     if flops is None:
         flops = no_flops if traits & {Trait.SOURCE, Trait.DATA_MOVEMENT} else elementwise_flops
     opdef = OpDef(
@@ -192,9 +212,16 @@ def register(
         doc=doc,
         traits=traits,
         flops=flops,
+        scalar=scalar,
+        decompose=decompose,
     )
     OPS[name] = opdef
     return opdef
+
+
+def _out_dtype(infer: TypeRule) -> Callable[[Sequence[np.ndarray], Mapping[str, Any]], str]:
+    """The dtype the type rule gives for these arrays (for computes that work in a wider type)."""
+    return lambda arrays, attrs: infer([TensorType(a.shape, a.dtype.name) for a in arrays], attrs).dtype
 
 
 def get_op(name: str) -> OpDef:
