@@ -5,9 +5,9 @@
 
 Three steps, each a part of the package you can also call by hand:
 
-1. import (`import_model`): a torch.nn.Module, an mlc_lab Graph, a Keras model / tf.function, or an
-   ONNX file/ModelProto becomes one verified Graph (every backend consumes the same IR);
-2. optimise (`resolve_passes`): a list of passes, or a named preset ("default", "none");
+1. import (`import_model`, in `mlc_lab.frontends.auto`): a torch.nn.Module, an mlc_lab Graph, a Keras
+   model / tf.function, or an ONNX file/ModelProto becomes one verified Graph (every backend consumes the same IR);
+2. optimise (`resolve_passes`, in `mlc_lab.passes.presets`): a list of passes, or a named preset ("default", "none");
 3. build (`BACKENDS[name](graph, **options)`): a function NumPy arrays -> list of NumPy arrays.
 
 The returned `CompiledModel` converts the caller's tensors to NumPy, checks them against the graph
@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from mlc_lab.frontends.auto import import_model
 from mlc_lab.ir.graph import Graph
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs, fresh_outputs, interpret
 from mlc_lab.ir.memory import check_graph_fits
-from mlc_lab.passes import DeadCodeElimination, ElementwiseFusionPass, FoldBatchNorm, FoldConstants, Pass, PassManager
+from mlc_lab.passes import Pass, PassManager
+from mlc_lab.passes.presets import DEFAULT_CONV_LAYOUT, PASS_PRESETS, resolve_passes
 
 __all__ = [
     "BACKENDS",
@@ -122,7 +124,7 @@ class TVMRunner:
 def _schedule_from_db(db_path: str | os.PathLike) -> Any:
     """The auto-tuner's schedule hook; imported lazily so that TVM without a tuner still works."""
     try:
-        from mlc_lab.tuning import schedule_from_db
+        from mlc_lab.tuning.apply import schedule_from_db
     except ImportError:
         raise RuntimeError(
             f"tuning_db={str(db_path)!r} was given, but this mlc_lab has no auto-tuner "
@@ -191,110 +193,6 @@ def register_backend(name: str, build: BackendFn) -> None:
     call from several threads (or take a lock) and must not hand out memory it reuses (weights, buffers).
     """
     BACKENDS[name] = build
-
-
-# == passes ========================================================================================
-#: Activation layout the "default" preset gives convolutions on each backend. Measured on ResNet-18
-#: (batch 1, one core, default schedules): NCHW 8.2 ms, NHWC 5.7, NCHW8c 5.7, NCHW16c 3.9 (eager 3.3);
-#: channels innermost give the vectoriser 16 lanes where late-stage images are only 2x2 or 4x4 wide.
-DEFAULT_CONV_LAYOUT: dict[str, str] = {"tvm": "NCHW16c"}
-
-
-def _default_passes(graph: Graph | None = None, backend: str | None = None) -> list[Pass]:
-    """Fold what is known at compile time, fold BatchNorm into convs, fuse elementwise chains, clean up.
-
-    Convolutions also change layout where that was measured to help (`DEFAULT_CONV_LAYOUT`).
-    """
-    passes: list[Pass] = [FoldConstants(), FoldBatchNorm()]
-    layout = DEFAULT_CONV_LAYOUT.get(backend or "")
-    if layout and graph is not None and any(n.op == "conv2d" for n in graph.ops):
-        from mlc_lab.passes.memory import MemoryLayoutOptimizer
-
-        passes.append(MemoryLayoutOptimizer(target_layout=layout))
-    return [*passes, ElementwiseFusionPass(), DeadCodeElimination()]
-
-
-PASS_PRESETS: dict[str, Callable[..., list[Pass]]] = {"default": _default_passes, "none": lambda *_: []}
-
-
-def resolve_passes(
-    passes: str | Sequence[Pass] | None, graph: Graph | None = None, backend: str | None = None
-) -> list[Pass]:
-    """A preset name (chosen for `graph` on `backend`), a list of passes, or None (= "none")."""
-    if passes is None:
-        return []
-    if isinstance(passes, str):
-        if passes not in PASS_PRESETS:
-            presets = ", ".join(PASS_PRESETS)
-            raise ValueError(f"unknown pass preset {passes!r}; presets: {presets} (or a list of passes)")
-        return PASS_PRESETS[passes](graph, backend)
-    passes = list(passes)
-    for p in passes:
-        if not hasattr(p, "apply"):
-            raise TypeError(f"passes= takes mlc_lab passes (objects with .apply(graph)); got {type(p).__name__}")
-    return passes
-
-
-# == import ========================================================================================
-def _kind(model: Any) -> str:
-    """Which frontend: decided by the object's module, so no framework is imported just to ask."""
-    if isinstance(model, Graph):
-        return "graph"
-    if isinstance(model, (str, os.PathLike)):
-        return "onnx"
-    root = type(model).__module__.split(".")[0]
-    if root == "onnx":
-        return "onnx"
-    if root in ("keras", "tf_keras", "tensorflow"):
-        return "tensorflow"
-    if root == "torch" or _is_torch_module(model):
-        return "torch"
-    raise TypeError(
-        f"cannot compile a {type(model).__module__}.{type(model).__name__}: give a torch.nn.Module, an mlc_lab "
-        "Graph, a Keras model or tf.function, or an ONNX model (path or ModelProto)"
-    )
-
-
-def _is_torch_module(model: Any) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(model, torch.nn.Module)
-
-
-def import_model(
-    model: Any,
-    example_inputs: Any = None,
-    name: str | None = None,
-    input_shapes: dict[str, Sequence[int]] | None = None,
-) -> Graph:
-    """Any supported model -> a verified Graph. Graphs and ONNX files carry their own input shapes.
-
-    input_shapes: for an ONNX model, static shapes of inputs it leaves symbolic ({"x": (1, 784)}).
-    """
-    kind = _kind(model)
-    if input_shapes is not None and kind != "onnx":
-        raise ValueError(f"input_shapes applies to ONNX models only; a {kind} model's shapes come from example_inputs")
-    if kind == "graph":
-        return model
-    if kind == "onnx":
-        from mlc_lab.frontends.onnx import from_onnx
-
-        return from_onnx(model, name=name, input_shapes=input_shapes)
-    if example_inputs is None:
-        raise ValueError(f"a {kind} model needs example_inputs (its shapes and dtypes fix the compiled graph)")
-    if kind == "tensorflow":
-        from mlc_lab.frontends.tensorflow import from_tensorflow
-
-        return from_tensorflow(model, example_inputs, name=name)
-    from mlc_lab.frontends import from_torch
-
-    return from_torch(model, _as_tuple(example_inputs), name=name)
-
-
-def _as_tuple(inputs: Any) -> tuple[Any, ...]:
-    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
 
 
 # == tensors in and out ============================================================================
@@ -457,7 +355,7 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     """Import `model`, run `passes`, build it for `backend`; returns a callable in the model's tensor type.
 
     backend: one of `BACKENDS` ("tvm", "mlir", "interpreter", "systolic", "cerebras", "dataflow").
-    passes: "default" (chosen per backend, see `_default_passes`), "none", or a list of passes.
+    passes: "default" (chosen per backend, see `mlc_lab.passes.presets.default_passes`), "none", or a list of passes.
     tuning_db: the auto-tuner's database (TVM only). Without it, TVM kernels get the best schedules this
         machine knows (`mlc_lab.tuning.sources`; `compiled.schedule_sources` says which, per kernel).
     tune: a time budget ("90s", "5m", "1h", or seconds; TVM only): tune this model's kernels into the

@@ -10,15 +10,16 @@ when read), coordination (tuners sharing one log: file lock and claims), tuner (
 (the log as a schedule hook, falling back per kernel), metaschedule (TVM's tuner on the same task),
 stored (shipped logs), hardware (peak FLOP/s and bandwidth for the roofline), isa (what a CPU executes:
 the ISA profile records transfer between), sources (the schedule each kernel gets by default: user cache,
-shipped, transferred, default), cache (the per-machine tuning cache), budget (tuning a model within a time
-budget), rpc and rpc_local (measuring on boards through TVM's RPC tracker), cli (`mlc-lab tune`,
-`mlc-lab tune-model`).
+shipped, transferred, default), cache (the per-machine tuning cache), budget (tuning a graph within a time
+budget), driver (`tune_model`: a framework model's kernels, imported and optimised as compile does), rpc
+and rpc_local (measuring on boards through TVM's RPC tracker), cli (`mlc-lab tune`, `mlc-lab tune-model`).
 TVM is imported lazily: importing this package is cheap.
 """
 
-from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph, tune_model
+from mlc_lab.tuning.apply import schedule_from_db, tasks_from_graph
 from mlc_lab.tuning.budget import BadBudget, parse_budget, tune_graph
 from mlc_lab.tuning.database import InvalidRecord, Record, TuningDatabase, TuningLogWarning
+from mlc_lab.tuning.driver import tune_model
 from mlc_lab.tuning.hardware import MachineModel, measure_bandwidth_gbs, measure_machine, measure_peak_gflops
 from mlc_lab.tuning.measure import MeasuredCost, TrialResult, schedule_script, scheduled_func
 from mlc_lab.tuning.sources import KernelSource, ScheduleSources, schedule_sources

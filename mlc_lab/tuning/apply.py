@@ -19,6 +19,7 @@ from typing import Any
 
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.tuning.database import Record, TuningDatabase, TuningLogWarning
+from mlc_lab.tuning.kernel_source import KernelSource
 from mlc_lab.tuning.measure import error_line
 from mlc_lab.tuning.space import analyze, apply_config, space_for
 from mlc_lab.tuning.task import Task, node_signature, target_signature
@@ -110,9 +111,7 @@ class DatabaseSchedule:
 
     @property
     def sources(self) -> dict[str, Any]:
-        """Kernel name -> where its schedule came from (`mlc_lab.tuning.sources.KernelSource`)."""
-        from mlc_lab.tuning.sources import KernelSource
-
+        """Kernel name -> where its schedule came from (a `KernelSource`)."""
         out = {name: KernelSource(name, "exact", f"{self.db.path}") for name in self.applied}
         for name, why in self.fell_back:
             out[name] = KernelSource(name, "default", str(self.db.path), why)
@@ -204,33 +203,3 @@ def _default_schedule():
 
     return default_schedule
 
-
-def tune_model(
-    model: Any,
-    example_inputs: Any,
-    db: TuningDatabase | str | os.PathLike[str],
-    trials: int = 32,
-    passes: Any = "default",
-    strategy: str = "model",
-    progress: bool = True,
-    budget: str | float | None = None,
-) -> dict[str, Any]:
-    """Tune every distinct kernel `mlc_lab.compile(model, example_inputs, backend="tvm", passes=passes)`
-    will build (same import, same pass preset, so the records' keys match); returns key -> TuneResult.
-    `mlc_lab.compile(..., tuning_db=db)` then applies them.
-
-    budget: a time budget ("90s", "5m", seconds) shared by all kernels instead of `trials` per kernel
-    (`mlc_lab.tuning.budget`)."""
-    from mlc_lab.api import import_model, resolve_passes
-    from mlc_lab.passes import PassManager
-    from mlc_lab.tuning.tuner import tune
-
-    graph = import_model(model, example_inputs)
-    graph = PassManager(resolve_passes(passes, graph, "tvm")).apply(graph)
-    if budget is not None:
-        from mlc_lab.tuning.budget import parse_budget, tune_graph
-
-        log = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
-        return tune_graph(graph, parse_budget(budget), log, progress=progress, strategy=strategy)
-    tasks = tasks_from_graph(graph)
-    return {task.key: tune(task, trials, strategy=strategy, db=db, progress=progress) for task in tasks}

@@ -219,8 +219,8 @@ def _tune_remote(args: argparse.Namespace, quiet: bool):
 def run_model(args: argparse.Namespace) -> int:
     """`mlc-lab tune-model MODEL --budget 5m`: every tunable kernel `mlc_lab.compile` builds for the model."""
     from mlc_lab import zoo
-    from mlc_lab.tuning.apply import tune_model
     from mlc_lab.tuning.cache import TuningCacheError, tuning_cache
+    from mlc_lab.tuning.driver import tune_model
 
     if args.model not in zoo.names():
         args.usage_error(f"argument model: unknown zoo model {args.model!r}; models: {', '.join(zoo.names())}")

@@ -40,6 +40,7 @@ from typing import Any
 
 from mlc_lab.ir.graph import Node
 from mlc_lab.tuning.database import Record, TuningDatabase, TuningLogWarning
+from mlc_lab.tuning.kernel_source import KernelSource
 from mlc_lab.tuning.measure import error_line
 from mlc_lab.tuning.strategies import config_id
 from mlc_lab.tuning.task import TARGET_KEY, Task, node_signature, split_key, target_signature
@@ -56,20 +57,6 @@ MAX_TRANSFER_TRIES = 2
 
 class ScheduleSourceWarning(TuningLogWarning):
     """A transferred record failed its re-validation here; the kernel got its default schedule."""
-
-
-@dataclass(frozen=True)
-class KernelSource:
-    """Where one kernel's schedule came from."""
-
-    kernel: str  #: the (first) node the kernel computes
-    kind: str  #: one of SOURCE_KINDS
-    origin: str = ""  #: the log and the target the record came from
-    detail: str = ""  #: why the default was used, or what the probe measured
-
-    def __str__(self) -> str:
-        extra = "; ".join(filter(None, [self.origin, self.detail]))
-        return f"{self.kernel}: {self.kind}" + (f" ({extra})" if extra else "")
 
 
 @dataclass
