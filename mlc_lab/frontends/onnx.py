@@ -23,8 +23,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,16 +31,22 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
+from mlc_lab.frontends.base import (
+    Converter,
+    ConverterContext,
+    check_supported,
+    check_value,
+    clean_name,
+    converting,
+    same,
+)
+from mlc_lab.frontends.errors import FrontendError
 from mlc_lab.frontends.onnx_load import DEFAULT_DOMAINS, describe_node, load_checked
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
-from mlc_lab.ir.ops import OpError
 from mlc_lab.ir.types import DTYPES
 
 __all__ = ["ONNX_OPS", "OnnxContext", "OnnxOp", "from_onnx", "supported_ops"]
-
-Converter = Callable[..., Node | list[Node]]
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,11 @@ def from_onnx(
     cx = OnnxContext(GraphBuilder(name or graph.name or "onnx_model"), checked.opset)
     env: dict[str, Node] = {}
     for init in graph.initializer:
-        env[init.name] = cx.b.constant(_initializer(init, where), name=_clean(init.name))
+        env[init.name] = cx.b.constant(_initializer(init, where), name=clean_name(init.name))
     for value in checked.inputs:
         dtype = _dtype(value.type.tensor_type.elem_type, f"{where}: input {value.name!r}")
         shape = tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
-        env[value.name] = cx.b.input(_clean(value.name), shape, dtype)
+        env[value.name] = cx.b.input(clean_name(value.name), shape, dtype)
     types = {v.name: v for v in graph.value_info}
     for node in checked.nodes:
         _convert_node(cx, node, schemas[id(node)], env, types, where)
@@ -80,11 +85,6 @@ def from_onnx(
         label, unchecked = f"{where}: graph output {value.name!r}", value.name in cx.unchecked_values
         _check_type(label, value.name, env[value.name], value, check_shape=not unchecked, declared=True)
     return cx.b.build([env[v.name] for v in graph.output])
-
-
-def _clean(name: str) -> str:
-    """ONNX names may hold '/', ':' and '.'; the IR prints names after '%', so keep them readable."""
-    return name.strip("/").replace("/", ".").replace(":", "_") or "v"
 
 
 def _dtype(elem_type: int, what: str) -> str:
@@ -112,60 +112,59 @@ def _initializer(init: onnx.TensorProto, where: str) -> np.ndarray:
 def _op_schemas(nodes: Sequence[onnx.NodeProto], opset: int, where: str) -> dict[int, onnx.defs.OpSchema]:
     """Each node's schema at `opset` (by id); every unsupported op or version is listed in one error."""
     schemas: dict[int, onnx.defs.OpSchema] = {}
-    problems: dict[str, list[onnx.NodeProto]] = {}  # "ONNX Op: why" -> the nodes it applies to
-    for node in nodes:
-        why = None
+
+    def problem(node: onnx.NodeProto) -> tuple[str, str] | None:
+        op = f"ONNX {node.op_type}"
         if node.domain not in DEFAULT_DOMAINS:
-            why = f"domain {node.domain!r} (only the default ONNX domain is supported)"
-        elif node.op_type not in ONNX_OPS:
-            why = "no converter"
-        else:
-            try:
-                schema = onnx.defs.get_schema(node.op_type, max_inclusive_version=opset, domain="")
-            except onnx.defs.SchemaError:
-                why = f"the op does not exist at opset {opset}"
-            else:
-                schemas[id(node)] = schema
-                newest = ONNX_OPS[node.op_type].newest
-                if schema.since_version > newest:
-                    why = (
-                        f"version {schema.since_version} (at opset {opset}) is newer than the converter, which "
-                        f"follows the spec up to version {newest}"
-                    )
-        if why:
-            problems.setdefault(f"ONNX {node.op_type}: {why}", []).append(node)
-    if problems:
-        lines = [f"{what} ({_some_nodes(found)})" for what, found in problems.items()]
-        listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
-        raise UnsupportedOpError(
-            f"{where} (opset {opset}) uses ops mlc_lab.frontends.onnx cannot convert:\n  "
-            + "\n  ".join(lines)
-            + f"\nSupported ONNX ops:\n{listing}\nAdd a converter to ONNX_OPS, or export the model without these ops."
-        )
+            return op, f"domain {node.domain!r} (only the default ONNX domain is supported)"
+        if node.op_type not in ONNX_OPS:
+            return op, "no converter"
+        try:
+            schema = onnx.defs.get_schema(node.op_type, max_inclusive_version=opset, domain="")
+        except onnx.defs.SchemaError:
+            return op, f"the op does not exist at opset {opset}"
+        schemas[id(node)] = schema
+        newest = ONNX_OPS[node.op_type].newest
+        if schema.since_version > newest:
+            return op, (
+                f"version {schema.since_version} (at opset {opset}) is newer than the converter, which "
+                f"follows the spec up to version {newest}"
+            )
+        return None
+
+    check_supported(
+        nodes,
+        problem,
+        _site,
+        subject=f"{where} (opset {opset})",
+        frontend="onnx",
+        framework="ONNX",
+        table="ONNX_OPS",
+        supported=supported_ops(),
+        advice="export the model without these ops",
+    )
     return schemas
 
 
-def _some_nodes(nodes: list[onnx.NodeProto], shown: int = 3) -> str:
-    names = [f"{n.name or '<unnamed>'!r} -> {n.output[0] if n.output else '<none>'!r}" for n in nodes[:shown]]
-    more = f", and {len(nodes) - shown} more" if len(nodes) > shown else ""
-    return f"{len(nodes)} node{'s' if len(nodes) > 1 else ''}: " + ", ".join(names) + more
+def _site(node: onnx.NodeProto) -> str:
+    """`'my_node' -> 'y'`: the node's name and its first output."""
+    return f"{node.name or '<unnamed>'!r} -> {node.output[0] if node.output else '<none>'!r}"
 
 
 def _convert_node(
     cx: OnnxContext, node: onnx.NodeProto, schema: onnx.defs.OpSchema, env: dict[str, Node], types: dict, where: str
 ) -> None:
     cx.onnx_node, cx.version, cx.shape_unchecked = node, schema.since_version, False
+    cx.label = clean_name(node.name or node.output[0])
     label = f"{where}: {describe_node(node)} at opset {cx.opset} (version {cx.version})"
     _check_attribute_types(node, schema, label)
     inputs = [env[i] if i else None for i in node.input]
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name not in _HINTS}
     attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
     convert = ONNX_OPS[node.op_type].convert
     _check_arguments(convert, cx, inputs, attrs, label)
-    try:
+    with converting(label):
         result = convert(cx, *inputs, **attrs)
-    except (OpError, FrontendError) as e:
-        raise FrontendError(f"{label}: {e}") from None
     results = result if isinstance(result, list) else [result]
     wanted = [i for i, name in enumerate(node.output) if name]
     if wanted and wanted[-1] >= len(results):
@@ -182,6 +181,10 @@ def _convert_node(
         if out_name in types:
             _check_type(label, out_name, value, types[out_name], check_shape=not unchecked)
         env[out_name] = value
+
+
+#: Attributes that only hint at an implementation and never change a value: checked against the spec, then dropped.
+_HINTS = frozenset({"consumed_inputs"})  # versions 1-5: which inputs an in-place kernel may overwrite
 
 
 def _check_attribute_types(node: onnx.NodeProto, schema: onnx.defs.OpSchema, label: str) -> None:
@@ -216,17 +219,14 @@ def _check_type(
     """The converted value against ONNX's inferred type (a converter bug) or the file's declared one (a bad model)."""
     tensor = info.type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-    said = "the model declares" if declared else "ONNX inferred"
-    blame = "the model's output type is wrong" if declared else "a bug in the converter"
-    if check_shape and tensor.HasField("shape") and None not in dims and tuple(dims) != value.shape:
-        raise FrontendError(
-            f"{label}: it computes shape {list(value.shape)} for {out_name!r} but {said} {dims} ({blame})"
+    shape = dims if check_shape and tensor.HasField("shape") else None
+    dtype = _dtype(tensor.elem_type, repr(out_name)) if tensor.elem_type else None
+    if declared:
+        check_value(
+            label, repr(out_name), value, shape, dtype, "the model declares", "the model's output type is wrong"
         )
-    if tensor.elem_type and _dtype(tensor.elem_type, repr(out_name)) != value.dtype:
-        raise FrontendError(
-            f"{label}: it computes dtype {value.dtype} for {out_name!r} but {said} "
-            f"{_dtype(tensor.elem_type, repr(out_name))} ({blame})"
-        )
+    else:
+        check_value(label, repr(out_name), value, shape, dtype, "ONNX inferred")
 
 
 def supported_ops() -> list[str]:
@@ -234,37 +234,28 @@ def supported_ops() -> list[str]:
 
 
 # == what a converter sees ========================================================================
-class OnnxContext:
-    """The builder, the model's opset, and the ONNX node being converted (its name names the new IR nodes)."""
+class OnnxContext(ConverterContext):
+    """The converter context (mlc_lab.frontends.base), the model's opset, and the ONNX node being converted.
+
+    New IR nodes take the ONNX node's name (its first output's when it has none); constants
+    `<first output>.const`.
+    """
+
+    constant_hint = "an initializer or a Constant node"
 
     def __init__(self, builder: GraphBuilder, opset: int = 0) -> None:
-        self.b = builder
+        super().__init__(builder)
         self.opset = opset  #: the model's default-domain opset
         self.version = 0  #: the since_version of the current node's schema at that opset
         self.shape_unchecked = False  #: set by a converter whose output ONNX's shape inference gets wrong
         self.unchecked_values: set[str] = set()  #: values downstream of such an output
         self.onnx_node: onnx.NodeProto | None = None
 
-    def op(self, op: str, *inputs: Node, **attrs: Any) -> Node:
-        label = _clean(self.onnx_node.name or self.onnx_node.output[0])
-        return self.b.op(op, *inputs, name=label, **attrs)
+    def op_name(self, op: str) -> str:
+        return self.label
 
-    def const(self, value: Any, dtype: str) -> Node:
-        return self.b.constant(np.asarray(value, dtype=dtype), name=_clean(self.onnx_node.output[0]) + ".const")
-
-    def value(self, node: Node | None, what: str) -> np.ndarray:
-        """A compile-time constant input (a Reshape's shape, a Slice's starts): ONNX passes them as tensors."""
-        if node is None or node.op != "constant":
-            raise FrontendError(f"{what} must be a constant (an initializer or a Constant node)")
-        return np.asarray(node.attrs["value"])
-
-    def ints(self, node: Node | None, what: str) -> list[int]:
-        values = self.value(node, what)
-        if values.dtype.kind not in "iu" or values.ndim > 1:
-            raise FrontendError(
-                f"{what} must be a 1-D integer tensor, got {values.dtype} of shape {list(values.shape)}"
-            )
-        return [int(v) for v in values.reshape(-1)]
+    def const_name(self, name: str) -> str:
+        return clean_name(self.onnx_node.output[0]) + ".const"
 
 
 def _axis(axis: int, rank: int, what: str, inclusive_end: bool = False) -> int:
@@ -463,7 +454,6 @@ def batch_norm(
     spatial=1,
     is_test=None,
     training_mode=0,
-    consumed_inputs=None,
 ):
     """Inference only: training_mode=1 (version 14+) or is_test=0 (before 7: training is the default) is refused."""
     if training_mode or (cx.version < 7 and not is_test):
@@ -506,16 +496,8 @@ def _softmax(op: str) -> Converter:
     return convert
 
 
-# == converters: elementwise ======================================================================
-def _unary(op: str) -> Converter:
-    def convert(cx, x, *, consumed_inputs=None):
-        return cx.op(op, x)
-
-    convert.__name__ = op
-    return convert
-
-
-def relu(cx, x, *, consumed_inputs=None):
+# == converters: elementwise (the 1:1 ones are `same(...)` entries in the table) ==================
+def relu(cx, x):
     """Version 14 adds integer types: max(x, 0) there (the IR's relu is float-only)."""
     return cx.op("maximum", x, cx.const(0, x.dtype)) if _is_int(x) else cx.op("relu", x)
 
@@ -547,7 +529,7 @@ def _truncating_div(cx, a: Node, b: Node) -> Node:
 
 
 def _arithmetic(op: str) -> Converter:
-    def convert(cx, a, b, *, broadcast=0, axis=None, consumed_inputs=None):
+    def convert(cx, a, b, *, broadcast=0, axis=None):
         if cx.version < 7:
             b = _legacy_broadcast(cx, a, b, broadcast, axis)
         if op == "div" and _is_int(a):
@@ -574,7 +556,7 @@ def _mixed_pow(cx, a: Node, b: Node) -> Node:
 
 
 def _variadic(op: str) -> Converter:
-    def convert(cx, *xs, consumed_inputs=None):
+    def convert(cx, *xs):
         """Max/Min of one or more inputs; NumPy broadcasting from version 8, equal shapes before."""
         xs = [x for x in xs if x is not None]
         if not xs:
@@ -590,11 +572,7 @@ def _variadic(op: str) -> Converter:
     return convert
 
 
-def gelu(cx, x, *, approximate="none"):
-    return cx.op("gelu", x, approximate=approximate)
-
-
-def clip(cx, x, lo=None, hi=None, *, min=None, max=None, consumed_inputs=None):  # noqa: A002 - ONNX's names
+def clip(cx, x, lo=None, hi=None, *, min=None, max=None):  # noqa: A002 - ONNX's names
     """Bounds are attributes before version 11, optional scalar inputs from 11.
 
     The attribute defaults are -FLT_MAX/+FLT_MAX (version 6 says so; ONNX's version converter reads
@@ -625,7 +603,7 @@ def identity(cx, x):
     return x
 
 
-def dropout(cx, x, ratio_input=None, training_mode=None, *, ratio=0.5, is_test=None, seed=None, consumed_inputs=None):
+def dropout(cx, x, ratio_input=None, training_mode=None, *, ratio=0.5, is_test=None, seed=None):
     """Inference is the identity. Training mode (is_test=0 before version 7, training_mode=true from 12) is refused."""
     if cx.version < 7 and not is_test:
         raise FrontendError("Dropout with is_test=0 (training mode, the default before opset 7) is not supported")
@@ -640,7 +618,7 @@ def flatten(cx, x, *, axis=1):
     return cx.op("reshape", x, shape=(math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
 
 
-def reshape(cx, x, target=None, *, shape=None, allowzero=0, consumed_inputs=None):
+def reshape(cx, x, target=None, *, shape=None, allowzero=0):
     """The shape is an attribute before version 5, an input after. 0 copies the input's dimension
     (unless allowzero=1, version 14+); one -1 is inferred."""
     if cx.version < 5 and shape is None:
@@ -688,7 +666,7 @@ def constant(
     value_strings=None,
 ):
     """A tensor `value`, or (version 12+) a float/int scalar or list; sparse and string constants are refused."""
-    name = _clean(cx.onnx_node.output[0])
+    name = clean_name(cx.onnx_node.output[0])
     if value is not None:
         where = f"Constant {cx.onnx_node.output[0]!r}"
         _dtype(value.data_type, where)
@@ -788,15 +766,15 @@ ONNX_OPS: dict[str, OnnxOp] = _ops(
         "AveragePool": average_pool,
         "GlobalAveragePool": global_average_pool,
         "Relu": relu,
-        "Sigmoid": _unary("sigmoid"),
-        "Tanh": _unary("tanh"),
-        "Exp": _unary("exp"),
-        "Log": _unary("log"),
-        "Sqrt": _unary("sqrt"),
-        "Erf": _unary("erf"),
-        "Neg": _unary("neg"),
-        "Abs": _unary("abs"),
-        "Gelu": gelu,
+        "Sigmoid": same("sigmoid"),
+        "Tanh": same("tanh"),
+        "Exp": same("exp"),
+        "Log": same("log"),
+        "Sqrt": same("sqrt"),
+        "Erf": same("erf"),
+        "Neg": same("neg"),
+        "Abs": same("abs"),
+        "Gelu": same("gelu", "approximate"),
         "Clip": clip,
         "Add": _arithmetic("add"),
         "Sub": _arithmetic("sub"),
