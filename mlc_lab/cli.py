@@ -3,7 +3,8 @@
 Each module listed in COMMAND_MODULES exposes `register(subparsers)`, which adds its subcommand(s)
 with `parser.set_defaults(func=...)`; `func(args)` returns the exit code. Registration must stay
 cheap (argparse only): import heavy libraries (TVM, torch, nbclient) inside `func`.
-To add `mlc-lab tune`, write `register` in e.g. `mlc_lab/tuning/cli.py` and list the module here.
+To add a command, write `register` in a module of `mlc_lab/commands/` (or the presentation package that
+owns it) and list the module here; core packages hold no commands (they would import the zoo).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Sequence
 COMMAND_MODULES: list[str] = [
     "mlc_lab.grading.cli",  # grade
     "mlc_lab.book",  # book, lab
-    "mlc_lab.backends.custom.cli",  # simulate
-    "mlc_lab.tuning.cli",  # tune, tune-model
+    "mlc_lab.commands.simulate",  # simulate
+    "mlc_lab.commands.tune",  # tune, tune-model
 ]
 
 

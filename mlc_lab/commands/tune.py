@@ -18,10 +18,13 @@ import json
 import re
 import sys
 
+#: The kernels `mlc-lab tune` builds a task for, and the --shape each takes (see `make_task`).
+SHAPE_ARGS = {"matmul": "M,N,K", "dense": "M,N,K", "conv2d": "N,C,H,W,O,K"}
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("tune", help="auto-tune one kernel (matmul, dense, conv2d) on this CPU")
-    p.add_argument("--op", choices=["matmul", "dense", "conv2d"], required=True)
+    p.add_argument("--op", choices=list(SHAPE_ARGS), required=True)
     p.add_argument("--shape", required=True, type=_dims, help="matmul/dense: M,N,K; conv2d: N,C,H,W,O,K")
     p.add_argument("--layout", default="NCHW", help="conv2d data layout: NCHW, NHWC or NCHW<b>c (NCHW16c, ...)")
     p.add_argument("--trials", type=_bounded("trials", 1, MAX_TRIALS), default=64)
@@ -111,12 +114,14 @@ def make_task(op: str, shape: str | list[int], layout: str = "NCHW", target: str
     target: the task's target key; empty = this machine's (which imports TVM to ask)."""
     from mlc_lab.tuning.task import conv2d_task, dense_task, matmul_task
 
+    if op not in SHAPE_ARGS:
+        raise ValueError(f"argument --op: {op!r} is not one of {', '.join(SHAPE_ARGS)}")
     try:
         dims = _dims(shape) if isinstance(shape, str) else list(shape)
     except argparse.ArgumentTypeError as e:
         raise ValueError(f"argument --shape: {e}") from None
     text = ",".join(map(str, dims))
-    if op in ("matmul", "dense"):
+    if SHAPE_ARGS[op] == "M,N,K":
         if len(dims) != 3:
             raise ValueError(f"argument --shape: {op} takes M,N,K (3 numbers), got {text!r}")
         return (matmul_task if op == "matmul" else dense_task)(*dims, target=target)
