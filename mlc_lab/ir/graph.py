@@ -145,7 +145,12 @@ class Graph:
         return f"<Graph {self.name!r}: {len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs>"
 
     def draw(self, **kwargs: Any) -> matplotlib.figure.Figure:
-        """A matplotlib picture of the graph (see `mlc_lab.viz.graph.draw_graph`)."""
+        """A matplotlib picture of the graph: a thin shortcut for `mlc_lab.viz.graph.draw_graph(self, **kwargs)`.
+
+        The drawing lives in `viz` (presentation), which reads the graph as data; the IR never imports it
+        except here, when a picture is asked for. This one upward import is declared in pyproject.toml's
+        import-linter contracts (`ignore_imports`), and `viz.graph` imports nothing that imports this module.
+        """
         from mlc_lab.viz.graph import draw_graph
 
         return draw_graph(self, **kwargs)

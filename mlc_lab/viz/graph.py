@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlc_lab.ir import Graph, Node, OpKind, get_op
+from mlc_lab.ir.ops import OpKind, get_op
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the graph is only read here; importing the IR's graph module would close a cycle with Graph.draw
     import matplotlib.axes
     import matplotlib.figure
+
+    from mlc_lab.ir.graph import Graph, Node
 
 KIND_COLORS = {
     "input": "#d9d9d9",

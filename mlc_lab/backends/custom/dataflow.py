@@ -116,6 +116,12 @@ class DataflowProgram(CompiledProgram):
         return "\n".join(lines)
 
     def draw(self, configuration: int = 0, **kwargs: Any) -> matplotlib.figure.Figure:
+        """The PE grid's mapping of one configuration: a thin shortcut for
+        `mlc_lab.viz.accelerators.plot_dataflow_mapping(self, configuration, **kwargs)`.
+
+        The picture lives in `viz`, which reads this program as data; the import happens only when a
+        picture is asked for (declared in pyproject.toml's import-linter contracts, `ignore_imports`).
+        """
         from mlc_lab.viz.accelerators import plot_dataflow_mapping
 
         return plot_dataflow_mapping(self, configuration, **kwargs)

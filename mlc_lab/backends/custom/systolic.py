@@ -112,6 +112,12 @@ class SystolicProgram(CompiledProgram):
         )
 
     def draw(self, **kwargs: Any) -> matplotlib.figure.Figure:
+        """Cycles and utilization per layer: a thin shortcut for
+        `mlc_lab.viz.accelerators.plot_systolic_layers(self, **kwargs)`.
+
+        The picture lives in `viz`, which reads this program as data; the import happens only when a
+        picture is asked for (declared in pyproject.toml's import-linter contracts, `ignore_imports`).
+        """
         from mlc_lab.viz.accelerators import plot_systolic_layers
 
         return plot_systolic_layers(self, **kwargs)

@@ -138,6 +138,12 @@ class WaferProgram(CompiledProgram):
         return head + "\n" + "\n".join(rows)
 
     def draw(self, **kwargs: Any) -> matplotlib.figure.Figure:
+        """The wafer's stage regions as a heatmap: a thin shortcut for
+        `mlc_lab.viz.accelerators.plot_wafer_heatmap(self, **kwargs)`.
+
+        The picture lives in `viz`, which reads this program as data; the import happens only when a
+        picture is asked for (declared in pyproject.toml's import-linter contracts, `ignore_imports`).
+        """
         from mlc_lab.viz.accelerators import plot_wafer_heatmap
 
         return plot_wafer_heatmap(self, **kwargs)
