@@ -14,7 +14,6 @@ import concurrent.futures
 import multiprocessing
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -26,12 +25,13 @@ from typing import Any
 import numpy as np
 
 import mlc_lab
-from mlc_lab.grading import integrity
+from mlc_lab.grading import integrity, zygote
 from mlc_lab.grading.notebooks import NotebookFormatError, find_notebooks, read_notebook
 from mlc_lab.grading.registry import NoChecksError, checks_file, list_checks, load_checks, module_name
 from mlc_lab.grading.report import CheckResult, GradeReport, NotebookReport
-from mlc_lab.grading.sandbox import CellOutcome, Limits, Sandbox, SandboxError, StudentError
-from mlc_lab.grading.session import Case, CheckFailed, Grading, RemoteStudent, describe_student_error
+from mlc_lab.grading.sandbox import CellOutcome, Limits, Sandbox, base_environment
+from mlc_lab.grading.scoring import evaluate
+from mlc_lab.grading.session import Grading, RemoteStudent
 
 #: Cells carrying this tag are the notebook's own copies of the checks; the grader drops them.
 CHECK_TAG = "check"
@@ -92,44 +92,6 @@ def student_cells(nb: Any) -> list[str]:
     ]
 
 
-def evaluate(fn: Callable[[Grading], None], g: Grading, name: str, source: str = "official") -> CheckResult:
-    """Run one check; score it from its cases (partial credit)."""
-    points = float(getattr(fn, "points", 1.0))
-    error = None
-    try:
-        fn(g)
-    except CheckFailed as exc:
-        error = str(exc)
-    except AssertionError as exc:
-        error = str(exc).strip() or "assertion failed"
-    except StudentError as exc:
-        error = describe_student_error(exc)
-    except SandboxError as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - the student's data broke the check: it fails, the rest go on
-        error = f"unusable result ({type(exc).__name__}: {exc})"
-    cases = list(g.cases)
-    if error is not None and cases:
-        cases.append(Case("(rest of the check)", message=error, hidden=g.hidden))
-    right = sum(c.passed for c in cases)
-    if cases:
-        earned = points * right / len(cases)
-    else:
-        earned = points if error is None else 0.0
-    passed = error is None and right == len(cases)
-    message = "" if passed else (error if not cases else _summary(cases))
-    return CheckResult(name, passed, message, points, round(earned, 6), cases, source=source)
-
-
-def _summary(cases: list[Case]) -> str:
-    failed = [c for c in cases if not c.passed]
-    if len(failed) == len(cases) and len({c.message for c in failed}) == 1:
-        return failed[0].message
-    first = failed[0]
-    where = "a hidden case" if first.hidden else first.input
-    return f"{len(failed)} of {len(cases)} cases failed, e.g. {where}: {first.message}"
-
-
 def _missing(cells: list[str], outcomes: list[CellOutcome], dead: Callable[[], Any]) -> Callable[[str], str]:
     def explain(name: str) -> str:
         index = integrity.defining_cell(cells, name)
@@ -185,10 +147,8 @@ def grade_notebook(
             return report
         refs = integrity.inspect_cells(cells)
         report.flags = list(refs.dynamic)
-        package = Path(tmp) / "pkg"
-        # bytecode caches come along (checked against the sources' mtimes, which copy2 keeps): a faster start
-        shutil.copytree(PACKAGE_DIR, package / "mlc_lab")
-        with Sandbox(cells, work, options.limits, package=package) as box:
+        server = zygote.server_for(PACKAGE_DIR, base_environment())
+        with Sandbox(cells, work, options.limits, server=server) as box:
             outcomes = box.run_cells()
             report.cell_errors = [f"cell {o.index + 1}: {o.error}" for o in outcomes if o.error]
             if box.dead is not None:

@@ -101,7 +101,7 @@ def run_check(
 
     import numpy as np
 
-    from mlc_lab.grading.grader import evaluate
+    from mlc_lab.grading.scoring import evaluate
     from mlc_lab.grading.session import Grading, LocalStudent
 
     fn = get_check(notebook, check, checks)
