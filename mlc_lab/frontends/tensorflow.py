@@ -6,9 +6,9 @@ How it works:
    (`get_concrete_function`): a TF graph of ops like MatMul, BiasAdd, Conv2D, Relu.
 2. `convert_variables_to_constants_v2` freezes the variables: every weight becomes a `Const` op.
    `Const` ops become `constant` nodes; `Placeholder`s become graph inputs; `Identity`/`NoOp` vanish.
-3. Each remaining op goes through `TF_OPS[op.type]`: a short function that emits IR ops. An op with
-   no converter fails before anything is converted, naming the op and the node.
-4. Every converted value is checked against the shape TensorFlow inferred for it.
+3. Each remaining op goes through `TF_OPS[op.type]`: a short function that emits IR ops (a 1:1 op is
+   a `same(...)` entry). Ops with no converter fail before anything is converted, all listed at once.
+4. Every converted value is checked against the shape and dtype TensorFlow inferred for it.
 
 TensorFlow stores images NHWC and conv kernels HWIO; the IR's conv2d and pools take layouts as
 attributes, so they are imported as they are (data_layout="NHWC", kernel_layout="HWIO"), no transposes.
@@ -17,8 +17,7 @@ attributes, so they are imported as they are (data_layout="NHWC", kernel_layout=
 from __future__ import annotations
 
 import os
-import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up chatter about CPU features
@@ -31,15 +30,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
+from mlc_lab.frontends.base import Converter, ConverterContext, check_supported, check_value, converting, same
+from mlc_lab.frontends.errors import FrontendError
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
-from mlc_lab.ir.ops import OpError
 
 __all__ = ["TF_OPS", "TFContext", "from_tensorflow", "supported_ops"]
 
-Converter = Callable[..., Node]
-_SKIP = ("NoOp",)
+#: Op types the walker itself turns into graph inputs and constants (they have no converter).
+_SOURCES = frozenset({"Placeholder", "Const"})
 
 
 # == the importer =================================================================================
@@ -59,8 +58,9 @@ def from_tensorflow(model: Any, example_inputs: Any, name: str | None = None) ->
 def import_graph(graph: tf.Graph, inputs: Sequence[str], outputs: Sequence[str], name: str | None = None) -> Graph:
     """Convert a frozen TF graph (weights as Const ops) into a Graph, `inputs`/`outputs` as tensor names."""
     ops = graph.get_operations()
-    _check_supported(ops)
-    cx = TFContext(GraphBuilder(name or "tf_model"))
+    name = name or "tf_model"
+    _check_supported(ops, name)
+    cx = TFContext(GraphBuilder(name))
     env: dict[str, Node] = {}
     input_ops = {t.split(":")[0] for t in inputs}
     for op in ops:  # a tf.Graph lists its operations in the order they were created: producers first
@@ -69,7 +69,9 @@ def import_graph(graph: tf.Graph, inputs: Sequence[str], outputs: Sequence[str],
             env[t.name] = cx.b.input(op.name, tuple(t.shape.as_list()), t.dtype.as_numpy_dtype().dtype.name)
         elif op.type == "Const":
             env[op.outputs[0].name] = cx.b.constant(tf.make_ndarray(op.get_attr("value")), name=op.name)
-        elif op.type not in _SKIP:
+        elif op.type == "Placeholder":
+            raise FrontendError(f"{_describe(op)} is not one of the graph's inputs {sorted(input_ops)}")
+        else:
             _convert_op(cx, op, env)
     return cx.b.build([env[t] for t in outputs])
 
@@ -79,41 +81,54 @@ def _describe(op: tf.Operation) -> str:
 
 
 def _convert_op(cx: TFContext, op: tf.Operation, env: dict[str, Node]) -> None:
-    cx.tf_op = op
-    try:
+    cx.tf_op, cx.label = op, op.name
+    with converting(_describe(op)):
         result = TF_OPS[op.type](cx, *(env[t.name] for t in op.inputs))
-    except (OpError, FrontendError) as e:
-        raise FrontendError(f"{_describe(op)}: {e}") from e
-    want = tuple(op.outputs[0].shape.as_list())
-    if None not in want and want != result.shape:
-        raise FrontendError(
-            f"{_describe(op)}: the converter produced shape {list(result.shape)} but TensorFlow inferred "
-            f"{list(want)} (a bug in the converter)"
-        )
-    env[op.outputs[0].name] = result
+    if not op.outputs:  # NoOp: control flow only
+        return
+    out = op.outputs[0]
+    shape = out.shape.as_list() if out.shape.rank is not None else None
+    check_value(_describe(op), repr(out.name), result, shape, _numpy_dtype(out.dtype), "TensorFlow inferred")
+    env[out.name] = result
+
+
+def _numpy_dtype(dtype: tf.DType) -> str | None:
+    """The NumPy name of a TF dtype; None for those NumPy has no name for (resource, variant handles)."""
+    try:
+        return np.dtype(dtype.as_numpy_dtype).name
+    except TypeError:
+        return None
 
 
 def supported_ops() -> list[str]:
-    return sorted(["Placeholder", "Const", *_SKIP, *TF_OPS])
+    return sorted([*_SOURCES, *TF_OPS])
 
 
-def _check_supported(ops: Sequence[tf.Operation]) -> None:
+def _check_supported(ops: Sequence[tf.Operation], name: str) -> None:
+    """Fail before converting anything if ops have no converter, listing every one of them."""
     known = set(supported_ops())
-    for op in ops:
-        if op.type not in known:
-            listing = textwrap.fill(", ".join(supported_ops()), width=110, initial_indent="  ", subsequent_indent="  ")
-            raise UnsupportedOpError(
-                f"{_describe(op)} has no converter in mlc_lab.frontends.tensorflow.\nSupported TF ops:\n{listing}\n"
-                "Add a converter to TF_OPS, or write the model without this op."
-            )
+    check_supported(
+        ops,
+        lambda op: None if op.type in known else (f"TF {op.type}", "no converter"),
+        lambda op: repr(op.name),
+        subject=f"TF graph {name!r}",
+        frontend="tensorflow",
+        framework="TF",
+        table="TF_OPS",
+        supported=supported_ops(),
+        advice="write the model without these ops",
+    )
 
 
 # == what a converter sees ========================================================================
-class TFContext:
-    """The builder plus the TF op being converted (its attributes, and its name for new nodes)."""
+class TFContext(ConverterContext):
+    """The converter context (mlc_lab.frontends.base) plus the TF op being converted: its attributes.
+
+    New IR nodes take the TF op's name.
+    """
 
     def __init__(self, builder: GraphBuilder) -> None:
-        self.b = builder
+        super().__init__(builder)
         self.tf_op: tf.Operation | None = None
 
     def attr(self, key: str, default: Any = None) -> Any:
@@ -123,14 +138,8 @@ class TFContext:
             return default
         return value.decode() if isinstance(value, bytes) else value
 
-    def op(self, op: str, *inputs: Node, **attrs: Any) -> Node:
-        return self.b.op(op, *inputs, name=self.tf_op.name, **attrs)
-
-    def value(self, node: Node, what: str) -> np.ndarray:
-        """A compile-time constant input (a Reshape's shape, a Mean's axes)."""
-        if node.op != "constant":
-            raise FrontendError(f"{what} must be a constant")
-        return np.asarray(node.attrs["value"])
+    def op_name(self, op: str) -> str:
+        return self.label
 
 
 def _layout(cx: TFContext) -> str:
@@ -214,28 +223,17 @@ def fused_batch_norm(cx: TFContext, x: Node, scale: Node, offset: Node, mean: No
     return cx.op("batch_norm", x, scale, offset, mean, var, eps=cx.attr("epsilon"), axis=axis)
 
 
-def _unary(op: str) -> Converter:
-    def convert(cx: TFContext, x: Node) -> Node:
-        return cx.op(op, x)
-
-    convert.__name__ = op
-    return convert
-
-
-def _binary(op: str) -> Converter:
-    def convert(cx: TFContext, a: Node, b: Node) -> Node:
-        return cx.op(op, a, b)
-
-    convert.__name__ = op
-    return convert
-
-
 def relu6(cx: TFContext, x: Node) -> Node:
     return cx.op("clip", x, min=0.0, max=6.0)
 
 
 def identity(cx: TFContext, x: Node, *_: Node) -> Node:
     return x
+
+
+def no_op(cx: TFContext, *_: Node) -> None:
+    """NoOp orders side effects (control dependencies): nothing to compute."""
+    return None
 
 
 def softmax(cx: TFContext, x: Node) -> Node:
@@ -276,6 +274,7 @@ def _reduce(op: str) -> Converter:
 
 TF_OPS: dict[str, Converter] = {
     "Identity": identity,
+    "NoOp": no_op,
     "Conv2D": conv2d,
     "MaxPool": _pool("max_pool2d"),
     "AvgPool": _pool("avg_pool2d"),
@@ -283,22 +282,22 @@ TF_OPS: dict[str, Converter] = {
     "BatchMatMulV2": batch_matmul,
     "BiasAdd": bias_add,
     "FusedBatchNormV3": fused_batch_norm,
-    "Relu": _unary("relu"),
+    "Relu": same("relu"),
     "Relu6": relu6,
-    "Sigmoid": _unary("sigmoid"),
-    "Tanh": _unary("tanh"),
-    "Exp": _unary("exp"),
-    "Sqrt": _unary("sqrt"),
-    "Rsqrt": _unary("rsqrt"),
-    "Erf": _unary("erf"),
-    "Neg": _unary("neg"),
-    "Add": _binary("add"),
-    "AddV2": _binary("add"),
-    "Sub": _binary("sub"),
-    "Mul": _binary("mul"),
-    "RealDiv": _binary("div"),
-    "Maximum": _binary("maximum"),
-    "Minimum": _binary("minimum"),
+    "Sigmoid": same("sigmoid"),
+    "Tanh": same("tanh"),
+    "Exp": same("exp"),
+    "Sqrt": same("sqrt"),
+    "Rsqrt": same("rsqrt"),
+    "Erf": same("erf"),
+    "Neg": same("neg"),
+    "Add": same("add"),
+    "AddV2": same("add"),
+    "Sub": same("sub"),
+    "Mul": same("mul"),
+    "RealDiv": same("div"),
+    "Maximum": same("maximum"),
+    "Minimum": same("minimum"),
     "Softmax": softmax,
     "Reshape": reshape,
     "Squeeze": squeeze,
