@@ -135,7 +135,7 @@ def default_coverage(graph: Any) -> str:
     from mlc_lab.codegen.tvm.lower import lower_node
     from mlc_lab.codegen.tvm.schedule import host_isa, is_contraction, register_tiled_config
 
-    nodes = [n for n in graph.nodes if n.op not in ("input", "constant") and is_contraction(n)]
+    nodes = [n for n in graph.nodes if is_contraction(n)]
     decisions: list[bool] = []
     for node in nodes:  # the kernel exactly as the schedule hook sees it; the probe changes nothing
         lower_node(node, schedule=lambda sch, _: decisions.append(register_tiled_config(sch, host_isa()) is not None))

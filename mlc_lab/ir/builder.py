@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlc_lab.ir.graph import Graph, Node
-from mlc_lab.ir.ops import OPS, OpError, get_op
+from mlc_lab.ir.ops import OPS, OpError, get_op, is_source
 from mlc_lab.ir.types import TensorType
 
 
@@ -77,7 +77,7 @@ class GraphBuilder:
         return node
 
     def __getattr__(self, op: str):
-        if op in OPS and op not in ("input", "constant"):
+        if op in OPS and not is_source(op):
             return lambda *inputs, **attrs: self.op(op, *inputs, **attrs)
         raise AttributeError(f"GraphBuilder has no method or op {op!r}")
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from mlc_lab.ir.graph import Node
-from mlc_lab.ir.ops import OPS, OpError
+from mlc_lab.ir.ops import OPS, OpError, is_source
 
 
 def data_free_value(node: Node) -> np.ndarray | None:
@@ -23,7 +23,7 @@ def data_free_value(node: Node) -> np.ndarray | None:
     emit it as a fill.
     """
     # A fused node is left to its members (its sub-graph's constants make its value non-uniform).
-    if node.op in ("input", "constant", "fused") or not node.inputs or node.type.numel == 0:
+    if is_source(node.op) or node.op == "fused" or not node.inputs or node.type.numel == 0:
         return None
     if any(x.type.numel for x in node.inputs):
         return None

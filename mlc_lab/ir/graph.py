@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlc_lab.ir.ops.registry import is_source
 from mlc_lab.ir.types import TensorType
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class Graph:
     @property
     def ops(self) -> list[Node]:
         """The nodes that compute something (not inputs or constants)."""
-        return [n for n in self.nodes if n.op not in ("input", "constant")]
+        return [n for n in self.nodes if not is_source(n.op)]
 
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -19,6 +19,7 @@ import math
 import os
 from typing import TYPE_CHECKING
 
+from mlc_lab.ir.ops.registry import is_source
 from mlc_lab.ir.types import TensorType
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def graph_bytes(graph: Graph, reuse: bool = False, held: bool = True) -> tuple[i
     """
     sizes = {node: tensor_bytes(node.type) for node in graph.nodes}
     largest = max(sizes, key=sizes.get, default=None)
-    given = {n for n in graph.nodes if n.op in ("input", "constant")}
+    given = {n for n in graph.nodes if is_source(n.op)}
     base = sum(sizes[n] for n in given) if held else 0
     if not reuse:
         inner = sum(graph_bytes(n.subgraph)[0] for n in graph.nodes if n.op == "fused" and "subgraph" in n.attrs)

@@ -18,24 +18,19 @@ from collections.abc import Callable
 from typing import Any
 
 from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.ops import is_contraction_kernel
 from mlc_lab.tuning.database import Record, TuningDatabase, TuningLogWarning
 from mlc_lab.tuning.kernel_source import KernelSource
 from mlc_lab.tuning.measure import error_line
 from mlc_lab.tuning.space import analyze, apply_config, space_for
 from mlc_lab.tuning.task import Task, node_signature, target_signature
 
-TUNABLE_OPS = ("matmul", "dense", "conv2d")
-
 
 def is_tunable(node: Node) -> bool:
     """A contraction, or a fused group with exactly one contraction in it; an empty one has nothing to tune."""
     if any(0 in x.shape for x in (*node.inputs, node)):
         return False
-    if node.op == "fused":
-        return sum(n.op in TUNABLE_OPS for n in node.subgraph.nodes) == 1 and not any(
-            n.op == "fused" for n in node.subgraph.nodes
-        )
-    return node.op in TUNABLE_OPS
+    return is_contraction_kernel(node)
 
 
 def tasks_from_graph(graph: Graph, target: str = "") -> list[Task]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlc_lab.ir.ops import OpKind, get_op
+from mlc_lab.ir.ops import OpKind, get_op, is_source
 
 if TYPE_CHECKING:  # the graph is only read here; importing the IR's graph module would close a cycle with Graph.draw
     import matplotlib.axes
@@ -29,7 +29,7 @@ KIND_COLORS = {
 
 
 def node_color(node: Node) -> str:
-    if node.op in ("input", "constant", "fused"):
+    if is_source(node.op) or node.op == "fused":
         return KIND_COLORS[node.op]
     return KIND_COLORS.get(get_op(node.op).kind, "#ffffff")
 

@@ -33,7 +33,7 @@ from mlc_lab.backends.custom.base import (
 )
 from mlc_lab.backends.custom.executor import run_graph
 from mlc_lab.backends.custom.lowering import flatten, gemm_view, vector_ops
-from mlc_lab.ir import Graph, Node
+from mlc_lab.ir import Graph, Node, is_source
 from mlc_lab.sim.systolic import DATAFLOWS, FoldStats, check_dataflow, conv_as_gemm, gemm_folds
 from mlc_lab.sim.systolic_memory import fold_footprint, gemm_traffic
 from mlc_lab.sim.systolic_pe import DEFAULT_MAX_CYCLES, simulate_gemm_pe
@@ -310,7 +310,7 @@ class SystolicArrayBackend:
         outputs = set(graph.outputs)
 
         def on_chip(x: Node) -> bool:  # an activation kept in the (ifmap) SRAM between layers
-            return x.op not in ("input", "constant") and x.type.numel <= resident_limit
+            return not is_source(x.op) and x.type.numel <= resident_limit
 
         layers = []
         for node in graph.ops:

@@ -18,7 +18,7 @@ import numpy as np
 from mlc_lab.codegen.mlir.ops import emit_node
 from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
 from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, affine_map, dense_literal, tensor_type
-from mlc_lab.ir import Graph, Node
+from mlc_lab.ir import Graph, Node, is_source
 
 __all__ = ["FunctionEmitter", "MLIRLoweringError", "ModuleEmitter", "emit_text"]
 
@@ -162,7 +162,7 @@ class FunctionEmitter:
     # -- the function -----------------------------------------------------------------------------
     def emit_body(self) -> None:
         for node in self.graph.nodes:
-            if node.op in ("input", "constant"):  # constants are written where first used
+            if is_source(node.op):  # constants are written where first used
                 continue
             self.loc = f' loc("{node.name}")'
             self.values[node] = emit_node(self, node, _Args(self, node.inputs))

@@ -16,9 +16,10 @@ import numpy as np
 
 from mlc_lab.codegen.mlir.scalar import NO_FLOAT64, SCALAR_BODIES, Body, is_float, mlir_scalar
 from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, broadcast_exprs, identity, tensor_type
-from mlc_lab.ir import Node, OpKind, get_op
+from mlc_lab.ir import Node, OpKind, Trait, get_op, has_trait, is_source
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.empty_inputs import data_free_value
+from mlc_lab.ir.ops import channel_axis
 
 if TYPE_CHECKING:  # emit.py drives these emitters and imports this module; a runtime import back would be a cycle
     from mlc_lab.codegen.mlir.emit import FunctionEmitter
@@ -60,9 +61,8 @@ def _ty(node: Node) -> str:
 def operand_exprs(node: Node, index: int, out_exprs: Sequence[str]) -> list[str]:
     """How input `index` of an elementwise node is indexed, given the node's own index expressions."""
     x = node.inputs[index]
-    if node.op in ("bias_add", "batch_norm") and index > 0:
-        axis = node.attrs["axis"] % node.type.rank
-        return [out_exprs[axis]]
+    if has_trait(node.op, Trait.CHANNELWISE) and index > 0:  # a per-channel parameter
+        return [out_exprs[channel_axis(node.op, node.attrs, node.type.rank)]]
     return broadcast_exprs(x.shape, out_exprs, node.shape)
 
 
@@ -593,7 +593,7 @@ EMITTERS: dict[str, Emitter] = {
 
 def unsupported_ops() -> list[str]:
     """Registered IR ops this code generator has no emitter for (the coverage test keeps this empty)."""
-    return sorted(op for op in _registered() if op not in EMITTERS and op not in ("input", "constant"))
+    return sorted(op for op in _registered() if op not in EMITTERS and not is_source(op))
 
 
 def _registered() -> list[str]:

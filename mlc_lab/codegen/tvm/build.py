@@ -29,6 +29,7 @@ from mlc_lab.codegen.tvm.relax_module import lower_kernels, to_relax
 from mlc_lab.codegen.tvm.schedule import default_schedule
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs
+from mlc_lab.ir.ops import is_source
 
 
 def relax_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
@@ -75,7 +76,7 @@ class CompiledGraph:
         return {i for i, node in enumerate(self.graph.outputs) if self._views_constant(node)}
 
     def _views_constant(self, node: Node) -> bool:
-        while node.op not in ("input", "constant"):
+        while not is_source(node.op):
             kernel = self.kernels[node]
             if not relax.analysis.has_reshape_pattern(kernel.func):
                 return False

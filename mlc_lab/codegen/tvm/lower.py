@@ -29,7 +29,7 @@ from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
 from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, compute, const
 from mlc_lab.ir.empty_inputs import data_free_value
 from mlc_lab.ir.graph import Graph, Node
-from mlc_lab.ir.ops import OpKind, get_op
+from mlc_lab.ir.ops import OpKind, get_op, is_source
 from mlc_lab.ir.types import TensorType
 
 ScheduleFn = Callable[[s_tir.Schedule, Node], None]
@@ -252,7 +252,7 @@ def _collect_allocations(stmt, found: dict[str, tuple[int, ...]]) -> None:
 # -- the whole lowering -----------------------------------------------------------------------------------
 def lower_node(node: Node, schedule: ScheduleFn | None = None, name: str | None = None) -> Kernel:
     """Lower one op node or fused node to one PrimFunc (steps 1-5 of the module docstring)."""
-    if node.op in ("input", "constant"):
+    if is_source(node.op):
         raise ValueError(f"node %{node.name} is a {node.op}: it has no kernel")
     name = sanitize(name or node.name)
     params = [te.placeholder(x.shape, x.dtype, name=sanitize(x.name)) for x in node.inputs]

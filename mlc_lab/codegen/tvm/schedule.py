@@ -47,7 +47,7 @@ from mlc_lab.codegen.tiling import (
 )
 from mlc_lab.codegen.tvm.lower import block_name, epilogue_pair, is_reduction, num_spatial, root_blocks
 from mlc_lab.ir.graph import Node
-from mlc_lab.ir.ops import OpKind, get_op
+from mlc_lab.ir.ops import is_contraction_kernel
 
 #: Vector widths tried, widest first (16 fp32 lanes = one AVX-512 register).
 VECTOR_WIDTHS = (16, 8, 4)
@@ -82,11 +82,8 @@ def host_isa() -> VectorISA:
 
 
 def is_contraction(node: Node) -> bool:
-    """An OUT_FUSABLE op (matmul, dense, conv2d), or a fused group built around exactly one."""
-    ops = [n.op for n in node.subgraph.nodes] if node.op == "fused" else [node.op]
-    if any(op == "fused" for op in ops):
-        return False
-    return sum(get_op(op).kind == OpKind.OUT_FUSABLE for op in ops if op not in ("input", "constant")) == 1
+    """A GEMM op (matmul, dense, conv2d), or a fused group built around exactly one (the registry's answer)."""
+    return is_contraction_kernel(node)
 
 
 def register_tiled_config(sch: s_tir.Schedule, isa: VectorISA) -> tuple[KernelInfo, Config] | None:

@@ -263,6 +263,15 @@ def node_cost(node: Node) -> Cost:
     return get_op(node.op).cost([x.type for x in node.inputs], node.type, node.attrs)
 
 
+def is_contraction_kernel(node: Node) -> bool:
+    """A GEMM op, or a fused group (no nested groups) around exactly one: the kernels the tuner tunes
+    and the TVM schedule register-tiles."""
+    if node.op == "fused":
+        inner = node.subgraph.nodes
+        return not any(n.op == "fused" for n in inner) and sum(has_trait(n.op, Trait.GEMM) for n in inner) == 1
+    return has_trait(node.op, Trait.GEMM)
+
+
 def infer_type(op: str, input_types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     opdef = get_op(op)
     opdef.check_arity(len(input_types))
