@@ -32,6 +32,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlc_lab.errors import MlcLabError
+
 Config = dict[str, Any]
 
 
@@ -52,7 +54,7 @@ class KernelInfo:
 PREPACK_ANNOTATION = "meta_schedule.layout_rewrite_preproc"
 
 
-class UnsupportedKernel(ValueError):
+class UnsupportedKernel(MlcLabError, ValueError):
     """The kernel is not one contraction (plus padding and an epilogue): this space does not apply."""
 
 

@@ -16,11 +16,13 @@ import jupytext
 import nbformat
 import yaml
 
+from mlc_lab.errors import MlcLabError
+
 #: Files that sit next to notebooks but are prose, never notebooks.
 PROSE_FILES = frozenset({"readme.md", "changelog.md", "license.md"})
 
 
-class NotebookFormatError(ValueError):
+class NotebookFormatError(MlcLabError, ValueError):
     """A file that should be a notebook but cannot be read as one."""
 
 

@@ -18,13 +18,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mlc_lab.errors import MlcLabError
+
 #: Where official checks live unless a caller points elsewhere (tests use a folder of their own).
 DEFAULT_CHECKS = "mlc_lab.grading.checks"
 
 CheckFn = Callable[[Any], None]  # takes a mlc_lab.grading.session.Grading
 
 
-class NoChecksError(LookupError):
+class NoChecksError(MlcLabError, LookupError):
     """The notebook has no official checks module."""
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.grading import wire
 from mlc_lab.grading.worker import HEADER, MAX_FRAME
 
@@ -57,7 +58,7 @@ class Limits:
     grace: float = 5.0
 
 
-class SandboxError(RuntimeError):
+class SandboxError(MlcLabError, RuntimeError):
     """The student's process is gone or out of time; `timeout` tells which."""
 
     def __init__(self, message: str, timeout: bool = False) -> None:

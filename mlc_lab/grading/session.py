@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.grading import wire
 from mlc_lab.grading.sandbox import SandboxError, StudentError
 
@@ -41,7 +42,7 @@ def check(points: float = 1.0, forbids: tuple[str, ...] = ()) -> Callable[[Calla
     return mark
 
 
-class CheckFailed(AssertionError):
+class CheckFailed(MlcLabError, AssertionError):
     """The whole check fails (e.g. the function it needs is not defined): no case can run."""
 
 

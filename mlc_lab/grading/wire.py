@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
+
 #: numpy kinds an array may have on the wire (no object or void arrays: they could hold anything).
 ARRAY_KINDS = frozenset("biuf")
 #: Nesting depth and size a decoded message may have: the student's process can send anything.
 MAX_DEPTH = 64
 
 
-class WireError(ValueError):
+class WireError(MlcLabError, ValueError):
     """A value that cannot cross the process boundary (or a malformed message)."""
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.memory import check_graph_fits
 from mlc_lab.ir.ops import OPS
 
 
-class InterpreterError(RuntimeError):
+class InterpreterError(MlcLabError, RuntimeError):
     pass
 
 

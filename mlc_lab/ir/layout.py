@@ -12,10 +12,12 @@ import re
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
+
 _TOKEN = re.compile(r"(\d*)([A-Za-z])")
 
 
-class LayoutError(ValueError):
+class LayoutError(MlcLabError, ValueError):
     pass
 
 

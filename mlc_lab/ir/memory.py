@@ -19,6 +19,7 @@ import math
 import os
 from typing import TYPE_CHECKING
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.ops.registry import is_source
 from mlc_lab.ir.types import TensorType
 
@@ -38,7 +39,7 @@ SAFETY_FRACTION: float = 0.8
 ALWAYS_FITS_BYTES: int = 64 * 2**20
 
 
-class MemoryLimitError(MemoryError, ValueError):
+class MemoryLimitError(MlcLabError, MemoryError, ValueError):
     """An allocation was refused before it was tried: it would not fit in this machine's free memory.
 
     A MemoryError (what it prevents) and a ValueError (the input is too big, as every size error is).

@@ -6,13 +6,14 @@ breaks a graph is caught at the pass that broke it (the PassManager verifies aft
 
 from __future__ import annotations
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.memory import shape_problem
 from mlc_lab.ir.ops import OPS, OpError
 from mlc_lab.ir.types import TensorType
 
 
-class VerificationError(ValueError):
+class VerificationError(MlcLabError, ValueError):
     def __init__(self, message: str, node: Node | None = None, graph: Graph | None = None) -> None:
         where = f"graph {graph.name!r}" if graph is not None else "graph"
         if node is not None:

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.graph import Graph
 from mlc_lab.tuning.database import TuningDatabase
 
@@ -27,7 +28,7 @@ MAX_BUDGET_S = 24 * 3600.0
 MAX_TRIALS_PER_KERNEL = 10_000
 
 
-class BadBudget(ValueError):
+class BadBudget(MlcLabError, ValueError):
     """A tuning budget that is not a positive duration like '90s', '5m' or '1h'."""
 
 

@@ -19,6 +19,7 @@ import os
 import warnings
 from pathlib import Path
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.tuning.database import TuningDatabase, TuningLogWarning
 
 #: The environment variable naming the cache folder (instead of the user's cache directory).
@@ -27,7 +28,7 @@ TUNING_LOG = "tuning.jsonl"
 CHECKED_LOG = "checked.jsonl"
 
 
-class TuningCacheError(OSError):
+class TuningCacheError(MlcLabError, OSError):
     """The tuning cache cannot be used: its folder is a file, or a log in it cannot be read or written."""
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.tuning.database import MAX_LINE_BYTES, LogCursor, LogScan, Problem, TuningDatabase
 from mlc_lab.tuning.strategies import config_id
 
@@ -38,7 +39,7 @@ LOCK_TIMEOUT_S = 120.0
 CLOCK_SKEW_S = 60.0
 
 
-class TuningLogLocked(RuntimeError):
+class TuningLogLocked(MlcLabError, RuntimeError):
     """Another process held the tuning log's lock for longer than `LOCK_TIMEOUT_S`."""
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlc_lab.errors import MlcLabError
+
 if TYPE_CHECKING:
     from mlc_lab.tuning.space import SearchSpace
 
@@ -40,7 +42,7 @@ _TEXT_FIELDS = ("task", "target", "strategy")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
-class InvalidRecord(ValueError):
+class InvalidRecord(MlcLabError, ValueError):
     """A line of a tuning log that is not a valid record; the message says which field is wrong and why."""
 
 

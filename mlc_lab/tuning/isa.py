@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from mlc_lab.errors import MlcLabError
+
 #: The feature sets of the x86-64 psABI micro-architecture levels, highest first (LLVM's feature names).
 X86_LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
     ("x86-64-v4", frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})),
@@ -38,7 +40,7 @@ class IsaProfile:
         return f"{self.arch} {self.level} ({self.vector_bits}-bit vectors)"
 
 
-class UnknownCPU(ValueError):
+class UnknownCPU(MlcLabError, ValueError):
     """LLVM does not know the CPU named in a record's target (on any architecture it was asked about)."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.tuning.measure import TrialResult, WrongResult, error_line, kernel_info, scheduled_func, timed_trial
 from mlc_lab.tuning.space import Config
 from mlc_lab.tuning.task import Task, target_signature
@@ -37,7 +38,7 @@ from mlc_lab.tuning.task import Task, target_signature
 TRACKER_TIMEOUT_S = 10.0
 
 
-class RemoteMeasureError(RuntimeError):
+class RemoteMeasureError(MlcLabError, RuntimeError):
     """The tracker cannot be reached, or has no server of the key asked for."""
 
 

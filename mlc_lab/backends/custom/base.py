@@ -20,17 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
+
 if TYPE_CHECKING:
     import matplotlib.figure
 
     from mlc_lab.ir import Graph
 
 
-class ConfigError(ValueError):
+class ConfigError(MlcLabError, ValueError):
     """A backend parameter is invalid; the message starts with the parameter's name."""
 
 
-class MappingError(ValueError):
+class MappingError(MlcLabError, ValueError):
     """The graph cannot be mapped onto this hardware (a layer does not fit); the message says what to change."""
 
 

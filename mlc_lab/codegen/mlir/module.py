@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mlc_lab.errors import MlcLabError
+
 if "tensorflow" in sys.modules and "torch_mlir.ir" not in sys.modules:
     # TensorFlow and torch-mlir each link LLVM; loaded in this order, LLVM aborts the process
     # ("Option 'print-inst-addrs' registered more than once"). The other order works.
@@ -22,7 +24,7 @@ if "tensorflow" in sys.modules and "torch_mlir.ir" not in sys.modules:
 from torch_mlir import ir  # noqa: E402
 
 
-class MLIRVerificationError(ValueError):
+class MLIRVerificationError(MlcLabError, ValueError):
     """MLIR's parser or verifier rejected a module; `diagnostics` holds (location, message) pairs."""
 
     def __init__(self, what: str, diagnostics: list[tuple[str, str]]) -> None:

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlc_lab.codegen.mlir.scalar import mlir_scalar
+from mlc_lab.errors import MlcLabError
 
 #: A tensor-level operand of a generic: (ssa name, its tensor type, one affine expression per dim).
 Operand = tuple[str, str, Sequence[str]]
 
 
-class MLIRLoweringError(NotImplementedError):
+class MLIRLoweringError(MlcLabError, NotImplementedError):
     """The graph holds something this code generator cannot express; the message names it."""
 
 

@@ -27,6 +27,7 @@ from tvm import s_tir, te
 
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
 from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, compute, const
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.empty_inputs import data_free_value
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpKind, get_op, is_source
@@ -35,7 +36,7 @@ from mlc_lab.ir.types import TensorType
 ScheduleFn = Callable[[s_tir.Schedule, Node], None]
 
 
-class LoweringError(RuntimeError):
+class LoweringError(MlcLabError, RuntimeError):
     """A TE function produced the wrong shape/dtype, or a schedule broke the kernel."""
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.ops.decomposition import Decomposition, decomposed_compute, decomposed_flops
 from mlc_lab.ir.ops.scalar import ScalarFn, numpy_compute
 from mlc_lab.ir.types import TensorType
@@ -76,7 +77,7 @@ class Cost:
         )
 
 
-class OpError(ValueError):
+class OpError(MlcLabError, ValueError):
     """A node's inputs or attributes do not fit its op. The message names the op."""
 
 

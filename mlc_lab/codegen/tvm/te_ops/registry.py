@@ -16,6 +16,7 @@ import tvm
 from tvm import te
 from tvm.sym import Analyzer
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.types import TensorType
 
 TEFunction = Callable[..., te.Tensor]
@@ -30,7 +31,7 @@ PAD_TAG = "pad"
 MATERIALIZE_TAG = "materialize"
 
 
-class UnsupportedOpError(NotImplementedError):
+class UnsupportedOpError(MlcLabError, NotImplementedError):
     """The TVM code generator has no TE function for an op (or for one of its attribute values)."""
 
 
