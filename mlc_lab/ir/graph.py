@@ -14,57 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlc_lab.ir.node import Node
 from mlc_lab.ir.ops.registry import is_source
-from mlc_lab.ir.types import TensorType
 
 if TYPE_CHECKING:
     import matplotlib.figure
-
-
-class Node:
-    """One operation: `op(inputs, attrs) -> value of type `type``."""
-
-    __slots__ = ("name", "op", "inputs", "attrs", "type")
-
-    def __init__(
-        self,
-        op: str,
-        inputs: Sequence[Node],
-        attrs: Mapping[str, Any] | None,
-        type: TensorType,
-        name: str,
-    ) -> None:
-        self.op = op
-        self.inputs = tuple(inputs)
-        self.attrs = MappingProxyType(dict(attrs or {}))
-        self.type = type
-        self.name = name
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.type.shape
-
-    @property
-    def dtype(self) -> str:
-        return self.type.dtype
-
-    @property
-    def value(self) -> np.ndarray:
-        """The array of a constant node."""
-        if self.op != "constant":
-            raise AttributeError(f"node %{self.name} is a {self.op}, not a constant")
-        return self.attrs["value"]
-
-    @property
-    def subgraph(self) -> Graph:
-        """The graph a fused node stands for."""
-        if "subgraph" not in self.attrs:
-            raise AttributeError(f"node %{self.name} ({self.op}) has no subgraph")
-        return self.attrs["subgraph"]
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"%{i.name}" for i in self.inputs)
-        return f"<Node %{self.name} = {self.op}({args}) : {self.type}>"
 
 
 class Graph:

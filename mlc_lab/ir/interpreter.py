@@ -6,17 +6,18 @@ It is the oracle: every pass, code generator and simulator is tested against its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlc_lab.errors import MlcLabError
-from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.memory import check_graph_fits
 from mlc_lab.ir.ops import OPS
 
+if TYPE_CHECKING:  # annotations only: graph.py calls this module, so a runtime import back would be a cycle
+    from mlc_lab.ir.graph import Graph, Node
 
-class InterpreterError(MlcLabError, RuntimeError):
+
+class InterpreterError(RuntimeError):
     pass
 
 

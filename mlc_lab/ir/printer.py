@@ -10,12 +10,14 @@ graph mlp(%x: f32[1, 784]) -> (f32[1, 10]) {
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OPS
+
+if TYPE_CHECKING:  # annotations only: graph.py calls this module, so a runtime import back would be a cycle
+    from mlc_lab.ir.graph import Graph, Node
 
 SMALL_CONSTANT = 8  # constants with at most this many elements print their values
 

@@ -6,14 +6,18 @@ breaks a graph is caught at the pass that broke it (the PassManager verifies aft
 
 from __future__ import annotations
 
-from mlc_lab.errors import MlcLabError
-from mlc_lab.ir.graph import Graph, Node
+from typing import TYPE_CHECKING
+
 from mlc_lab.ir.memory import shape_problem
+from mlc_lab.ir.node import Node
 from mlc_lab.ir.ops import OPS, OpError
 from mlc_lab.ir.types import TensorType
 
+if TYPE_CHECKING:  # annotations only: graph.py calls this module, so a runtime import back would be a cycle
+    from mlc_lab.ir.graph import Graph
 
-class VerificationError(MlcLabError, ValueError):
+
+class VerificationError(ValueError):
     def __init__(self, message: str, node: Node | None = None, graph: Graph | None = None) -> None:
         where = f"graph {graph.name!r}" if graph is not None else "graph"
         if node is not None:
