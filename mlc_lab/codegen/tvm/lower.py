@@ -26,6 +26,7 @@ import tvm
 from tvm import s_tir, te
 
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
+from mlc_lab.codegen.tvm.te_ops.elementwise import te_function
 from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, compute, const
 from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.empty_inputs import data_free_value
@@ -78,7 +79,7 @@ def te_compute(node: Node, inputs: Sequence[te.Tensor], prefix: str = "") -> te.
     if fill is not None or node.type.numel == 0:  # an empty output holds no element: any fill will do
         value = fill.reshape(-1)[0].item() if fill is not None else 0
         return compute(node.shape, lambda *i: const(value, node.dtype), name=sanitize(prefix + node.name))
-    fn = TE_OPS.get(node.op)
+    fn = te_function(node.op)
     if fn is not None and node.dtype == "bool" and get_op(node.op).kind != OpKind.INJECTIVE and node.op != "cast":
         return _bool_via_int32(fn, node, inputs, sanitize(prefix + node.name))
     if fn is None:

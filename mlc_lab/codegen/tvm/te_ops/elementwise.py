@@ -1,125 +1,211 @@
-"""Elementwise and broadcasting ops: one te.compute each, the scalar formula of the op's NumPy meaning."""
+"""Elementwise ops on TVM: the scalar primitives as TIR expressions, and one te.compute per op derived from them.
+
+Every op with a scalar definition in the registry (`OpDef.scalar`, see `mlc_lab.ir.ops.scalar`) gets
+its TE function from `scalar_te_function`: one `te.compute` whose element is the op's definition run
+on `TE`, the handler below. Only what TIR needs done differently is written here, once per primitive:
+NaN-propagating max/min, float sub as a + (-b), the guarded integer division, a vectorisable erf.
+Integer `pow` keeps a TE function of its own (its squarings are split into materialised stages).
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from typing import Any
 
 import tvm
-from tvm import te, topi
+from tvm import te
 
 from mlc_lab.codegen.tvm.te_ops.registry import (
     MATERIALIZE_TAG,
+    TE_OPS,
+    TEFunction,
+    UnsupportedOpError,
     broadcast_index,
     compute,
     const,
+    dtype_of,
     nan_max,
     nan_min,
     te_op,
 )
+from mlc_lab.ir.ops import OPS, Trait, get_op
+from mlc_lab.ir.ops.scalar import Handler, Operand, constant_value
 from mlc_lab.ir.types import TensorType
 
 Scalar = tvm.tirx.Expr
 
-
-def _sigmoid(x: Scalar) -> Scalar:
-    one = const(1.0, x.dtype)
-    return one / (one + te.exp(-x))
-
-
-def _gelu_tanh(x: Scalar) -> Scalar:
-    inner = const(math.sqrt(2 / math.pi), x.dtype) * (x + const(0.044715, x.dtype) * x * x * x)
-    return const(0.5, x.dtype) * x * (const(1.0, x.dtype) + te.tanh(inner))
-
-
-_UNARY: dict[str, Callable[[Scalar], Scalar]] = {
-    "relu": lambda x: nan_max(x, const(0, x.dtype)),
-    "sigmoid": _sigmoid,
-    "tanh": te.tanh,
-    "exp": te.exp,
-    "log": te.log,
-    "sqrt": te.sqrt,
-    "rsqrt": lambda x: const(1.0, x.dtype) / te.sqrt(x),  # as the interpreter computes it: 1 / sqrt(x)
-    "silu": lambda x: x * _sigmoid(x),
-    "neg": lambda x: -x,
-    "abs": te.abs,
-}
+#: TVM's fast_erf (Eigen's rational approximation on [-4, 4]): odd numerator, even denominator.
+_ERF_ALPHA = (
+    -2.72614225801306e-10,
+    2.77068142495902e-08,
+    -2.10102402082508e-06,
+    -5.69250639462346e-05,
+    -7.34990630326855e-04,
+    -2.95459980854025e-03,
+    -1.60960333262415e-02,
+)
+_ERF_BETA = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03)
+_ERF_BETA0 = -1.42647390514189e-02
 
 
-def _unary(op: str) -> Callable[..., te.Tensor]:
-    scalar = _UNARY[op]
+def fast_erf(x: Scalar) -> Scalar:
+    """erf for float32 as a polynomial ratio (TOPI's `fast_erf`, max error 3e-7 against scipy).
 
-    def unary(x: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
-        return compute(x.shape, lambda *i: scalar(x[*i]), name=name)
-
-    return unary
-
-
-for _op in _UNARY:
-    te_op(_op)(_unary(_op))
-
-
-def erf_stage(x: te.Tensor, name: str) -> te.Tensor:
-    """erf(x) as its own (elementwise, hence later inlined) stage.
-
-    For float32 it is TOPI's `fast_erf`, a rational approximation (max error 3e-7 measured against
-    scipy) that LLVM vectorises. `te.erf` becomes a call to the C library's erff per element, which
-    no vectoriser touches: 60x slower here (180 vs 3 us for 16k elements), and gelu is all erf.
+    `te.erf` becomes a call to the C library's erff per element, which no vectoriser touches: 60x
+    slower here (180 vs 3 us for 16k elements), and gelu is all erf. NaN stays NaN.
     """
-    if str(x.dtype) == "float32":
-        return topi.fast_erf(x)
-    return compute(x.shape, lambda *i: te.erf(x[*i]), name=f"{name}_erf")
+    dt = dtype_of(x)
+    clamped = te.max(te.min(x, const(4.0, dt)), const(-4.0, dt))
+    x2 = clamped * clamped
+    p = const(_ERF_ALPHA[0], dt)
+    for c in _ERF_ALPHA[1:]:
+        p = x2 * p + const(c, dt)
+    q = const(_ERF_BETA[0], dt)
+    for c in (*_ERF_BETA[1:], _ERF_BETA0):
+        q = x2 * q + const(c, dt)
+    return tvm.tirx.Select(tvm.tirx.isnan(x), x, clamped * p / q)
 
 
-@te_op("erf")
-def erf(x: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
-    e = erf_stage(x, name)
-    return compute(x.shape, lambda *i: e[*i], name=name)
+def _is_float(x: Scalar) -> bool:
+    return dtype_of(x).startswith("float")
 
 
-@te_op("gelu")
-def gelu(x: te.Tensor, *, approximate: str, out: TensorType, name: str) -> te.Tensor:
-    """x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); approximate='tanh' is the tanh formula."""
-    if approximate == "tanh":
-        return compute(x.shape, lambda *i: _gelu_tanh(x[*i]), name=name)
-    half, one = const(0.5, x.dtype), const(1.0, x.dtype)
-    scaled = compute(x.shape, lambda *i: x[*i] * const(1 / math.sqrt(2), x.dtype), name=f"{name}_scaled")
-    e = erf_stage(scaled, name)
-    return compute(x.shape, lambda *i: half * x[*i] * (one + e[*i]), name=name)
+class TEOps(Handler):
+    """The primitives on TIR scalar expressions (one element of a te.compute)."""
+
+    def constant(self, value: float, dtype: str) -> Scalar:
+        return tvm.tirx.const(constant_value(value, dtype), dtype)
+
+    def dtype(self, x: Scalar) -> str:
+        return dtype_of(x)
+
+    def cast(self, x: Scalar, dtype: str) -> Scalar:
+        return x.astype(dtype)
+
+    def where(self, cond: Scalar, a: Operand, b: Operand) -> Scalar:
+        a, b = self.lift(a, b)
+        return tvm.tirx.Select(cond, a, b)
+
+    def neg(self, x: Scalar) -> Scalar:
+        return -x
+
+    def abs(self, x: Scalar) -> Scalar:
+        return te.abs(x)
+
+    def exp(self, x: Scalar) -> Scalar:
+        return te.exp(x)
+
+    def log(self, x: Scalar) -> Scalar:
+        return te.log(x)
+
+    def sqrt(self, x: Scalar) -> Scalar:
+        return te.sqrt(x)
+
+    def rsqrt(self, x: Scalar) -> Scalar:
+        return const(1.0, dtype_of(x)) / te.sqrt(x)  # as the interpreter computes it: 1 / sqrt(x)
+
+    def erf(self, x: Scalar) -> Scalar:
+        return fast_erf(x) if dtype_of(x) == "float32" else te.erf(x)
+
+    def tanh(self, x: Scalar) -> Scalar:
+        return te.tanh(x)
+
+    def add(self, a: Operand, b: Operand) -> Scalar:
+        a, b = self.lift(a, b)
+        return a + b
+
+    def sub(self, a: Operand, b: Operand) -> Scalar:
+        # float a - b is written a + (-b), which IEEE 754 makes identical (negation is exact), because
+        # TVM's simplifier rewrites x - x to 0 and (x + c) - x to c for floats too: wrong when x is NaN or inf
+        a, b = self.lift(a, b)
+        return a + (-b) if _is_float(a) else a - b
+
+    def mul(self, a: Operand, b: Operand) -> Scalar:
+        a, b = self.lift(a, b)
+        return a * b
+
+    def div(self, a: Operand, b: Operand) -> Scalar:
+        """True division for floats; NumPy's // for integers, including its 0 for a zero divisor.
+
+        The guard matters: an integer division by zero in compiled code is SIGFPE, which kills the
+        Python process instead of raising.
+        """
+        a, b = self.lift(a, b)
+        if _is_float(a):
+            return a / b
+        zero = const(0, dtype_of(a))
+        return tvm.tirx.if_then_else(b == zero, zero, tvm.tirx.floordiv(a, b))
+
+    def maximum(self, a: Operand, b: Operand) -> Scalar:
+        return nan_max(*self.lift(a, b))
+
+    def minimum(self, a: Operand, b: Operand) -> Scalar:
+        return nan_min(*self.lift(a, b))
+
+    def pow(self, a: Operand, b: Operand) -> Scalar:
+        a, b = self.lift(a, b)
+        if not _is_float(a):
+            raise UnsupportedOpError(
+                f"integer pow inside a scalar definition ({dtype_of(a)}) has no TE form; use the pow op, "
+                "whose TE function splits the squarings into stages"
+            )
+        return te.power(a, b)
+
+    def lt(self, a: Operand, b: Operand) -> Scalar:
+        return tvm.tirx.LT(*self.lift(a, b))
+
+    def le(self, a: Operand, b: Operand) -> Scalar:
+        return tvm.tirx.LE(*self.lift(a, b))
+
+    def gt(self, a: Operand, b: Operand) -> Scalar:
+        return tvm.tirx.GT(*self.lift(a, b))
+
+    def ge(self, a: Operand, b: Operand) -> Scalar:
+        return tvm.tirx.GE(*self.lift(a, b))
+
+    def eq(self, a: Operand, b: Operand) -> Scalar:
+        return tvm.tirx.EQ(*self.lift(a, b))
+
+    def ne(self, a: Operand, b: Operand) -> Scalar:
+        return tvm.tirx.NE(*self.lift(a, b))
 
 
-@te_op("clip")
-def clip(x: te.Tensor, *, min: float | None, max: float | None, out: TensorType, name: str) -> te.Tensor:
-    def scalar(v: Scalar) -> Scalar:
-        clamped = v
-        if min is not None:
-            clamped = te.max(clamped, const(min, x.dtype))
-        if max is not None:
-            clamped = te.min(clamped, const(max, x.dtype))
-        if str(x.dtype).startswith("float"):  # NaN stays NaN, as in NumPy and PyTorch (see nan_max)
-            return tvm.tirx.if_then_else(tvm.tirx.isnan(v), v, clamped)
-        return clamped
-
-    return compute(x.shape, lambda *i: scalar(x[*i]), name=name)
+TE = TEOps()
 
 
-@te_op("cast")
-def cast(x: te.Tensor, *, dtype: str, out: TensorType, name: str) -> te.Tensor:
-    return compute(x.shape, lambda *i: x[*i].astype(dtype), name=name)
+def scalar_te_function(op: str) -> TEFunction | None:
+    """The TE function of an op with a scalar definition: one te.compute of that definition; else None.
 
-
-def _div(a: Scalar, b: Scalar) -> Scalar:
-    """True division for floats; NumPy's // for integers, including its 0 for a zero divisor.
-
-    The guard matters: an integer division by zero in compiled code is SIGFPE, which kills the
-    Python process instead of raising.
+    Inputs are read by NumPy broadcasting, except the per-channel inputs of a CHANNELWISE op
+    (bias_add's bias, batch_norm's parameters), which are read along `attrs["axis"]`.
     """
-    if str(a.dtype).startswith("float"):
-        return a / b
-    zero = const(0, a.dtype)
-    return tvm.tirx.if_then_else(b == zero, zero, tvm.tirx.floordiv(a, b))
+    opdef = get_op(op)
+    if opdef.scalar is None:
+        return None
+    scalar, channelwise = opdef.scalar, opdef.has(Trait.CHANNELWISE)
+
+    def derived(*inputs: te.Tensor, out: TensorType, name: str, **attrs: Any) -> te.Tensor:
+        axis = attrs["axis"] % len(out.shape) if channelwise else None
+
+        def element(*i: Scalar) -> Scalar:
+            if axis is not None:
+                args = [inputs[0][*i], *(p[i[axis]] for p in inputs[1:])]
+            else:
+                args = [x[*broadcast_index(i, x.shape)] for x in inputs]
+            return scalar(TE, *args, **attrs)
+
+        return compute(out.shape, element, name=name)
+
+    derived.__name__ = f"{op}_te"
+    return derived
 
 
+def te_function(op: str) -> TEFunction | None:
+    """The TE function for `op`: a hand-written one in `TE_OPS` if there is one, else derived from its scalar
+    definition (so an op registered after import works too), else None."""
+    return TE_OPS.get(op) or scalar_te_function(op)
+
+
+# -- the one elementwise op TIR needs written by hand: integer pow --------------------------------------
 #: Exponent bits per materialised stage of an integer pow (see `int_pow`).
 POW_BITS_PER_STAGE = 4
 
@@ -171,47 +257,12 @@ def int_pow(a: te.Tensor, b: te.Tensor, out: TensorType, name: str) -> te.Tensor
 @te_op("pow")
 def pow_(a: te.Tensor, b: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
     if out.dtype.startswith("float"):
-        return compute(
-            out.shape, lambda *i: te.power(a[*broadcast_index(i, a.shape)], b[*broadcast_index(i, b.shape)]), name=name
-        )
+        return scalar_te_function("pow")(a, b, out=out, name=name)
     return int_pow(a, b, out, name)
 
 
-def _is_float(x: Scalar) -> bool:
-    return str(x.dtype).startswith("float")
-
-
-# float a - b is written a + (-b), which IEEE 754 makes identical (negation is exact), because
-# TVM's simplifier rewrites x - x to 0 and (x + c) - x to c for floats too: wrong when x is NaN or inf.
-
-
-_BINARY: dict[str, Callable[[Scalar, Scalar], Scalar]] = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a + (-b) if _is_float(a) else a - b,  # see the note above
-    "mul": lambda a, b: a * b,
-    "div": _div,
-    "maximum": nan_max,
-    "minimum": nan_min,
-}
-
-
-def _binary(op: str) -> Callable[..., te.Tensor]:
-    scalar = _BINARY[op]
-
-    def binary(a: te.Tensor, b: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
-        def element(*i: Scalar) -> Scalar:
-            return scalar(a[*broadcast_index(i, a.shape)], b[*broadcast_index(i, b.shape)])
-
-        return compute(out.shape, element, name=name)
-
-    return binary
-
-
-for _op in _BINARY:
-    te_op(_op)(_binary(_op))
-
-
-@te_op("bias_add")
-def bias_add(x: te.Tensor, b: te.Tensor, *, axis: int, out: TensorType, name: str) -> te.Tensor:
-    axis %= len(x.shape)
-    return compute(x.shape, lambda *i: x[*i] + b[i[axis]], name=name)
+# Every op with a scalar definition registered so far gets its derived TE function in the table
+# (later registrations are derived on demand by `te_function`).
+for _op, _def in OPS.items():
+    if _def.scalar is not None and _op not in TE_OPS:
+        TE_OPS[_op] = scalar_te_function(_op)

@@ -148,19 +148,6 @@ def global_avg_pool2d(x: te.Tensor, *, data_layout: str, out: TensorType, name: 
     return compute(out.shape, lambda *i: total[*i] / const(h * w, x.dtype), name=name)
 
 
-@te_op("batch_norm")
-def batch_norm(x, gamma, beta, mean, var, *, eps: float, axis: int, out: TensorType, name: str) -> te.Tensor:
-    """(x - mean) * (gamma / sqrt(var + eps)) + beta, in the interpreter's order of operations."""
-    axis %= len(x.shape)
-
-    def element(*i):
-        c = i[axis]
-        scale = gamma[c] / te.sqrt(var[c] + const(eps, x.dtype))
-        return (x[*i] - mean[c]) * scale + beta[c]
-
-    return compute(x.shape, element, name=name)
-
-
 def _reduce_axes(shape: Sequence[int], axes: Sequence[int], prefix: str) -> list[tvm.tirx.IterVar]:
     return [te.reduce_axis((0, int(shape[a])), f"{prefix}{k}") for k, a in enumerate(axes)]
 

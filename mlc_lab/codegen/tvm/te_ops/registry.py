@@ -106,9 +106,13 @@ def out_shape(out: TensorType) -> tuple[int, ...]:
 # -- NaN semantics --------------------------------------------------------------------------------
 # te.max/te.min lower to LLVM's maxnum/minnum, which return the *other* operand when one is NaN;
 # NumPy and PyTorch propagate NaN (relu(nan) = nan, max_pool over a NaN = nan). These keep ours equal.
+def dtype_of(x: tvm.tirx.Expr) -> str:
+    """An expression's dtype: a tensor element has `.dtype`, other TIR expressions (calls, immediates) `.ty`."""
+    return str(x.dtype if hasattr(x, "dtype") else getattr(x, "ty", ""))
+
+
 def _is_float(*exprs: tvm.tirx.Expr) -> bool:
-    """The operands' dtype (an if_then_else Call carries none, so ask each operand)."""
-    return any(str(getattr(e, "dtype", "")).startswith("float") for e in exprs)
+    return any(dtype_of(e).startswith("float") for e in exprs)
 
 
 def nan_max(a: tvm.tirx.Expr, b: tvm.tirx.Expr) -> tvm.tirx.Expr:
