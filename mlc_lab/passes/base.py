@@ -1,32 +1,44 @@
 """Passes and the pass manager.
 
-A pass is a function Graph -> Graph that never edits its input. The PassManager runs a pipeline,
+A pass is a function Graph -> Graph that never edits its input. It is named (its class name) and
+its options are dataclass fields, so `repr(pass)` shows the full configuration and two passes with
+the same options compare equal. The PassManager runs a pipeline,
 verifies the graph after every pass (so a broken graph is blamed on the pass that broke it), and can
 print the IR before/after each pass or as a diff: the way the book explains what a pass did.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir import Graph, VerificationError
 
 
-class PassError(RuntimeError):
+class PassError(MlcLabError, RuntimeError):
     pass
 
 
 class Pass:
-    """Subclass and implement `run`. `apply` is the public entry point."""
+    """Subclass and implement `run`; declare options as fields of a `@dataclass` subclass.
+    `apply` is the public entry point."""
 
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The pass's options (its dataclass fields) by name; empty for a pass without fields."""
+        if not dataclasses.is_dataclass(self):
+            return {}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
 
     def run(self, graph: Graph) -> Graph:
         raise NotImplementedError(f"{self.name}.run")
@@ -38,7 +50,7 @@ class Pass:
         return self.apply(graph)
 
     def __repr__(self) -> str:
-        return f"{self.name}()"
+        return f"{self.name}(" + ", ".join(f"{k}={v!r}" for k, v in self.options.items()) + ")"
 
 
 @dataclass

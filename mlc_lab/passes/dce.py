@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlc_lab.ir import Graph, GraphRewriter, Node
 from mlc_lab.passes.base import Pass
 
@@ -18,6 +20,7 @@ def live_nodes(graph: Graph) -> set[Node]:
     return live
 
 
+@dataclass(frozen=True)
 class DeadCodeElimination(Pass):
     def run(self, graph: Graph) -> Graph:
         live = live_nodes(graph) | set(graph.inputs)

@@ -10,10 +10,13 @@ larger than `max_elements`, or one that would not fit in free memory, stays a ru
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mlc_lab.ir import OPS, Graph, GraphRewriter, Node
 from mlc_lab.ir.memory import MemoryLimitError, check_fits, tensor_bytes
+from mlc_lab.ir.ops import is_source
 from mlc_lab.passes.base import Pass
 
 #: The default bound on a folded constant: 2^24 elements (64 MiB of float32). Far above any weight
@@ -22,6 +25,7 @@ from mlc_lab.passes.base import Pass
 DEFAULT_MAX_ELEMENTS: int = 2**24
 
 
+@dataclass(frozen=True)
 class FoldConstants(Pass):
     """Replace ops with only-constant inputs by a constant.
 
@@ -29,12 +33,12 @@ class FoldConstants(Pass):
     None: no bound but free memory, which is always checked).
     """
 
-    def __init__(self, max_elements: int | None = DEFAULT_MAX_ELEMENTS) -> None:
-        if max_elements is not None and (
-            isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 0
-        ):
-            raise ValueError(f"FoldConstants: max_elements must be a non-negative int or None, got {max_elements!r}")
-        self.max_elements = max_elements
+    max_elements: int | None = DEFAULT_MAX_ELEMENTS
+
+    def __post_init__(self) -> None:
+        m = self.max_elements
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 0):
+            raise ValueError(f"FoldConstants: max_elements must be a non-negative int or None, got {m!r}")
 
     def run(self, graph: Graph) -> Graph:
         return _Folder(graph, self.max_elements).run()
@@ -47,7 +51,7 @@ class _Folder(GraphRewriter):
 
     def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node:
         foldable = (
-            node.op not in ("input", "constant")
+            not is_source(node.op)
             and all(x.op == "constant" for x in inputs)
             and (self.max_elements is None or node.type.numel <= self.max_elements)
             and self._fits(node)

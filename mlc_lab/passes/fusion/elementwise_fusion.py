@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlc_lab.ir import Graph, Node, OpKind, get_op
+from mlc_lab.ir.ops import is_source
 from mlc_lab.passes.base import Pass
 from mlc_lab.passes.fusion.group import outline_groups
 
@@ -30,9 +33,16 @@ def _can_join(group_root: OpKind, closed: bool, consumer: OpKind) -> bool:
     return False
 
 
+@dataclass(frozen=True)
 class ElementwiseFusionPass(Pass):
-    def __init__(self, max_group_size: int = 64) -> None:
-        self.max_group_size = max_group_size
+    """max_group_size: the most ops one fused group may hold."""
+
+    max_group_size: int = 64
+
+    def __post_init__(self) -> None:
+        m = self.max_group_size
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"ElementwiseFusionPass: max_group_size must be a positive int, got {m!r}")
 
     def run(self, graph: Graph) -> Graph:
         users = graph.users()
@@ -41,7 +51,7 @@ class ElementwiseFusionPass(Pass):
         root_kind: dict[int, OpKind] = {}
         closed: set[int] = set()
         for node in graph.nodes:
-            if node.op in ("input", "constant", "fused"):
+            if is_source(node.op) or node.op == "fused":
                 continue
             kind = _kind(node)
             joined = False

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir import Graph, GraphBuilder, GraphRewriter, Node
+from mlc_lab.ir.ops import is_source
 
 
-class FusionError(ValueError):
+class FusionError(MlcLabError, ValueError):
     pass
 
 
@@ -53,7 +55,7 @@ def check_group(graph: Graph, members: Sequence[Node], users: dict[Node, list[No
         if leaks:
             raise FusionError(f"%{node.name} is also used by {leaks} outside the group")
     for node in members:
-        if node.op in ("input", "constant"):
+        if is_source(node.op):
             raise FusionError(f"%{node.name} ({node.op}) cannot be fused")
 
 

@@ -1,16 +1,22 @@
 """Fusion patterns as data: a chain of steps, each a set of ops that may appear there.
 
 A match starts at a node whose op fits the first step and follows single-user edges forward.
-Optional steps may be skipped (a conv with or without its bias_add). The matcher is deliberately
-small: the book's exercise asks the reader to write it.
+Optional steps may be skipped (a conv with or without its bias_add). `match_chain` is that matcher
+written out, deliberately small: the book's exercise asks the reader to write it. The fusion pass
+itself compiles each chain into the rewrite pattern language (`rewrite_pattern`) and finds its
+matches with it (`find_matches`); on every chain whose optional steps do not share ops with the
+step after them (all of PATTERNS) the two agree match for match.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlc_lab.ir import Graph, Node
+from mlc_lab.passes import rewrite
+from mlc_lab.passes.rewrite import MatchContext
 
 
 @dataclass(frozen=True)
@@ -69,19 +75,39 @@ def match_chain(pattern: Pattern, start: Node, users: dict[Node, list[Node]], ou
     return matched
 
 
+@functools.cache
+def rewrite_pattern(pattern: Pattern) -> rewrite.Pattern:
+    """The chain as a tree pattern rooted at its last matched node: every earlier member is read once
+    (by the next member, at any input position) and is not a graph output; member k is captured as
+    "step{k}", so a match says which optional steps it took."""
+    first, *rest = pattern.steps
+    acc: rewrite.Pattern = rewrite.op(*first.ops).named("step0")
+    for k, step in enumerate(rest, 1):
+        taken = rewrite.op(*step.ops).with_operand(acc.one_use()).named(f"step{k}")
+        acc = taken | acc if step.optional else taken
+    return acc
+
+
 def find_matches(graph: Graph, patterns: Sequence[Pattern]) -> list[tuple[list[Node], str]]:
-    """Greedy, in graph order; at each node the first pattern in `patterns` that matches wins."""
-    users = graph.users()
-    outputs = set(graph.outputs)
+    """Greedy, in graph order of the chains' first nodes; at each node the first pattern in `patterns`
+    that matches wins, and where a chain could take or skip an optional step it takes it."""
+    ctx = MatchContext.of(graph)
+    position = {n: i for i, n in enumerate(graph.nodes)}
+    best: dict[tuple[int, int], tuple[tuple[int, ...], list[Node]]] = {}
+    for root in graph.nodes:
+        for k, pattern in enumerate(patterns):
+            for match in rewrite_pattern(pattern).matches(root, ctx):
+                if len(match.nodes) < 2:
+                    continue
+                members = sorted(match.nodes, key=position.__getitem__)  # a single-user path: head first
+                skipped = tuple(int(f"step{i}" not in match) for i in range(len(pattern.steps)))
+                key = (position[members[0]], k)
+                if key not in best or skipped < best[key][0]:
+                    best[key] = (skipped, members)
     taken: set[Node] = set()
     groups = []
-    for node in graph.nodes:
-        if node in taken:
-            continue
-        for pattern in patterns:
-            members = match_chain(pattern, node, users, outputs)
-            if members and len(members) > 1 and not taken & set(members):
-                groups.append((members, pattern.name))
-                taken |= set(members)
-                break
+    for (_, k), (_, members) in sorted(best.items(), key=lambda item: item[0]):
+        if not taken & set(members):
+            groups.append((members, patterns[k].name))
+            taken |= set(members)
     return groups

@@ -1,14 +1,19 @@
 """Cancel layout transforms that undo each other: transform(transform(x, A->B), B->A) is x.
 
 The layout pass inserts transforms at every boundary it meets; where two boundaries touch, the
-pair is redundant. (A->B then B->C also collapses into one A->C transform.)
+pair is redundant. (A->B then B->C also collapses into one A->C transform, and A->A is no transform.)
+Three rewrite patterns, applied to a fixpoint by the greedy driver.
 """
 
 from __future__ import annotations
 
-from mlc_lab.ir import Graph, GraphRewriter, Node
+from dataclasses import dataclass
+
+from mlc_lab.ir import Graph, Node
 from mlc_lab.passes.base import Pass
-from mlc_lab.passes.dce import DeadCodeElimination
+from mlc_lab.passes.rewrite import Match, RewritePattern, Rewriter, apply_patterns, op, wildcard
+
+_TWO_TRANSFORMS = op("layout_transform")(op("layout_transform")(wildcard("x")).named("inner"))
 
 
 def cancel_pair(node: Node, source: Node) -> Node | None:
@@ -21,19 +26,42 @@ def cancel_pair(node: Node, source: Node) -> Node | None:
     return None
 
 
+class CancelInversePair(RewritePattern):
+    """B->A after A->B: the value itself."""
+
+    pattern = _TWO_TRANSFORMS
+
+    def applies(self, match: Match) -> bool:
+        return cancel_pair(match.root, match["inner"]) is not None
+
+    def rewrite(self, match: Match, rw: Rewriter) -> Node:
+        return rw.value(match["x"])
+
+
+class MergeTransformChain(RewritePattern):
+    """B->C after A->B: one A->C transform."""
+
+    pattern = _TWO_TRANSFORMS
+
+    def rewrite(self, match: Match, rw: Rewriter) -> Node:
+        node, inner = match.root, match["inner"]
+        attrs = {"src_layout": inner.attrs["src_layout"], "dst_layout": node.attrs["dst_layout"]}
+        return rw.make("layout_transform", (rw.value(match["x"]),), attrs, name=node.name)
+
+
+class DropIdentityTransform(RewritePattern):
+    """A->A: the value itself."""
+
+    pattern = op("layout_transform")(wildcard("x")).where(lambda n: n.attrs["src_layout"] == n.attrs["dst_layout"])
+
+    def rewrite(self, match: Match, rw: Rewriter) -> Node:
+        return rw.value(match["x"])
+
+
+CANCEL_PATTERNS: tuple[RewritePattern, ...] = (CancelInversePair(), MergeTransformChain(), DropIdentityTransform())
+
+
+@dataclass
 class CancelLayoutTransforms(Pass):
     def run(self, graph: Graph) -> Graph:
-        class _Canceller(GraphRewriter):
-            def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node:
-                if node.op == "layout_transform" and inputs[0].op == "layout_transform":
-                    inner = inputs[0]
-                    undone = cancel_pair(node, inner)
-                    if undone is not None:
-                        return undone
-                    attrs = {"src_layout": inner.attrs["src_layout"], "dst_layout": node.attrs["dst_layout"]}
-                    return self.emit(Node(node.op, inner.inputs, attrs, node.type, node.name))
-                if node.op == "layout_transform" and node.attrs["src_layout"] == node.attrs["dst_layout"]:
-                    return inputs[0]
-                return super().rewrite(node, inputs)
-
-        return DeadCodeElimination().apply(_Canceller(graph).run())
+        return apply_patterns(graph, CANCEL_PATTERNS)

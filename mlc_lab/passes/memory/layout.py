@@ -14,12 +14,14 @@ Run it before fusion: fused groups are opaque to it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
 from mlc_lab.ir import Graph, GraphRewriter, Node, OpError, OpKind, TensorType, get_op
 from mlc_lab.ir import layout as L
+from mlc_lab.ir.ops import Trait, has_trait, is_source
 from mlc_lab.passes.base import Pass
 from mlc_lab.passes.dce import DeadCodeElimination
 from mlc_lab.passes.memory.cancel import CancelLayoutTransforms
@@ -67,16 +69,18 @@ def fits(nchw_shape: tuple[int, ...], layout: str) -> bool:
         return False
 
 
-SPATIAL = {"conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d"}
-CHANNEL_AXIS_OPS = {"bias_add", "batch_norm"}
-
-
+@dataclass(frozen=True)
 class MemoryLayoutOptimizer(Pass):
-    def __init__(self, target_layout: str | MemoryLayout = MemoryLayout.NHWC) -> None:
-        self.target = check_layout(target_layout)
+    """target_layout: NCHW (no change), NHWC or a blocked NCHW<x>c, as a string or a `MemoryLayout`."""
 
-    def __repr__(self) -> str:
-        return f"MemoryLayoutOptimizer(target_layout={self.target!r})"
+    target_layout: str | MemoryLayout = MemoryLayout.NHWC
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_layout", check_layout(self.target_layout))
+
+    @property
+    def target(self) -> str:
+        return str(self.target_layout)
 
     def run(self, graph: Graph) -> Graph:
         if self.target == "NCHW":
@@ -146,11 +150,11 @@ class _LayoutRewriter(GraphRewriter):
 
     # -- the rewrite ---------------------------------------------------------------------------------
     def rewrite(self, node: Node, inputs: tuple[Node, ...]) -> Node:
-        if node.op in ("input", "constant"):
+        if is_source(node.op):
             return super().rewrite(node, inputs)
-        if node.op in SPATIAL and node.attrs["data_layout"] == "NCHW":
+        if has_trait(node.op, Trait.LAYOUT_SENSITIVE) and node.attrs["data_layout"] == "NCHW":
             new = self.rewrite_spatial(node, inputs)
-        elif node.op in CHANNEL_AXIS_OPS and node.type.rank == 4 and self.layout_of(inputs[0]) != "NCHW":
+        elif has_trait(node.op, Trait.CHANNELWISE) and node.type.rank == 4 and self.layout_of(inputs[0]) != "NCHW":
             new = self.rewrite_channelwise(node, inputs)
         elif get_op(node.op).kind in (OpKind.ELEMWISE, OpKind.BROADCAST) and node.type.rank == 4:
             new = self.rewrite_elementwise(node, inputs)
@@ -212,7 +216,9 @@ class _LayoutRewriter(GraphRewriter):
         return self.make(_renamed(node, "add"), (mul, shift_node), {}, layout)
 
     def _blocked_const(self, value: np.ndarray, name: str, layout: str) -> Node:
-        return self.constant(L.to_layout(value.astype(np.float32), "NCHW", layout), name)
+        """A (1, C, 1, 1) per-channel constant re-stored in `layout`, keeping its dtype (a float64
+        graph's parameters stay float64, so the broadcasting add/mul still type-checks)."""
+        return self.constant(L.to_layout(value, "NCHW", layout), name)
 
     def rewrite_elementwise(self, node: Node, inputs: tuple[Node, ...]) -> Node | None:
         """Keep the layout of the first non-NCHW activation input, if every operand can follow."""
