@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mlc_lab.ir import Graph, GraphBuilder, Node, node_cost
+from mlc_lab.ir import Graph, GraphBuilder, Node, Trait, has_trait, node_cost
 from mlc_lab.ir import layout as L
 
 
@@ -76,6 +76,8 @@ def gemm_view(node: Node) -> GemmView | None:
 
 
 def _gemm_view(node: Node) -> GemmView | None:
+    if not has_trait(node.op, Trait.GEMM):
+        return None
     if node.op == "conv2d":
         _, (o, i, kh, kw), (n, _, oh, ow) = _conv_dims(node)
         g = node.attrs["groups"]
@@ -86,7 +88,7 @@ def _gemm_view(node: Node) -> GemmView | None:
     if node.op == "matmul":
         *batch, m, n = node.type.shape
         return GemmView(m, n, node.inputs[0].type.shape[-1], int(np.prod(batch, dtype=np.int64)))
-    return None
+    raise NotImplementedError(f"%{node.name}: {node.op} is a GEMM op (Trait.GEMM) with no GEMM view in lowering.py")
 
 
 def gemm_operands(node: Node, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
