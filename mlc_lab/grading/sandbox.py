@@ -6,6 +6,8 @@ Isolation, as far as a process on the same machine goes (no containers here):
   directory on `sys.path` (a `mlc_lab/` next to the notebook cannot shadow the package);
 - a scrubbed environment (PATH, locale, thread counts, a run marker; nothing of the grader's);
 - hard resource limits set before any student code runs (address space, file size, no core files);
+- started by forking a pre-started interpreter (`zygote`, imports paid once per grader) that turns
+  the child into the same fresh process first; `python -I` per submission when that is unavailable;
 - one wall-clock budget for all cells, one for all checks, enforced from here: SIGINT first, then
   SIGKILL after a grace period (a notebook ignoring SIGINT is still stopped, and labelled a timeout);
 - output kept up to a cap (the rest is read and dropped, so a flood cannot fill the grader's memory);
@@ -19,6 +21,7 @@ import ctypes
 import os
 import secrets
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +34,7 @@ from typing import Any
 from mlc_lab.errors import MlcLabError
 from mlc_lab.grading import wire
 from mlc_lab.grading.worker import HEADER, MAX_FRAME
+from mlc_lab.grading.zygote import ForkedProcess, ForkServer
 
 #: Environment variables passed through to the student's process (thread counts keep a class
 #: graded in parallel from oversubscribing the cores).
@@ -81,14 +85,27 @@ class CellOutcome:
     ran: bool = True
 
 
-def _become_subreaper() -> None:
+def _become_subreaper() -> bool:
     """Orphans of the student's processes (double fork + setsid) become our children, so we find them."""
     os.environ.setdefault(HOST_MARKER, secrets.token_hex(8))
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
         except (OSError, AttributeError):
             pass
+    return False
+
+
+def base_environment() -> dict[str, str]:
+    """The environment every student's process starts from (plus its own HOME, TMPDIR and run marker)."""
+    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    env.update(
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        MPLBACKEND="Agg",
+        PYTHONHASHSEED="0",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
 
 
 def _processes() -> dict[int, tuple[int, float]]:
@@ -123,47 +140,57 @@ def _descendants(root: int, procs: dict[int, tuple[int, float]]) -> set[int]:
 class Sandbox:
     """One student process: `run_cells()`, then `call(probe, ...)` as often as needed, then `close()`."""
 
-    def __init__(self, cells: list[str], workdir: Path, limits: Limits = Limits(), package: Path | None = None) -> None:
+    def __init__(
+        self,
+        cells: list[str],
+        workdir: Path,
+        limits: Limits = Limits(),
+        package: Path | None = None,
+        server: ForkServer | None = None,
+    ) -> None:
         """`package`: a folder holding a private copy of `mlc_lab` that the student's process imports
-        instead of the installed one (copy-on-grade: what the notebook writes there is thrown away)."""
+        instead of the installed one (copy-on-grade: what the notebook writes there is thrown away).
+        `server`: fork the process from this zygote (which imports its own package copy and is
+        restarted when a submission changed it); without one, or when it fails, `python -I` is
+        started, on a private copy of the server's package when no `package` is given."""
         self.cells, self.workdir, self.limits, self.package = cells, Path(workdir), limits, package
+        self.server = server
         self.token = secrets.token_hex(16)
         self.output = bytearray()
         self.output_bytes = 0
         self.dead: SandboxError | None = None
         self.check_deadline = float("inf")
         self._buffer = b""
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        _become_subreaper()
+        # a forked student is re-parented to us only when we are a subreaper: else start it afresh
+        server = self.server if _become_subreaper() else None
         home = self.workdir / ".home"
         home.mkdir(exist_ok=True)
         (home / "tmp").mkdir(exist_ok=True)
-        env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
-        env.update(
-            PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-            HOME=str(home),
-            TMPDIR=str(home / "tmp"),
-            MPLBACKEND="Agg",
-            PYTHONHASHSEED="0",
-            PYTHONDONTWRITEBYTECODE="1",
-            **{MARKER: self.token},
-        )
+        env = {**base_environment(), "HOME": str(home), "TMPDIR": str(home / "tmp"), MARKER: self.token}
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
+        if server is not None:
+            server.start()  # before the snapshot of our children: the zygote is ours, not an orphan
         self._before = {pid for pid, (ppid, _) in _processes().items() if ppid == os.getpid()}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", BOOT, str(self.package or ""), str(req_r), str(resp_w)],
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(req_r, resp_w),
-            start_new_session=True,
-        )
+        self.proc = server.spawn(self.workdir, env, req_r, resp_w) if server is not None else None
+        if self.proc is None:
+            if self.package is None and self.server is not None:
+                self.package = self.workdir.parent / "pkg"
+                shutil.copytree(self.server.source, self.package / "mlc_lab")
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", BOOT, str(self.package or ""), str(req_r), str(resp_w)],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(req_r, resp_w),
+                start_new_session=True,
+            )
         os.close(req_r)
         os.close(resp_w)
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -191,9 +218,19 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        """Kill the student's process and every process it started; reap them."""
+        """Kill the student's process and every process it started; reap them; then let the fork
+        server check its package copy (a fresh zygote when the notebook changed it)."""
         if self.proc is None:
             return
+        try:
+            self._kill_all()
+        finally:
+            if self.server is not None:
+                self.server.after_submission()
+
+    def _kill_all(self) -> None:
+        assert self.proc is not None
+        keep = {os.getpid(), self.server.pid if self.server is not None else None}
         for fd in (self._req_w, self._resp_r):
             try:
                 os.close(fd)
@@ -204,12 +241,13 @@ class Sandbox:
         for _ in range(3):  # a process may fork while we kill: look again
             procs = _processes()
             doomed = _descendants(self.proc.pid, procs) | {self.proc.pid}
-            doomed |= {pid for pid in procs if pid != os.getpid() and _environ_has(pid, needle)}
+            doomed |= {pid for pid in procs if pid not in keep and _environ_has(pid, needle)}
             doomed |= {  # orphans re-parented to us since the start that are not ours (ours carry the host marker)
                 pid
                 for pid, (ppid, _) in procs.items()
                 if ppid == os.getpid() and pid not in self._before and not _environ_has(pid, host_marker)
             }
+            doomed -= keep
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:

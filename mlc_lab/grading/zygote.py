@@ -1,0 +1,354 @@
+"""A fork server for the student's process: the interpreter start and the imports, paid once per grader.
+
+Starting `python -I` and importing mlc_lab, NumPy and IPython took ~0.3 s of the ~0.4 s a typical
+submission costs, and on a small machine grading in parallel that start competes with the rest.
+The zygote is started the way each student's process used to be (`python -I`, a scrubbed
+environment, its own session, a private copy of the package first on `sys.path`), imports all that
+once, then forks one child per submission. Before any student code runs, the child becomes what a
+fresh start gave: a new session, the submission's folder as working directory, that submission's
+environment (HOME, TMPDIR, run marker), only its own pipes open, NumPy's global generator reseeded;
+`worker.main` then sets the resource limits and runs the cells as before. The child is double-forked
+so that it is re-parented to the grader (a child subreaper): the sandbox waits for, kills and reaps
+it as its own child, exactly as before.
+
+The package copy the zygote imported is shared by the submissions it forks. The grader therefore
+fingerprints the copy after each submission (every file and folder, caches included: type, mode,
+inode, size, mtime and ctime, which no `os.utime` can reset) and starts a fresh zygote on a fresh
+copy when anything changed: a notebook that writes into the package it imports affects only itself.
+When the fork server cannot be used (no child subreaper, a failed start), the sandbox falls back to
+starting `python -I` per submission.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+#: What the zygote imports once (everything the worker needs before the student's first cell).
+PRELOAD = ("numpy", "mlc_lab", "mlc_lab.grading.worker", "mlc_lab.grading.probes", "IPython.core.interactiveshell")
+BOOT = (
+    "import sys; p = sys.argv.pop(1); sys.path.insert(0, p); "
+    "from mlc_lab.grading.zygote import main; sys.exit(main(sys.argv[1:]))"
+)
+#: Seconds to wait for the zygote's imports, and for one fork.
+START_TIMEOUT = 120.0
+FORK_TIMEOUT = 30.0
+
+
+class ZygoteError(RuntimeError):
+    """The fork server is unusable (it did not start, died, or did not answer)."""
+
+
+# -- the zygote's side ----------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    """The zygote: import, say ready, then fork a student per request until the grader hangs up."""
+    folder, sock = Path(argv[0]), socket.socket(fileno=int(argv[1]))
+    for name in PRELOAD:
+        __import__(name)
+    sock.send(json.dumps({"ready": True}).encode())
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the grader is gone (it exited, or a grading process ended without closing us)
+            shutil.rmtree(folder, ignore_errors=True)
+            return 0
+        try:
+            reply: dict[str, Any] = {"pid": _fork_student(sock, json.loads(data), fds)}
+        except Exception as exc:  # noqa: BLE001 - reported to the grader, which falls back
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        sock.send(json.dumps(reply).encode())
+
+
+def _fork_student(sock: socket.socket, job: dict[str, Any], fds: list[int]) -> int:
+    """Double fork: the student is orphaned at once, so the kernel re-parents it to the grader."""
+    if len(fds) != 3:
+        raise ValueError(f"expected 3 descriptors, got {len(fds)}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    r, w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(r)
+            child = os.fork()
+            if child == 0:
+                os.close(w)
+                _become_student(sock, job, fds)
+            os.write(w, str(child).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        pid = pipe.read()
+    os.waitpid(middle, 0)  # once it is reaped, the student is the grader's child
+    return int(pid)
+
+
+def _become_student(sock: socket.socket, job: dict[str, Any], fds: list[int]) -> None:
+    """In the forked child: turn into a freshly started student process, then run the worker. Never returns."""
+    code = 70
+    try:
+        sock.close()
+        requests, answers, output = fds
+        os.setsid()
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        for fd in _open_fds():
+            if fd not in (0, 1, 2, requests, answers):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        os.chdir(job["workdir"])
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in job["env"].items()})
+        tempfile.tempdir = None  # computed again from this environment's TMPDIR
+        numpy_random = sys.modules.get("numpy.random")
+        if numpy_random is not None:
+            numpy_random.seed()  # the global generator from fresh entropy, as in a fresh process
+        sys.argv = ["-c", str(requests), str(answers)]
+        from mlc_lab.grading.worker import main as worker_main
+
+        code = worker_main([str(requests), str(answers)])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - the child must never return into the zygote's loop
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        os._exit(code)
+
+
+def _open_fds() -> list[int]:
+    try:
+        return [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 256))
+
+
+# -- the grader's side ----------------------------------------------------------------------------
+
+
+def fingerprint(root: Path) -> tuple[tuple[str, int, int, int, int, int], ...]:
+    """Every file and folder under `root` (caches included) with type/mode, inode, size, mtime, ctime."""
+    out = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            out.append((os.path.relpath(path, root), st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
+class ForkedProcess:
+    """A student forked by the zygote and re-parented to us: the part of `Popen` the sandbox uses."""
+
+    def __init__(self, pid: int, stdout: Any) -> None:
+        self.pid, self.stdout = pid, stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: it is gone, its status unknown
+                self.returncode = -signal.SIGKILL
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            while self.returncode is None:
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                    self.returncode = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:
+                    self.returncode = -signal.SIGKILL
+                except InterruptedError:
+                    continue
+            return self.returncode
+        deadline, pause = time.monotonic() + timeout, 0.001
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"student process {self.pid}", timeout)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class ForkServer:
+    """One zygote per grading process, on its own package copy; restarted when a submission changed the copy."""
+
+    def __init__(self, package: Path, base_env: dict[str, str]) -> None:
+        self.source, self.base_env = Path(package), dict(base_env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.folder: Path | None = None
+        self.ready = False
+        self.failed: str | None = None
+        self._print: tuple[Any, ...] = ()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self) -> None:
+        """Copy the package and start the zygote; its imports run while the caller goes on."""
+        if self.proc is not None or self.failed:
+            return
+        self.folder = Path(tempfile.mkdtemp(prefix="mlc-lab-zygote-"))
+        package = self.folder / "pkg"
+        shutil.copytree(self.source, package / "mlc_lab")  # with the bytecode caches: a faster start
+        home = self.folder / "home"
+        (home / "tmp").mkdir(parents=True)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**self.base_env, "HOME": str(home), "TMPDIR": str(home / "tmp")}
+        with open(self.folder / "zygote.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-c", BOOT, str(package), str(self.folder), str(theirs.fileno())],
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        theirs.close()
+        self.sock, self.ready = ours, False
+
+    def spawn(self, workdir: Path, env: dict[str, str], requests: int, answers: int) -> ForkedProcess | None:
+        """A student process in `workdir` with `env`, talking on the two pipe ends; None when unusable.
+
+        The caller keeps its copies of `requests` and `answers` and closes them, as with Popen's `pass_fds`.
+        """
+        if self.failed:
+            return None
+        out_r, out_w = os.pipe()
+        try:
+            self.start()
+            assert self.sock is not None
+            if not self.ready:
+                self._expect(START_TIMEOUT, "ready")
+                self.ready = True
+                self._print = fingerprint(self.folder / "pkg")  # type: ignore[operator]  # what every child starts from
+            job = json.dumps({"workdir": str(workdir), "env": env}).encode()
+            socket.send_fds(self.sock, [job], [requests, answers, out_w])
+            pid = int(self._expect(FORK_TIMEOUT, "pid"))
+        except (OSError, ZygoteError, ValueError) as exc:
+            os.close(out_r)
+            self.close()
+            self.failed = f"the fork server failed ({exc}); starting each notebook's process afresh"
+            return None
+        finally:
+            os.close(out_w)
+        return ForkedProcess(pid, open(out_r, "rb"))  # noqa: SIM115 - the sandbox closes it
+
+    def _expect(self, timeout: float, key: str) -> Any:
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1 << 16)
+        except TimeoutError:
+            raise ZygoteError(f"no answer in {timeout:g} s") from None
+        if not data:
+            raise ZygoteError(f"it exited: {self._log_tail()}")
+        reply = json.loads(data)
+        if key not in reply:
+            raise ZygoteError(str(reply.get("error", reply)))
+        return reply[key]
+
+    def _log_tail(self) -> str:
+        try:
+            lines = (self.folder / "zygote.log").read_text(errors="replace").strip().splitlines()  # type: ignore[operator]
+        except OSError:
+            return "no log"
+        return lines[-1] if lines else "no output"
+
+    def after_submission(self) -> bool:
+        """Start afresh when the package copy changed (or the zygote died); True when it did."""
+        if self.proc is None:
+            return False
+        assert self.folder is not None
+        if self.proc.poll() is None and fingerprint(self.folder / "pkg") == self._print:
+            return False
+        self.close()
+        return True
+
+    def close(self) -> None:
+        """Stop the zygote (its session) and remove its folder."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait()
+            self.proc = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+        self.ready = False
+
+
+_SERVERS: dict[tuple[int, str], ForkServer] = {}
+
+
+def server_for(package: Path, base_env: dict[str, str]) -> ForkServer:
+    """This process's fork server for `package` (a forked grading process gets its own)."""
+    key = (os.getpid(), str(Path(package).resolve()))
+    server = _SERVERS.get(key)
+    if server is None or server.base_env != base_env:
+        if server is not None:
+            server.close()
+        server = _SERVERS[key] = ForkServer(package, base_env)
+    return server
+
+
+def _forget_inherited() -> None:
+    """In a forked grading process: drop the parent's servers (closing only our copy of their socket)."""
+    for key in [k for k in _SERVERS if k[0] != os.getpid()]:
+        server = _SERVERS.pop(key)
+        if server.sock is not None:
+            server.sock.close()
+        server.proc = server.sock = server.folder = None
+
+
+def _close_all() -> None:
+    for key in [k for k in _SERVERS if k[0] == os.getpid()]:
+        _SERVERS.pop(key).close()
+
+
+os.register_at_fork(after_in_child=_forget_inherited)
+atexit.register(_close_all)
