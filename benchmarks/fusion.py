@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from mlc_lab import zoo  # noqa: E402
 from mlc_lab.bench import interleaved_medians  # noqa: E402
 from mlc_lab.codegen.tvm import build  # noqa: E402
-from mlc_lab.codegen.tvm.relax_reference import relax_reference  # noqa: E402
+from mlc_lab.interop.relax_reference import relax_reference  # noqa: E402
 from mlc_lab.metrics import graph_metrics  # noqa: E402
 from mlc_lab.passes import ElementwiseFusionPass, FoldBatchNorm, PassManager  # noqa: E402
 from mlc_lab.passes.memory import MemoryLayoutOptimizer  # noqa: E402

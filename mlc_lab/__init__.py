@@ -9,7 +9,7 @@ __all__ = ["BACKENDS", "CompiledModel", "Graph", "GraphBuilder", "compile", "fro
 
 
 def torch_backend(gm, example_inputs, **options):  # noqa: ANN001, ANN201 - torch's backend signature
-    """`torch.compile(model, backend=mlc_lab.torch_backend)`: see mlc_lab.frontends.torch_dynamo."""
-    from mlc_lab.frontends.torch_dynamo import torch_backend as _torch_backend
+    """`torch.compile(model, backend=mlc_lab.torch_backend)`: see mlc_lab.interop.torch_dynamo."""
+    from mlc_lab.interop.torch_dynamo import torch_backend as _torch_backend
 
     return _torch_backend(gm, example_inputs, **options)

@@ -7,10 +7,10 @@ import pytest
 
 from mlc_lab import zoo
 from mlc_lab.codegen.mlir import build, emit
-from mlc_lab.codegen.mlir.compare import IRSize, compare_zoo_model, format_table
 from mlc_lab.codegen.mlir.custom_pass import fold_trivial_arith
 from mlc_lab.codegen.mlir.execute import compile_iree
 from mlc_lab.codegen.mlir.pipeline import STAGES, generic_tile_sizes, lower_stages, tiling_script
+from mlc_lab.interop.mlir_compare import IRSize, compare_zoo_model, format_table
 from mlc_lab.ir import GraphBuilder
 
 
@@ -85,7 +85,7 @@ def test_compare_with_torch_mlir():
 
 
 def test_torch_mlir_output_runs_through_our_iree_path():
-    from mlc_lab.codegen.mlir.compare import torch_mlir_module
+    from mlc_lab.interop.mlir_compare import torch_mlir_module
 
     model = zoo.load("mlp")
     theirs = torch_mlir_module(model.module, model.example_inputs)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlc_lab import zoo
-from mlc_lab.codegen.tvm.relax_reference import relax_reference
+from mlc_lab.interop.relax_reference import relax_reference
 
 
 @pytest.fixture(scope="module")

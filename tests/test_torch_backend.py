@@ -9,7 +9,7 @@ import torch
 
 import mlc_lab
 from mlc_lab import zoo
-from mlc_lab.frontends.torch_dynamo import make_torch_backend
+from mlc_lab.interop.torch_dynamo import make_torch_backend
 
 
 @pytest.mark.parametrize("name", zoo.names())
@@ -39,7 +39,7 @@ class _Unsupported(torch.nn.Module):
 def test_unsupported_graph_falls_back_to_eager(caplog) -> None:
     torch._dynamo.reset()
     x = torch.randn(4, 3)
-    with caplog.at_level(logging.WARNING, logger="mlc_lab.frontends.torch_dynamo"):
+    with caplog.at_level(logging.WARNING, logger="mlc_lab.interop.torch_dynamo"):
         out = torch.compile(_Unsupported(), backend=mlc_lab.torch_backend)(x)
     torch.testing.assert_close(out, _Unsupported()(x))
     assert "running graph eagerly" in caplog.text and "cumsum" in caplog.text

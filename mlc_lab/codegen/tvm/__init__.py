@@ -2,8 +2,8 @@
 
 Every op node or fused group becomes one TensorIR PrimFunc (written in TE, see te_ops/), the
 graph becomes a Relax module that calls them (relax_module.py), and `tvm.compile` + the Relax VM
-run it (build.py). `relax_reference.py` runs TVM's own Relax pipeline on the same PyTorch model,
-for comparison.
+run it (build.py). `mlc_lab.interop.relax_reference` runs TVM's own Relax pipeline on the same PyTorch
+model, for comparison.
 """
 
 from mlc_lab.codegen.tvm.build import CompiledGraph, build, host_target

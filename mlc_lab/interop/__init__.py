@@ -2,6 +2,9 @@
 
 These call the real importers: `tvm.relax.frontend.torch.from_exported_program` (Relax) and
 `torch_mlir.fx.export_and_import` (MLIR's torch dialect, lowered to linalg on tensors).
+Submodules: `relax_reference` runs TVM's whole Relax pipeline on the model, `mlir_compare` sets our MLIR
+beside torch-mlir's stage by stage, `torch_dynamo` makes mlc_lab a `torch.compile` backend. A driver
+layer: it calls the real compilers and our core; the core never imports it.
 """
 
 from __future__ import annotations

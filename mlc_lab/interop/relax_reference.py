@@ -29,7 +29,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from mlc_lab.codegen.tvm.build import TargetLike, resolve_target
+from mlc_lab.codegen.target import TargetLike, resolve_target
 from mlc_lab.interop import relax_from_torch
 
 #: ConvertLayout's wish list for NHWC: conv activations NHWC, kernels OHWI. Pools and elementwise ops
