@@ -243,7 +243,7 @@ def check_value(
 def check_types(label: str, got: Sequence[Any], want: Sequence[Any], source: str) -> None:
     """All results of one node at once (TensorTypes, or plain values such as None) against the framework's."""
     if list(got) != list(want):
-        show = lambda ts: ", ".join(map(str, ts))  # noqa: E731
+        show = lambda ts: ", ".join(map(str, ts))
         raise FrontendError(
             f"{label}: the converter produced {show(got)} but {source} {show(want)} (a bug in the converter)"
         )
