@@ -19,7 +19,7 @@ help:
 	@echo "make setup   create $(VENV) with the pinned environment (requirements.txt) and mlc_lab"
 	@echo "make book    setup, then build the book into _build/html (every chapter executed)"
 	@echo "make test    setup, then pytest tests/ and nbval over chapters/ and solutions/"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff and the import contracts (lint-imports)"
 	@echo "make lab     JupyterLab with .md chapters opening as notebooks (LAB_ARGS='--port 8890')"
 	@echo "make clean   remove build outputs (distclean: also $(VENV))"
 
@@ -49,8 +49,10 @@ test-unit: setup
 test-notebooks: setup
 	$(if $(NOTEBOOK_DIRS),$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOK_DIRS),@echo "no chapters/ or solutions/ yet")
 
+# ruff, then the import contracts in pyproject.toml ([tool.importlinter]: layers, no cycles through them).
 lint: setup
 	$(BIN)/ruff check mlc_lab tests conftest.py
+	$(BIN)/lint-imports --no-cache
 
 lab: setup
 	$(BIN)/mlc-lab lab $(LAB_ARGS)
