@@ -124,7 +124,7 @@ class TVMRunner:
 def _schedule_from_db(db_path: str | os.PathLike) -> Any:
     """The auto-tuner's schedule hook; imported lazily so that TVM without a tuner still works."""
     try:
-        from mlc_lab.tuning.apply import schedule_from_db
+        from mlc_lab.tuning import schedule_from_db
     except ImportError:
         raise RuntimeError(
             f"tuning_db={str(db_path)!r} was given, but this mlc_lab has no auto-tuner "
