@@ -1,7 +1,14 @@
 """Frontends: import models from other frameworks into the mlc_lab graph IR.
 
+`base` holds what every frontend shares (the converter context, `same(...)` entries for 1:1 ops, the
+check that lists every unsupported op before converting, the type checks); `torch`, `onnx` and
+`tensorflow` are each a walker over that framework's graph plus a table from its ops to converters.
+Supporting a new op is a table line: `aten.mish.default: same("mish")` in `torch.ATEN_OPS`,
+`"Mish": OnnxOp(same("mish"), 22)` in `onnx.ONNX_OPS`, `"Mish": same("mish")` in `tensorflow.TF_OPS`
+(or a short converter where the op is not 1:1).
+
 `from_torch` is a thin wrapper so that `import mlc_lab` stays cheap: PyTorch is imported only when a
-model is actually converted.
+model is actually converted. `mlc_lab.frontends.onnx` and `.tensorflow` never import PyTorch.
 """
 
 from __future__ import annotations
