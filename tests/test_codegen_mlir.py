@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from mlc_lab.codegen.mlir.module import parse
 from mlc_lab.codegen.mlir.ops import EMITTERS, unsupported_ops
 from mlc_lab.ir import GraphBuilder
 from mlc_lab.ir import layout as L
+from mlc_lab.ir.ops import OPS
 from mlc_lab.passes import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
 from mlc_lab.passes.memory.layout import MemoryLayoutOptimizer
 
@@ -224,8 +227,10 @@ def test_zoo_model_through_execution_engine(zoo_model, variant):
 
 # -- bad input -------------------------------------------------------------------------------------
 def test_op_without_lowering_is_named(monkeypatch):
-    monkeypatch.delitem(EMITTERS, "softmax")
     graph = one_op_graph("softmax", [randn(2, 3)], {})
+    monkeypatch.delitem(EMITTERS, "softmax")
+    assert "linalg.generic" in emit(graph).text  # no emitter: its decomposition is emitted instead
+    monkeypatch.setitem(OPS, "softmax", dataclasses.replace(OPS["softmax"], decompose=None))
     with pytest.raises(MLIRLoweringError, match=r"no MLIR lowering for op 'softmax' \(node %softmax\)"):
         emit(graph)
 

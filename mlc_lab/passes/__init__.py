@@ -2,12 +2,14 @@
 
 from mlc_lab.passes.base import Pass, PassError, PassManager, PassRecord, ir_diff
 from mlc_lab.passes.dce import DeadCodeElimination, live_nodes
+from mlc_lab.passes.decompose import Decompose
 from mlc_lab.passes.fold import ConstantFolding, FoldConstants
 from mlc_lab.passes.fusion import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
 
 __all__ = [
     "ConstantFolding",
     "DeadCodeElimination",
+    "Decompose",
     "ElementwiseFusionPass",
     "FoldBatchNorm",
     "FoldConstants",

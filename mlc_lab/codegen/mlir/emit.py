@@ -15,10 +15,11 @@ from itertools import count
 
 import numpy as np
 
-from mlc_lab.codegen.mlir.ops import emit_node
+from mlc_lab.codegen.mlir.ops import emit_node, emitter_for
 from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
 from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, affine_map, dense_literal, tensor_type
 from mlc_lab.ir import Graph, Node, is_source
+from mlc_lab.passes.decompose import Decompose
 
 __all__ = ["FunctionEmitter", "MLIRLoweringError", "ModuleEmitter", "emit_text"]
 
@@ -253,8 +254,12 @@ class ModuleEmitter:
 
 
 def emit_text(graph: Graph, name: str = "main") -> str:
-    """The MLIR text of `graph` as `func.func @main` (plus private functions for non-elementwise fused groups)."""
+    """The MLIR text of `graph` as `func.func @main` (plus private functions for non-elementwise fused groups).
+
+    Composite ops with no emitter of their own are first replaced by their decompositions (`Decompose`).
+    """
     graph.verify()
+    graph = Decompose(native=lambda op: emitter_for(op) is not None).apply(graph)
     module = ModuleEmitter()
     module.add_function(graph, name)
     return module.text()

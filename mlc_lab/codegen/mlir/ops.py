@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlc_lab.codegen.mlir.scalar import NO_FLOAT64, SCALAR_BODIES, Body, is_float, mlir_scalar
+from mlc_lab.codegen.mlir.scalar import SCALAR_BODIES, Body, is_float, mlir_scalar, scalar_body
 from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, broadcast_exprs, identity, tensor_type
 from mlc_lab.ir import Node, OpKind, Trait, get_op, has_trait, is_source
 from mlc_lab.ir import layout as L
@@ -29,10 +29,9 @@ Emitter = Callable[["FunctionEmitter", Node, list[str]], str]
 
 def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:
     """Dispatch on the op; an op without an emitter is an error that names it."""
-    emitter = EMITTERS.get(node.op)
+    emitter = emitter_for(node.op)
     if emitter is None:
         raise MLIRLoweringError(f"no MLIR lowering for op {node.op!r} (node %{node.name})")
-    _check_float64_math(node)
     if node.type.numel == 0:  # nothing to compute (and a mean's 1 / count would divide by 0)
         return f.empty(node.shape, node.dtype)
     fill = data_free_value(node)  # every input empty: a constant (sum over an empty axis = 0)
@@ -41,16 +40,13 @@ def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:
     return emitter(f, node, args)
 
 
-def _check_float64_math(node: Node) -> None:
-    """Refuse float64 functions IREE cannot link (`NO_FLOAT64`), instead of failing inside iree-compile."""
-    members = node.subgraph.ops if node.op == "fused" else [node]
-    for m in members:
-        uses = m.op in NO_FLOAT64 or (m.op == "gelu" and m.attrs["approximate"] == "none")
-        if uses and m.dtype == "float64":
-            raise MLIRLoweringError(
-                f"node %{m.name} ({m.op}): erf on float64 is not supported by the MLIR backend (IREE's CPU "
-                "backend has no float64 erf); cast to float32, or use the tvm/interpreter backend"
-            )
+def emitter_for(op: str) -> Emitter | None:
+    """The emitter of `op`: its own, or the elementwise one if it has a scalar body (ops registered after
+    import included: their body is derived from the registry's scalar definition)."""
+    emitter = EMITTERS.get(op)
+    if emitter is None and scalar_body(op) is not None:
+        return emit_elementwise
+    return emitter
 
 
 def _ty(node: Node) -> str:
@@ -69,13 +65,13 @@ def operand_exprs(node: Node, index: int, out_exprs: Sequence[str]) -> list[str]
 def emit_elementwise(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     out = identity(node.type.rank)
     operands = [(a, _ty(x), operand_exprs(node, i, out)) for i, (a, x) in enumerate(zip(args, node.inputs))]
-    body = SCALAR_BODIES[node.op]
+    body = scalar_body(node.op)
     return f.generic(operands, node.shape, node.dtype, lambda b, s: body(b, node, s[:-1], node.inputs[0].dtype))
 
 
 # == fused groups ===================================================================================
 def _elementwise_only(node: Node) -> bool:
-    return all(n.op in SCALAR_BODIES for n in node.subgraph.ops)
+    return all(scalar_body(n.op) is not None for n in node.subgraph.ops)
 
 
 def emit_fused(f: FunctionEmitter, node: Node, args: list[str]) -> str:
@@ -114,7 +110,7 @@ def _fused_generic(f: FunctionEmitter, node: Node, args: list[str]) -> str:
                     ins.append(env[x])
                 else:
                     ins.append(scalars[slots[(x, tuple(operand_exprs(member, i, exprs[member])))]])
-            env[member] = SCALAR_BODIES[member.op](b, member, ins, member.inputs[0].dtype)
+            env[member] = scalar_body(member.op)(b, member, ins, member.inputs[0].dtype)
         return env[sub.outputs[0]]
 
     return f.generic(operands, node.shape, node.dtype, body, hint=node.name)
@@ -593,7 +589,7 @@ EMITTERS: dict[str, Emitter] = {
 
 def unsupported_ops() -> list[str]:
     """Registered IR ops this code generator has no emitter for (the coverage test keeps this empty)."""
-    return sorted(op for op in _registered() if op not in EMITTERS and not is_source(op))
+    return sorted(op for op in _registered() if emitter_for(op) is None and not is_source(op))
 
 
 def _registered() -> list[str]:

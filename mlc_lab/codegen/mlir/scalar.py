@@ -1,8 +1,12 @@
 """Scalar bodies of the elementwise ops: what one element of a `linalg.generic` computes.
 
-Each function takes a `Body` (which writes lines inside a generic's region), the IR node and the
+A body function takes a `Body` (which writes lines inside a generic's region), the IR node and the
 SSA names of its scalar operands, and returns the SSA name of the result. Because every elementwise
 op is a scalar body, a fused group of them becomes ONE generic whose region chains the bodies.
+
+The bodies are derived from the registry's scalar definitions (`OpDef.scalar`, see
+`mlc_lab.ir.ops.scalar`): `MLIROps` writes each primitive as `arith`/`math` lines, once; an op
+registered later (a new `mish`) gets its body the same way (`scalar_body`).
 """
 
 from __future__ import annotations
@@ -12,13 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, mlir_scalar
 from mlc_lab.ir import Node
-from mlc_lab.ir.types import DTYPES
-
-
-def mlir_scalar(dtype: str) -> str:
-    """The MLIR element type of an IR dtype ("float32" -> "f32")."""
-    return DTYPES[dtype]
+from mlc_lab.ir.ops import OPS, get_op
+from mlc_lab.ir.ops.scalar import Handler, Operand, constant_value
 
 
 def is_float(dtype: str) -> bool:
@@ -77,23 +78,9 @@ BOOL_OPS = {
 }
 
 
-# -- unary ------------------------------------------------------------------------------------------
-def _relu(b: Body, n: Node, a: list[str], dt: str) -> str:
-    return b.arith("arith.maximumf", "arith.maxsi", dt, a[0], b.const(0, dt))
-
-
-def _sigmoid(b: Body, n: Node, a: list[str], dt: str) -> str:
-    neg = b.arith("arith.negf", None, dt, a[0])
-    denom = b.arith("arith.addf", None, dt, b.const(1.0, dt), b.arith("math.exp", None, dt, neg))
-    return b.arith("arith.divf", None, dt, b.const(1.0, dt), denom)
-
-
-def _math(name: str) -> ScalarFn:
-    return lambda b, n, a, dt: b.arith(f"math.{name}", None, dt, a[0])
-
-
+# -- helpers the handler shares ---------------------------------------------------------------
 #: float64 math functions IREE cannot compile (its llvm-cpu backend links no libm): `tanh` is expanded
-#: (see `tanh`); these are refused with an error naming the node (`mlc_lab.codegen.mlir.ops`).
+#: (see `tanh`); these are refused with an error naming the node (`MLIROps`).
 NO_FLOAT64 = ("erf",)
 
 
@@ -115,75 +102,6 @@ def tanh(b: Body, x: str, dt: str) -> str:
     small = f("mulf", series, x)
     near_zero = b.op(f"arith.cmpf olt, {b.arith('math.absf', None, dt, x)}, {b.const(1e-3, dt)}", "f64", "small")
     return b.op(f"arith.select {near_zero}, {small}, {large}", "f64", "tanh")
-
-
-def _silu(b: Body, n: Node, a: list[str], dt: str) -> str:
-    return b.arith("arith.mulf", None, dt, a[0], _sigmoid(b, n, a, dt))
-
-
-def _neg(b: Body, n: Node, a: list[str], dt: str) -> str:
-    if is_float(dt):
-        return b.arith("arith.negf", None, dt, a[0])
-    return b.arith("", "arith.subi", dt, b.const(0, dt), a[0])
-
-
-def _abs(b: Body, n: Node, a: list[str], dt: str) -> str:
-    return b.arith("math.absf", "math.absi", dt, a[0])
-
-
-def _gelu(b: Body, n: Node, a: list[str], dt: str) -> str:
-    x = a[0]
-    if n.attrs["approximate"] == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-        x3 = b.arith("arith.mulf", None, dt, x, b.arith("arith.mulf", None, dt, x, x))
-        inner = b.arith("arith.addf", None, dt, x, b.arith("arith.mulf", None, dt, b.const(0.044715, dt), x3))
-        t = tanh(b, b.arith("arith.mulf", None, dt, b.const(math.sqrt(2 / math.pi), dt), inner), dt)
-    else:  # 0.5 x (1 + erf(x / sqrt 2))
-        t = b.arith("math.erf", None, dt, b.arith("arith.mulf", None, dt, x, b.const(1 / math.sqrt(2), dt)))
-    half_x = b.arith("arith.mulf", None, dt, x, b.const(0.5, dt))
-    return b.arith("arith.mulf", None, dt, half_x, b.arith("arith.addf", None, dt, b.const(1.0, dt), t))
-
-
-def _clip(b: Body, n: Node, a: list[str], dt: str) -> str:
-    x = a[0]
-
-    def bound(value: float) -> float:  # on booleans a bound acts as its truth value (NumPy: clip, then != 0)
-        return float(value > 0) if dt == "bool" else value
-
-    if n.attrs["min"] is not None:
-        x = b.arith("arith.maximumf", "arith.maxsi", dt, x, b.const(bound(n.attrs["min"]), dt))
-    if n.attrs["max"] is not None:
-        x = b.arith("arith.minimumf", "arith.minsi", dt, x, b.const(bound(n.attrs["max"]), dt))
-    return x
-
-
-def _cast(b: Body, n: Node, a: list[str], dt: str) -> str:
-    src, dst = n.inputs[0].dtype, n.dtype
-    s, d = mlir_scalar(src), mlir_scalar(dst)
-    if src == dst:
-        return a[0]
-    if dst == "bool":  # x != 0
-        zero = b.const(0, src)
-        cmp = "arith.cmpf une" if is_float(src) else "arith.cmpi ne"
-        return b.op(f"{cmp}, {a[0]}, {zero}", s, "ne")
-    wider = np.dtype(dst).itemsize > np.dtype(src).itemsize
-    if is_float(src) and is_float(dst):
-        op = "arith.extf" if wider else "arith.truncf"
-    elif is_float(src):
-        op = "arith.fptosi"
-    elif is_float(dst):
-        op = "arith.uitofp" if src == "bool" else "arith.sitofp"
-    else:
-        op = ("arith.extui" if src == "bool" else "arith.extsi") if wider else "arith.trunci"
-    return b.op(f"{op} {a[0]}", f"{s} to {d}", "cast")
-
-
-# -- binary -----------------------------------------------------------------------------------------
-def _binary(fop: str, iop: str | None) -> ScalarFn:
-    return lambda b, n, a, dt: b.arith(fop, iop, dt, a[0], a[1])
-
-
-def _pow(b: Body, n: Node, a: list[str], dt: str) -> str:
-    return b.arith("math.powf", None, dt, a[0], a[1]) if is_float(dt) else int_pow(b, a[0], a[1], dt)
 
 
 def int_pow(b: Body, x: str, e: str, dt: str) -> str:
@@ -209,46 +127,182 @@ def int_pow(b: Body, x: str, e: str, dt: str) -> str:
     return b.op(f"arith.select {b.op(f'arith.cmpi slt, {e}, {zero}', ty, 'neg')}, {unit}, {result}", ty)
 
 
-def _bias_add(b: Body, n: Node, a: list[str], dt: str) -> str:
-    return b.arith("arith.addf", "arith.addi", dt, a[0], a[1])
+#: (float, signed integer, bool) predicates of each comparison.
+_PREDICATES = {
+    "lt": ("olt", "slt", "ult"),
+    "le": ("ole", "sle", "ule"),
+    "gt": ("ogt", "sgt", "ugt"),
+    "ge": ("oge", "sge", "uge"),
+    "eq": ("oeq", "eq", "eq"),
+    "ne": ("une", "ne", "ne"),
+}
 
 
-def _batch_norm(b: Body, n: Node, a: list[str], dt: str) -> str:
-    """(x - mean) * gamma * rsqrt(var + eps) + beta."""
-    x, gamma, beta, mean, var = a
-    inv = b.arith("math.rsqrt", None, dt, b.arith("arith.addf", None, dt, var, b.const(n.attrs["eps"], dt)))
-    scale = b.arith("arith.mulf", None, dt, gamma, inv)
-    centered = b.arith("arith.subf", None, dt, x, mean)
-    return b.arith("arith.addf", None, dt, b.arith("arith.mulf", None, dt, centered, scale), beta)
+class MLIROps(Handler):
+    """The primitives as `arith`/`math` lines of one generic body; values are SSA names, their dtypes kept here."""
+
+    def __init__(self, body: Body, node: Node) -> None:
+        self.b, self.node = body, node
+        self.types: dict[str, str] = {}
+
+    def _typed(self, name: str, dtype: str) -> str:
+        self.types[name] = dtype
+        return name
+
+    def constant(self, value: float, dtype: str) -> str:
+        return self._typed(self.b.const(constant_value(value, dtype), dtype), dtype)
+
+    def dtype(self, x: str) -> str:
+        return self.types[x]
+
+    def _arith(self, fop: str, iop: str | None, *args: str) -> str:
+        dt = self.types[args[0]]
+        return self._typed(self.b.arith(fop, iop, dt, *args), dt)
+
+    def cast(self, x: str, dtype: str) -> str:
+        src = self.types[x]
+        s, d = mlir_scalar(src), mlir_scalar(dtype)
+        if src == dtype:
+            return x
+        if dtype == "bool":  # x != 0
+            return self.ne(x, 0)
+        wider = np.dtype(dtype).itemsize > np.dtype(src).itemsize
+        if is_float(src) and is_float(dtype):
+            op = "arith.extf" if wider else "arith.truncf"
+        elif is_float(src):
+            op = "arith.fptosi"
+        elif is_float(dtype):
+            op = "arith.uitofp" if src == "bool" else "arith.sitofp"
+        else:
+            op = ("arith.extui" if src == "bool" else "arith.extsi") if wider else "arith.trunci"
+        return self._typed(self.b.op(f"{op} {x}", f"{s} to {d}", "cast"), dtype)
+
+    def where(self, cond: str, a: Operand, b: Operand) -> str:
+        a, b = self.lift(a, b)
+        dt = self.types[a]
+        return self._typed(self.b.op(f"arith.select {cond}, {a}, {b}", mlir_scalar(dt), "sel"), dt)
+
+    def neg(self, x: str) -> str:
+        dt = self.types[x]
+        if is_float(dt):
+            return self._arith("arith.negf", None, x)
+        return self._typed(self.b.arith("", "arith.subi", dt, self.constant(0, dt), x), dt)
+
+    def abs(self, x: str) -> str:
+        return self._arith("math.absf", "math.absi", x)
+
+    def exp(self, x: str) -> str:
+        return self._arith("math.exp", None, x)
+
+    def log(self, x: str) -> str:
+        return self._arith("math.log", None, x)
+
+    def sqrt(self, x: str) -> str:
+        return self._arith("math.sqrt", None, x)
+
+    def rsqrt(self, x: str) -> str:
+        return self._arith("math.rsqrt", None, x)
+
+    def erf(self, x: str) -> str:
+        if self.types[x] == "float64":
+            n = self.node
+            raise MLIRLoweringError(
+                f"node %{n.name} ({n.op}): erf on float64 is not supported by the MLIR backend (IREE's CPU "
+                "backend has no float64 erf); cast to float32, or use the tvm/interpreter backend"
+            )
+        return self._arith("math.erf", None, x)
+
+    def tanh(self, x: str) -> str:
+        return self._typed(tanh(self.b, x, self.types[x]), self.types[x])
+
+    def _binary(self, fop: str, iop: str | None, a: Operand, b: Operand) -> str:
+        return self._arith(fop, iop, *self.lift(a, b))
+
+    def add(self, a: Operand, b: Operand) -> str:
+        return self._binary("arith.addf", "arith.addi", a, b)
+
+    def sub(self, a: Operand, b: Operand) -> str:
+        return self._binary("arith.subf", "arith.subi", a, b)
+
+    def mul(self, a: Operand, b: Operand) -> str:
+        return self._binary("arith.mulf", "arith.muli", a, b)
+
+    def div(self, a: Operand, b: Operand) -> str:
+        return self._binary("arith.divf", "arith.floordivsi", a, b)
+
+    def maximum(self, a: Operand, b: Operand) -> str:
+        return self._binary("arith.maximumf", "arith.maxsi", a, b)
+
+    def minimum(self, a: Operand, b: Operand) -> str:
+        return self._binary("arith.minimumf", "arith.minsi", a, b)
+
+    def pow(self, a: Operand, b: Operand) -> str:
+        a, b = self.lift(a, b)
+        dt = self.types[a]
+        if is_float(dt):
+            return self._arith("math.powf", None, a, b)
+        return self._typed(int_pow(self.b, a, b, dt), dt)
+
+    def _compare(self, kind: str, a: Operand, b: Operand) -> str:
+        a, b = self.lift(a, b)
+        dt = self.types[a]
+        fpred, ipred, bpred = _PREDICATES[kind]
+        if is_float(dt):
+            text = f"arith.cmpf {fpred}, {a}, {b}"
+        else:
+            text = f"arith.cmpi {bpred if dt == 'bool' else ipred}, {a}, {b}"
+        return self._typed(self.b.op(text, mlir_scalar(dt), kind), "bool")
+
+    def lt(self, a: Operand, b: Operand) -> str:
+        return self._compare("lt", a, b)
+
+    def le(self, a: Operand, b: Operand) -> str:
+        return self._compare("le", a, b)
+
+    def gt(self, a: Operand, b: Operand) -> str:
+        return self._compare("gt", a, b)
+
+    def ge(self, a: Operand, b: Operand) -> str:
+        return self._compare("ge", a, b)
+
+    def eq(self, a: Operand, b: Operand) -> str:
+        return self._compare("eq", a, b)
+
+    def ne(self, a: Operand, b: Operand) -> str:
+        return self._compare("ne", a, b)
+
+
+def derived_body(op: str) -> ScalarFn | None:
+    """The scalar body of an op with a scalar definition in the registry (None without one)."""
+    scalar = get_op(op).scalar
+    if scalar is None:
+        return None
+
+    def body(b: Body, n: Node, a: list[str], dt: str) -> str:
+        ops = MLIROps(b, n)
+        for name, x in zip(a, n.inputs):
+            ops.types[name] = x.dtype
+        return scalar(ops, *a, **n.attrs)
+
+    return body
 
 
 def _identity(b: Body, n: Node, a: list[str], dt: str) -> str:
     return a[0]
 
 
+#: Bodies written by hand: only ops with no arithmetic of their own.
+HAND_WRITTEN: dict[str, ScalarFn] = {"broadcast_to": _identity}
+
+
+def scalar_body(op: str) -> ScalarFn | None:
+    """The scalar body of `op`: hand-written, else derived from its scalar definition (ops registered
+    after import included), else None."""
+    return HAND_WRITTEN.get(op) or SCALAR_BODIES.get(op) or derived_body(op)
+
+
+#: Op -> scalar body, for every op registered at import (later ones: `scalar_body`).
 SCALAR_BODIES: dict[str, ScalarFn] = {
-    "relu": _relu,
-    "sigmoid": _sigmoid,
-    "tanh": lambda b, n, a, dt: tanh(b, a[0], dt),
-    "exp": _math("exp"),
-    "log": _math("log"),
-    "sqrt": _math("sqrt"),
-    "rsqrt": _math("rsqrt"),
-    "erf": _math("erf"),
-    "silu": _silu,
-    "neg": _neg,
-    "abs": _abs,
-    "gelu": _gelu,
-    "clip": _clip,
-    "cast": _cast,
-    "add": _binary("arith.addf", "arith.addi"),
-    "sub": _binary("arith.subf", "arith.subi"),
-    "mul": _binary("arith.mulf", "arith.muli"),
-    "div": _binary("arith.divf", "arith.floordivsi"),
-    "maximum": _binary("arith.maximumf", "arith.maxsi"),
-    "minimum": _binary("arith.minimumf", "arith.minsi"),
-    "pow": _pow,
-    "bias_add": _bias_add,
-    "batch_norm": _batch_norm,
-    "broadcast_to": _identity,
+    **{op: body for op in OPS if (body := derived_body(op)) is not None},
+    **HAND_WRITTEN,
 }

@@ -10,11 +10,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlc_lab.codegen.mlir.scalar import mlir_scalar
 from mlc_lab.errors import MlcLabError
+from mlc_lab.ir.types import DTYPES
 
 #: A tensor-level operand of a generic: (ssa name, its tensor type, one affine expression per dim).
 Operand = tuple[str, str, Sequence[str]]
+
+
+def mlir_scalar(dtype: str) -> str:
+    """The MLIR element type of an IR dtype ("float32" -> "f32")."""
+    return DTYPES[dtype]
 
 
 class MLIRLoweringError(MlcLabError, NotImplementedError):

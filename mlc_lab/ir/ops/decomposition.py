@@ -1,79 +1,55 @@
-"""Composite ops in simpler registered ops: the sub-graph an op's `decompose` builds.
+"""Composite ops in simpler registered ops: a decomposition is written once, against a builder.
 
-A decomposition is written with a GraphBuilder, like any graph:
-
-    def _softmax(b, x, axis):
+    def _softmax_parts(b, x, axis):
         e = b.exp(b.sub(x, b.max(x, axes=axis, keepdims=True)))
         return b.div(e, b.sum(e, axes=axis, keepdims=True))
 
-`decomposition_graph` runs it on fresh inputs of a node's types and checks that the result has the
-node's type. The op stays a graph node (fusion and the chapters see `softmax`); the `Decompose` pass
-(`mlc_lab.passes.decompose`) inlines the sub-graph for a backend with no native kernel, and an op
-registered with only a decomposition gets its reference compute and FLOPs from it.
+`b` is either a GraphBuilder (the `Decompose` pass, `mlc_lab.passes.decompose`, builds the sub-graph
+and inlines it for a backend with no native kernel) or an `EagerBuilder` here, which runs each op's
+reference compute at once: that is the interpreter's meaning of an op registered with only a
+decomposition. So a decomposition may only use `b.<op>(...)`, `b.constant(...)` and the values'
+`.shape` and `.dtype`. This module imports nothing of the IR: the registry hands it the op table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from mlc_lab.ir.builder import GraphBuilder
-    from mlc_lab.ir.graph import Graph, Node
-    from mlc_lab.ir.types import TensorType
-
-#: `decompose(builder, *inputs, **attrs) -> output node`, in registered ops only.
-Decomposition = Callable[..., "Node"]
+#: `decompose(builder, *inputs, **attrs) -> output`, in registered ops only.
+Decomposition = Callable[..., Any]
 
 
-class DecompositionError(ValueError):
-    """A decomposition built a graph whose output does not have the op's type (the message names the op)."""
+class EagerBuilder:
+    """A builder that computes instead of recording: `b.exp(x)` is the exp op's reference compute of x."""
+
+    def __init__(self, ops: Mapping[str, Any]) -> None:
+        self._ops = ops
+
+    def constant(self, value: Any, name: str = "const", dtype: Any = None) -> np.ndarray:
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+            array = array.astype(np.float32)  # as GraphBuilder.constant: Python floats are f32
+        return array
+
+    def op(self, op: str, *inputs: np.ndarray, name: str | None = None, **attrs: Any) -> np.ndarray:
+        opdef = self._ops[op]
+        return np.asarray(opdef.compute(*inputs, **opdef.normalize_attrs(attrs)))
+
+    def __getattr__(self, op: str) -> Callable[..., np.ndarray]:
+        if op.startswith("_") or op not in self._ops:
+            raise AttributeError(f"a decomposition used {op!r}, which is not a registered op")
+        return lambda *inputs, **attrs: self.op(op, *inputs, **attrs)
 
 
-def decomposition_graph(op: str, input_types: Sequence[TensorType], attrs: Mapping[str, Any], name: str = "") -> Graph:
-    """The sub-graph `op`'s decomposition builds for inputs of `input_types` (inputs %x0, %x1, ...)."""
-    from mlc_lab.ir.builder import GraphBuilder
-    from mlc_lab.ir.ops.registry import get_op
-
-    opdef = get_op(op)
-    if opdef.decompose is None:
-        raise DecompositionError(f"{op}: has no decomposition")
-    b = GraphBuilder(name or f"{op}_decomposed")
-    inputs = [b.input(f"x{i}", t.shape, t.dtype) for i, t in enumerate(input_types)]
-    out = opdef.decompose(b, *inputs, **attrs)
-    expected = opdef.infer(list(input_types), attrs)
-    if out.type != expected:
-        raise DecompositionError(f"{op}: its decomposition gives {out.type}, the op's type is {expected}")
-    return b.build(out)
-
-
-def constant_like(b: GraphBuilder, value: float, like: Node, name: str = "c") -> Node:
-    """A scalar constant of `like`'s dtype (decompositions must not change dtypes: the builder's default is f32)."""
-    return b.constant(np.asarray(value, dtype=like.dtype), name=name)
-
-
-def decomposed_compute(op: str) -> Callable[..., np.ndarray]:
-    """The reference compute of an op known only by its decomposition: interpret the sub-graph."""
+def decomposed_compute(op: str, decompose: Decomposition, ops: Mapping[str, Any]) -> Callable[..., np.ndarray]:
+    """The reference compute of an op known only by its decomposition: run it on an EagerBuilder."""
 
     def compute(*inputs: np.ndarray, **attrs: Any) -> np.ndarray:
-        from mlc_lab.ir.interpreter import interpret
-        from mlc_lab.ir.types import TensorType
-
-        types = [TensorType(np.shape(x), np.asarray(x).dtype.name) for x in inputs]
-        return interpret(decomposition_graph(op, types, attrs), *inputs)[0]
+        return decompose(EagerBuilder(ops), *(np.asarray(x) for x in inputs), **attrs)
 
     compute.__name__ = f"{op}_decomposed"
+    compute.from_decomposition = True  # type: ignore[attr-defined]  (what `passes.decompose.has_own_compute` asks)
     return compute
-
-
-def decomposed_flops(op: str) -> Callable[[Sequence[TensorType], TensorType, Mapping[str, Any]], int]:
-    """FLOPs of a decomposed op: the sum over the ops of its decomposition."""
-
-    def flops(inputs: Sequence[TensorType], output: TensorType, attrs: Mapping[str, Any]) -> int:
-        from mlc_lab.ir.ops.registry import node_cost
-
-        return sum(node_cost(n).flops for n in decomposition_graph(op, inputs, attrs).ops)
-
-    return flops

@@ -13,7 +13,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mlc_lab.ir import layout as L
-from mlc_lab.ir.ops.decomposition import constant_like
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, norm_axis, register, require_float, same_dtype
 from mlc_lab.ir.types import TensorType
 
@@ -349,10 +348,11 @@ def _layer_norm(x, gamma, beta, eps, axis):
 
 def _layer_norm_parts(b, x, gamma, beta, eps, axis):
     """mean, the mean of squared deviations, then (x - mean) / sqrt(var + eps) * gamma + beta."""
-    axes = tuple(range(axis % x.type.rank, x.type.rank))
+    rank = len(x.shape)
+    axes = tuple(range(axis % rank, rank))
     centered = b.sub(x, b.mean(x, axes=axes, keepdims=True))
     var = b.mean(b.mul(centered, centered), axes=axes, keepdims=True)
-    scaled = b.div(centered, b.sqrt(b.add(var, constant_like(b, eps, x, "eps"))))
+    scaled = b.div(centered, b.sqrt(b.add(var, b.constant(np.asarray(eps, x.dtype), name="eps"))))
     return b.add(b.mul(scaled, gamma), beta)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlc_lab.errors import MlcLabError
-from mlc_lab.ir.ops.decomposition import Decomposition, decomposed_compute, decomposed_flops
+from mlc_lab.ir.ops.decomposition import Decomposition, decomposed_compute
 from mlc_lab.ir.ops.scalar import ScalarFn, numpy_compute
 from mlc_lab.ir.types import TensorType
 
@@ -111,8 +111,8 @@ class OpDef:
     #: the meaning of an elementwise op over scalar primitives (`mlc_lab.ir.ops.scalar`); every backend
     #: derives its kernel from it, and `compute` defaults to it on NumPy
     scalar: ScalarFn | None = None
-    #: `decompose(builder, *inputs, **attrs) -> Node` in simpler registered ops, for backends with no
-    #: native kernel (`mlc_lab.passes.Decompose`); `compute` and `flops` default to the decomposition's
+    #: `decompose(builder, *inputs, **attrs) -> output` in simpler registered ops, for backends with no
+    #: native kernel (`mlc_lab.passes.Decompose`); `compute` defaults to running it eagerly on NumPy
     decompose: Decomposition | None = None
 
     def has(self, trait: Trait) -> bool:
@@ -189,7 +189,7 @@ def register(
     """Add an op. `flops` defaults to one per element (none for sources and data movement).
 
     An op given by `scalar` (elementwise) or `decompose` (composite) needs no `compute`: the
-    reference meaning is derived from it (and a decomposition's FLOPs are its parts').
+    reference meaning is derived from it (`mlc_lab.ir.ops.scalar`, `mlc_lab.ir.ops.decomposition`).
     """
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
@@ -197,9 +197,7 @@ def register(
     if compute is None and scalar is not None:
         compute = numpy_compute(scalar, Trait.CHANNELWISE in traits, _out_dtype(infer))
     elif compute is None and decompose is not None:
-        compute = decomposed_compute(name)
-    if flops is None and decompose is not None:
-        flops = decomposed_flops(name)
+        compute = decomposed_compute(name, decompose, OPS)
     if flops is None:
         flops = no_flops if traits & {Trait.SOURCE, Trait.DATA_MOVEMENT} else elementwise_flops
     opdef = OpDef(
