@@ -155,7 +155,7 @@ def _convert_node(
     cx: OnnxContext, node: onnx.NodeProto, schema: onnx.defs.OpSchema, env: dict[str, Node], types: dict, where: str
 ) -> None:
     cx.onnx_node, cx.version, cx.shape_unchecked = node, schema.since_version, False
-    cx.label = clean_name(node.name or node.output[0])
+    cx.label = clean_name(node.name or (node.output[0] if node.output else node.op_type))
     label = f"{where}: {describe_node(node)} at opset {cx.opset} (version {cx.version})"
     _check_attribute_types(node, schema, label)
     inputs = [env[i] if i else None for i in node.input]
