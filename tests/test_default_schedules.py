@@ -134,3 +134,40 @@ def test_the_default_schedule_pays_off():
     default, naive = cost.measure_hook(default_schedule), cost(None)
     assert default.ok and naive.ok, (default.error, naive.error)
     assert naive.cost / default.cost >= 5, f"default {default.cost * 1e3:.2f} ms, naive {naive.cost * 1e3:.2f} ms"
+
+
+def _main_callees(module) -> list[str]:
+    import tvm
+
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+    return [
+        b.value.args[0].name_hint
+        for block in module["main"].body.blocks
+        for b in block.bindings
+        if getattr(b.value, "op", None) == call_tir
+    ]
+
+
+def test_a_constant_weight_is_packed_once_at_build_time():
+    """A dense with a constant weight: the kernel that packs it (TVM's split-off `_weight_prepack`) ran at
+    build time, so the model calls only the kernel reading the packed constant; with the weight a graph
+    input, the kernel packs it itself, as scheduled. Both equal the interpreter."""
+    from mlc_lab.codegen.tvm.build import build
+    from mlc_lab.codegen.tvm.prepack import prepack_constants
+    from mlc_lab.ir.builder import GraphBuilder
+    from mlc_lab.ir.interpreter import interpret
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 48)).astype("float32")
+    w = rng.standard_normal((64, 48)).astype("float32")
+    for weight_is_constant in (True, False):
+        b = GraphBuilder("dense")
+        xin = b.input("x", (32, 48))
+        weight = b.constant(w, "w") if weight_is_constant else b.input("w", (64, 48))
+        graph = b.build(b.dense(xin, weight))
+        compiled = build(graph)
+        assert "w_global" in compiled.kernels[graph.outputs[0]].script()  # the default schedule packs w
+        callees = _main_callees(prepack_constants(compiled.module))
+        assert callees == (["dense_prepacked"] if weight_is_constant else ["dense"])
+        inputs = (x,) if weight_is_constant else (x, w)
+        np.testing.assert_allclose(compiled(*inputs)[0], interpret(graph, *inputs)[0], rtol=1e-5, atol=1e-5)

@@ -25,11 +25,14 @@ from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 from mlc_lab.codegen.target import TargetLike, resolve_target
 from mlc_lab.codegen.target import host_target as host_target  # re-exported: build.py was its home
 from mlc_lab.codegen.tvm.lower import Kernel, ScheduleFn
+from mlc_lab.codegen.tvm.prepack import prepack_constants
 from mlc_lab.codegen.tvm.relax_module import lower_kernels, to_relax
 from mlc_lab.codegen.tvm.schedule import default_schedule
+from mlc_lab.codegen.tvm.te_ops.elementwise import te_function
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs
 from mlc_lab.ir.ops import is_source
+from mlc_lab.passes.decompose import Decompose
 
 
 def relax_pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
@@ -138,11 +141,12 @@ def build(
     nests exactly as `te.create_prim_func` wrote them (after fusion's inlining).
     """
     graph.verify()
+    graph = Decompose(native=lambda op: te_function(op) is not None).apply(graph)  # composites with no TE
     target = resolve_target(target)
     start = _time.perf_counter()
     kernels = lower_kernels(graph, schedule)
     module = to_relax(graph, kernels)
     lowered = _time.perf_counter()
-    executable = tvm.compile(module, target, relax_pipeline=relax_pipeline(target))
+    executable = tvm.compile(prepack_constants(module), target, relax_pipeline=relax_pipeline(target))
     compiled = _time.perf_counter()
     return CompiledGraph(graph, module, kernels, executable, target, lowered - start, compiled - lowered)

@@ -25,6 +25,7 @@ import numpy as np
 import tvm
 from tvm import s_tir, te
 
+from mlc_lab.codegen.tiling import PREPACK_ANNOTATION
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
 from mlc_lab.codegen.tvm.te_ops.elementwise import te_function
 from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, compute, const
@@ -221,6 +222,15 @@ def attach_epilogue(sch: s_tir.Schedule) -> None:
         pass
 
 
+def prepack_only_constants(sch: s_tir.Schedule, constant_params: set[str]) -> None:
+    """Unmark weight-packing blocks that read a non-constant: only a constant is packed at build time
+    (`mlc_lab.codegen.tvm.prepack`); an activation is packed inside the kernel, as scheduled."""
+    for block in root_blocks(sch):
+        stmt = sch.get(block)
+        if PREPACK_ANNOTATION in stmt.annotations and stmt.reads[0].source.name not in constant_params:
+            sch.unannotate(block, PREPACK_ANNOTATION)
+
+
 # -- inspecting a kernel ------------------------------------------------------------------------------------
 def intermediate_buffers(func: tvm.tirx.PrimFunc) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every buffer allocated inside `func`, after TVM's CompactBufferAllocation.
@@ -272,5 +282,7 @@ def lower_node(node: Node, schedule: ScheduleFn | None = None, name: str | None 
         except s_tir.ScheduleError as e:
             raise LoweringError(f"schedule {schedule!r} failed on kernel {name}: {e}") from e
     attach_epilogue(sch)
+    constant_params = {sanitize(x.name) for x in node.inputs if x.op == "constant"} | {t.op.name for t, _ in lifted}
+    prepack_only_constants(sch, constant_params)
     func = sch.mod["main"].with_attr("global_symbol", name)  # create_prim_func names every function "main"
     return Kernel(name, func, node, [array for _, array in lifted])

@@ -16,7 +16,7 @@ import tvm
 from tvm import te
 
 from mlc_lab.codegen.tvm.te_ops.layout import from_canonical, to_canonical
-from mlc_lab.codegen.tvm.te_ops.registry import PAD_TAG, compute, const, nan_max_reducer, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, PAD_TAG, compute, const, nan_max_reducer, te_op
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.types import TensorType
 
@@ -189,15 +189,35 @@ def _softmax_parts(x: te.Tensor, axis: int, name: str) -> tuple[int, te.Tensor, 
     return axis, row_max, row_sum
 
 
+def _vector_exp(x: te.Tensor) -> te.Tensor:
+    """exp, in a form LLVM vectorises: TVM's `fast_exp` for float32 (range reduction and a polynomial:
+    LLVM's own exp is a scalar expf call per lane, 10x slower on 4096 elements). It equals NumPy's exp
+    to ~2e-7 relative and keeps inf, -inf and NaN; results below float32's normal range (x < -87.3)
+    are flushed to 0. Other dtypes use te.exp."""
+    if str(x.dtype) != "float32":
+        return compute(x.shape, lambda *i: te.exp(x[*i]), name=f"{x.op.name}_exp")
+    from tvm import topi
+
+    return topi.fast_exp(x)
+
+
 @te_op("softmax")
 def softmax(x: te.Tensor, *, axis: int, out: TensorType, name: str) -> te.Tensor:
-    axis, row_max, row_sum = _softmax_parts(x, axis, name)
-
-    def element(*i):
-        row = (*i[:axis], *i[axis + 1 :])
-        return te.exp(x[*i] - row_max[*row]) / row_sum[*row]
-
-    return compute(x.shape, element, name=name)
+    """exp(x - max) / sum: the exponentials are computed once, into a buffer the sum and the output read,
+    vectorised (`_vector_exp`). Measured on a (1, 4, 32, 32) softmax, 1 thread: 20 us -> 12 us (once) -> 3 us.
+    """
+    axis %= len(x.shape)
+    reduced = _ints(x.shape[:axis] + x.shape[axis + 1 :])
+    r1 = te.reduce_axis((0, int(x.shape[axis])), "r")
+    at = lambda i, r: (*i[:axis], r, *i[axis:])  # noqa: E731  (row index i with r inserted at `axis`)
+    row = lambda i: (*i[:axis], *i[axis + 1 :])  # noqa: E731
+    row_max = compute(reduced, lambda *i: te.max(x[*at(i, r1)], axis=r1), name=f"{name}_max")
+    centred = compute(x.shape, lambda *i: x[*i] - row_max[*row(i)], name=f"{name}_centred")
+    exp = _vector_exp(centred)
+    shifted = compute(x.shape, lambda *i: exp[*i], name=f"{name}_exp", tag=MATERIALIZE_TAG)
+    r2 = te.reduce_axis((0, int(x.shape[axis])), "r")
+    row_sum = compute(reduced, lambda *i: te.sum(shifted[*at(i, r2)], axis=r2), name=f"{name}_expsum")
+    return compute(x.shape, lambda *i: shifted[*i] / row_sum[*row(i)], name=name)
 
 
 @te_op("log_softmax")
