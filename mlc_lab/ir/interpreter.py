@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.memory import check_graph_fits
 from mlc_lab.ir.ops import OPS
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # annotations only: graph.py calls this module, so a runtime 
     from mlc_lab.ir.graph import Graph, Node
 
 
-class InterpreterError(RuntimeError):
+class InterpreterError(MlcLabError, RuntimeError):
     pass
 
 

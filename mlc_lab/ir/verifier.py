@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.memory import shape_problem
 from mlc_lab.ir.node import Node
 from mlc_lab.ir.ops import OPS, OpError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # annotations only: graph.py calls this module, so a runtime 
     from mlc_lab.ir.graph import Graph
 
 
-class VerificationError(ValueError):
+class VerificationError(MlcLabError, ValueError):
     def __init__(self, message: str, node: Node | None = None, graph: Graph | None = None) -> None:
         where = f"graph {graph.name!r}" if graph is not None else "graph"
         if node is not None:
