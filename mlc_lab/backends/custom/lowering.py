@@ -18,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from mlc_lab.ir import Graph, GraphBuilder, Node, Trait, has_trait, node_cost
 from mlc_lab.ir import layout as L
+from mlc_lab.passes.decompose import Decompose, has_own_compute
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,12 @@ class GemmView:
 
 
 def flatten(graph: Graph) -> Graph:
-    """Inline every `fused` node's sub-graph, so backends see plain ops (they do their own grouping)."""
+    """Inline every `fused` node's sub-graph, so backends see plain ops (they do their own grouping).
+
+    An op known only by its decomposition is replaced by it, so its parts are costed (and mapped) like
+    any other op: the simulators need no code for a new composite op.
+    """
+    graph = Decompose(native=has_own_compute).apply(graph)
     if not any(n.op == "fused" for n in graph.nodes):
         return graph
     b = GraphBuilder(graph.name)

@@ -17,7 +17,9 @@ def _refuse_bool(op: str, dtype: str) -> None:
         raise OpError(f"{op}: not defined for bool tensors (PyTorch refuses it too); cast to an integer first")
 
 
-def _unary_type(op: str, float_only: bool = True):
+def unary_type(op: str, float_only: bool = True):
+    """The type rule of a unary elementwise op: the input's type (floating-point only, unless told)."""
+
     def infer(types, attrs):
         if float_only:
             require_float(op, types[0])
@@ -91,14 +93,14 @@ _UNARY = {
     "silu": (_silu, "x * sigmoid(x)"),
 }
 for _name, (_fn, _doc) in _UNARY.items():
-    register(_name, OpKind.ELEMWISE, _unary_type(_name), None, scalar=_fn, doc=_doc)
+    register(_name, OpKind.ELEMWISE, unary_type(_name), None, scalar=_fn, doc=_doc)
 
-register("neg", OpKind.ELEMWISE, _unary_type("neg", False), None, scalar=_primitive("neg"), doc="-x")
-register("abs", OpKind.ELEMWISE, _unary_type("abs", False), None, scalar=_primitive("abs"), doc="|x|")
+register("neg", OpKind.ELEMWISE, unary_type("neg", False), None, scalar=_primitive("neg"), doc="-x")
+register("abs", OpKind.ELEMWISE, unary_type("abs", False), None, scalar=_primitive("abs"), doc="|x|")
 register(
     "gelu",
     OpKind.ELEMWISE,
-    _unary_type("gelu"),
+    unary_type("gelu"),
     None,
     scalar=_gelu,
     attrs={"approximate": "none"},
@@ -108,7 +110,7 @@ register(
 register(
     "clip",
     OpKind.ELEMWISE,
-    _unary_type("clip", False),
+    unary_type("clip", False),
     None,
     scalar=_clip,
     attrs={"min": None, "max": None},
