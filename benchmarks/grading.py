@@ -1,27 +1,37 @@
-"""Grading a class: serial vs `--jobs N`, same scores, and the time ratio against the ideal.
+"""Grading a class: `mlc-lab grade class/` serial vs `--jobs N`, same scores, and the time ratio to the ideal.
 
-    .venv/bin/python benchmarks/grading.py                      # 100 notebooks of chapter 08, jobs 2
-    .venv/bin/python benchmarks/grading.py --chapter 05_accelerators --count 40 --jobs 2 --json
+    .venv/bin/python benchmarks/grading.py                      # 100 notebooks of chapter 08, jobs 2, 3 repeats
+    .venv/bin/python benchmarks/grading.py --chapter 05_accelerators --count 40 --repeats 5 --json
 
 Builds `class/<student>/<chapter>.md` in a temporary folder: `--count` submissions alternating the
-chapter's solution and its untouched exercise. Grades the folder once one notebook at a time and
-once with `--jobs N` processes, with the same seed, and reports both wall times, the ratio of the
-parallel time to the ideal `serial / N` (issue 14 asks for <= 1.2 with N = 2), and whether every
-student's score is the same in both runs. Each notebook runs in its own isolated process, so a
-class costs roughly one process start plus the notebook's own work per submission.
+chapter's solution and its untouched exercise. Then runs the real command, `mlc-lab grade class/
+--seed S --csv ...` (a fresh process each time, so both sides pay the grader's own start), once
+with `--jobs 1` and once with `--jobs N`, `--repeats` times interleaved (serial first, then parallel
+first, ...) so that a change in the machine's load hits both alike. It reports the median wall
+times, the ratio of the parallel time to the ideal `serial / N` (issue 14 asks for <= 1.2 with
+N = 2), the CPU seconds each run used (the load-independent cost), the load average around each
+run (other work on the machine inflates both times and the ratio), and whether every run gave every
+student the same scores as the first serial run. `--no-package-check` keeps the package unguarded:
+in a development checkout other people's edits would otherwise flag submissions.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import resource
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+THREADS = ("TVM_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def build_class(folder: Path, chapter: str, count: int) -> None:
@@ -32,13 +42,26 @@ def build_class(folder: Path, chapter: str, count: int) -> None:
         shutil.copy(source, student / source.name)
 
 
-def timed_grade(folder: Path, jobs: int, seed: int) -> tuple[float, dict[str, float]]:
-    from mlc_lab.grading.grader import Options, grade
-
+def timed_grade(folder: Path, jobs: int, seed: int, scratch: Path) -> dict:
+    """One `mlc-lab grade` run: wall and CPU seconds, load average before it, and the scores it wrote."""
+    table = scratch / f"scores-{jobs}-{time.monotonic_ns()}.csv"
+    env = {**os.environ, **{var: "1" for var in THREADS}}  # one core per notebook: no oversubscription
+    command = [sys.executable, "-m", "mlc_lab.cli", "grade", str(folder), "--jobs", str(jobs), "--seed", str(seed)]
+    command += ["--no-package-check", "--csv", str(table)]
+    load = os.getloadavg()[0]
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    report = grade(folder, options=Options(seed=seed, guard=()), jobs=jobs)
-    elapsed = time.perf_counter() - start
-    return elapsed, {n.student: n.earned for n in report.notebooks}
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):  # 1: some checks fail (the untouched exercises), as expected
+        raise SystemExit(f"mlc-lab grade --jobs {jobs} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    with open(table, newline="", encoding="utf-8") as f:
+        scores = {
+            row["student"]: (row["earned"], row["points"], row["passed"], row["error"]) for row in csv.DictReader(f)
+        }
+    used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return {"jobs": jobs, "wall_s": wall, "cpu_s": used, "load_before": load, "scores": scores}
 
 
 def main() -> None:
@@ -46,40 +69,75 @@ def main() -> None:
     parser.add_argument("--chapter", default="08_performance", help="exercise stem (default 08_performance)")
     parser.add_argument("--count", type=int, default=100, help="submissions (default 100)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
-    parser.add_argument("--seed", type=int, default=1, help="the inputs' seed, shared by both runs")
+    parser.add_argument("--repeats", type=int, default=3, help="serial/parallel pairs, interleaved (default 3)")
+    parser.add_argument("--seed", type=int, default=1, help="the inputs' seed, shared by every run")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
-    for var in ("TVM_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")  # one core per notebook: parallel grading must not oversubscribe
 
+    runs = []
     with tempfile.TemporaryDirectory(prefix="mlc-lab-class-") as tmp:
         folder = Path(tmp) / "class"
         build_class(folder, args.chapter, args.count)
-        serial_s, serial = timed_grade(folder, 1, args.seed)
-        parallel_s, parallel = timed_grade(folder, args.jobs, args.seed)
-    ideal = serial_s / args.jobs
+        for r in range(args.repeats):
+            for jobs in (1, args.jobs) if r % 2 == 0 else (args.jobs, 1):
+                runs.append(timed_grade(folder, jobs, args.seed, Path(tmp)))
+    serial = [run for run in runs if run["jobs"] == 1]
+    parallel = [run for run in runs if run["jobs"] == args.jobs]
+    reference = serial[0]["scores"]
+    same = all(run["scores"] == reference for run in runs)
+    broken = sorted(s for s, (*_, error) in reference.items() if error)
+    serial_s = statistics.median(run["wall_s"] for run in serial)
+    parallel_s = statistics.median(run["wall_s"] for run in parallel)
+    ratio = parallel_s / (serial_s / args.jobs)
     result = {
         "chapter": args.chapter,
         "notebooks": args.count,
+        "graded": len(reference),
         "jobs": args.jobs,
+        "repeats": args.repeats,
         "cpus": os.cpu_count(),
-        "serial_s": round(serial_s, 1),
-        "parallel_s": round(parallel_s, 1),
-        "per_notebook_serial_s": round(serial_s / args.count, 2),
-        "ratio_to_ideal": round(parallel_s / ideal, 3),
+        "serial_s": round(serial_s, 2),
+        "parallel_s": round(parallel_s, 2),
+        "per_notebook_serial_s": round(serial_s / args.count, 3),
+        "ratio_to_ideal": round(ratio, 3),
         "speedup": round(serial_s / parallel_s, 2),
-        "same_scores": serial == parallel,
-        "mean_score": round(sum(serial.values()) / max(len(serial), 1), 3),
+        "serial_cpu_s": round(statistics.median(run["cpu_s"] for run in serial), 2),
+        "parallel_cpu_s": round(statistics.median(run["cpu_s"] for run in parallel), 2),
+        "runs": [
+            {
+                "jobs": run["jobs"],
+                "wall_s": round(run["wall_s"], 2),
+                "cpu_s": round(run["cpu_s"], 2),
+                "load_before": round(run["load_before"], 2),
+            }
+            for run in runs
+        ],
+        "load_after": round(os.getloadavg()[0], 2),
+        "same_scores": same,
+        "notebooks_with_errors": broken,
+        "mean_score": round(sum(float(e) for e, *_ in reference.values()) / max(len(reference), 1), 3),
     }
     if args.json:
         print(json.dumps(result, indent=2))
-        return
-    print(f"{args.count} notebooks of {args.chapter} (solutions and untouched exercises, alternating)")
-    print(f"  serial      {serial_s:8.1f} s   ({serial_s / args.count:.2f} s per notebook)")
-    print(f"  --jobs {args.jobs:<3}  {parallel_s:8.1f} s   speed-up {serial_s / parallel_s:.2f}x")
-    ratio = parallel_s / ideal
-    print(f"  parallel / (serial / {args.jobs}) = {ratio:.3f}   (target <= 1.2; {os.cpu_count()} CPUs here)")
-    print(f"  same scores serial and parallel: {serial == parallel}")
+    else:
+        print(
+            f"{args.count} notebooks of {args.chapter} (solutions and untouched exercises, alternating), "
+            f"`mlc-lab grade`, {args.repeats} interleaved repeats, medians"
+        )
+        for run in runs:
+            print(
+                f"  --jobs {run['jobs']:<3} {run['wall_s']:7.2f} s wall  {run['cpu_s']:7.2f} s CPU   "
+                f"(load average before: {run['load_before']:.2f})"
+            )
+        print(f"  serial      {serial_s:7.2f} s   ({serial_s / args.count:.3f} s per notebook)")
+        print(f"  --jobs {args.jobs:<3}  {parallel_s:7.2f} s   speed-up {serial_s / parallel_s:.2f}x")
+        print(
+            f"  parallel / (serial / {args.jobs}) = {ratio:.3f}   (target <= 1.2; {os.cpu_count()} CPUs here; "
+            f"load average now {os.getloadavg()[0]:.2f})"
+        )
+        print(f"  same scores in every run: {same}; notebooks graded: {len(reference)}; with errors: {len(broken)}")
+    if not same or broken or len(reference) != args.count:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -345,10 +345,11 @@ def _forget_inherited() -> None:
         server.proc = server.sock = server.folder = None
 
 
-def _close_all() -> None:
+def close_servers() -> None:
+    """Stop this process's zygotes (at exit; tests that count zygote starts)."""
     for key in [k for k in _SERVERS if k[0] == os.getpid()]:
         _SERVERS.pop(key).close()
 
 
 os.register_at_fork(after_in_child=_forget_inherited)
-atexit.register(_close_all)
+atexit.register(close_servers)
