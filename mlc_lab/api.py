@@ -63,6 +63,8 @@ def _tvm(
     database's, else the best this machine knows (`mlc_lab.tuning.sources`: cache, shipped, transferred)."""
     from mlc_lab.codegen.tvm import build
 
+    if _gpu_target(options.get("target")):
+        return _tvm_gpu(graph, tuning_db, **options)
     if tuning_db is not None:
         options["schedule"] = _schedule_from_db(tuning_db)
     elif "schedule" not in options:
@@ -70,6 +72,24 @@ def _tvm(
     runner = TVMRunner(build(graph, **options))
     runner.schedules = options["schedule"]  # where each kernel's schedule came from (`.sources`), if it says
     return runner
+
+
+def _gpu_target(target: Any) -> bool:
+    """A CUDA/NVPTX target ("cuda", "cuda:H100", "nvptx", a dict or tvm Target of that kind)."""
+    if target is None or (isinstance(target, str) and target == "llvm"):
+        return False
+    from mlc_lab.codegen.tvm.gpu.target import is_gpu_target
+
+    return is_gpu_target(target)
+
+
+def _tvm_gpu(graph: Graph, tuning_db: Any = None, schedule: Any = None, **options: Any) -> Runner:
+    """TVM for a CUDA GPU (`mlc_lab.codegen.tvm.gpu`): builds anywhere; runs where a CUDA GPU is."""
+    if tuning_db is not None or schedule is not None:
+        raise ValueError("tuning_db= and schedule= are CPU schedules; a GPU target uses the GPU schedules")
+    from mlc_lab.codegen.tvm.gpu import build_gpu
+
+    return build_gpu(graph, **options)  # a GPUCompiledGraph: calling it without a GPU raises NoGPUError
 
 
 def _schedule_sources(probe: bool | None, tuned_now: Sequence[str], target: Any) -> Any:
@@ -281,6 +301,21 @@ class CompiledModel:
         return {kind: counts[kind] for kind in SOURCE_KINDS}
 
     @property
+    def cuda_source(self) -> str:
+        """TVM on a GPU target: the CUDA C of every kernel (generated without a GPU)."""
+        return self._gpu_code().cuda_source
+
+    @property
+    def ptx(self) -> str:
+        """TVM on a GPU target: the PTX of every kernel (LLVM's NVPTX backend; no GPU needed)."""
+        return self._gpu_code().ptx
+
+    def _gpu_code(self) -> Any:
+        if not hasattr(self.runner, "cuda_source"):
+            raise AttributeError(f"this {self.backend} model was compiled for the CPU: no GPU code (use target='cuda')")
+        return self.runner  # the GPUCompiledGraph: also .predict(gpu), .kernel_facts(), .registers
+
+    @property
     def report(self) -> Any:
         """The simulated backends' report of this thread's last call (cycles, simulated time); None elsewhere."""
         return getattr(self.runner, "last_report", None)
@@ -374,7 +409,11 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     budget_s = _tuning_budget(tune, backend, tuning_db)
     start = time.perf_counter()
     graph = import_model(model, example_inputs, input_shapes=input_shapes)
-    optimized = PassManager(resolve_passes(passes, graph, backend)).apply(graph) if passes else graph
+    on_gpu = backend == "tvm" and _gpu_target(options.get("target"))
+    if on_gpu and tune is not None:
+        raise ValueError("tune= tunes CPU schedules; it does not apply to a GPU target")
+    layout_key = "tvm-gpu" if on_gpu else backend  # no DEFAULT_CONV_LAYOUT entry: convs stay NCHW on GPUs
+    optimized = PassManager(resolve_passes(passes, graph, layout_key)).apply(graph) if passes else graph
     if not passes:  # (the PassManager verifies after each pass) sizes too: a shape beyond the limit names its node
         optimized.verify()
     check_graph_fits(optimized, f"compiling graph {optimized.name!r} for backend {backend!r}", reuse=True)
