@@ -70,8 +70,8 @@ class Rewriter(GraphRewriter):
 
     def make(self, op: str, inputs: Sequence[Node], attrs: Mapping[str, Any] | None = None, *, name: str) -> Node:
         """A new `op` node on new-graph `inputs`; attributes checked and its type inferred by the registry."""
-        opdef = get_op(op)
         try:
+            opdef = get_op(op)
             opdef.check_arity(len(inputs))
             full = opdef.normalize_attrs(dict(attrs or {}))
             ty = opdef.infer([x.type for x in inputs], full)
