@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 import onnx  # noqa: E402
 from onnx import helper  # noqa: E402
 
+import mlc_lab  # noqa: E402
 from mlc_lab.errors import MlcLabError  # noqa: E402
 from mlc_lab.frontends import base, errors  # noqa: E402
 from mlc_lab.frontends import onnx as onnx_frontend  # noqa: E402
@@ -231,6 +232,7 @@ def test_public_error_classes_of_the_package_derive_from_mlc_lab_error() -> None
     }
     for cls, old_base in builtin.items():
         assert issubclass(cls, MlcLabError) and issubclass(cls, old_base), cls
+    assert mlc_lab.MlcLabError is MlcLabError
 
 
 # == ONNX (and TensorFlow) import without PyTorch =====================================================
