@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import tvm
+
+from mlc_lab.codegen.tvm.lower import Kernel
+from mlc_lab.ir.graph import Graph, Node
 
 _THREAD_LOOP = re.compile(r'T\.thread_binding\((\d+), thread="[\w.]+"')
 
@@ -28,3 +32,23 @@ def serialize_threads(func: tvm.tirx.PrimFunc) -> tvm.tirx.PrimFunc:
 def cpu_build(func: tvm.tirx.PrimFunc) -> tvm.runtime.Module:
     """The serialized kernel built for this CPU (LLVM), callable with `tvm.runtime.tensor`s."""
     return tvm.tirx.build(tvm.IRModule({"main": serialize_threads(func)}), tvm.target.Target({"kind": "llvm"}))
+
+
+def run_on_cpu(graph: Graph, kernels: dict[Node, Kernel], *inputs: np.ndarray) -> list[np.ndarray]:
+    """Run a GPU-compiled graph's kernels on the CPU, serialized (module docstring), one node at a time.
+
+    `kernels` is a GPUCompiledGraph's `.kernels`; the result compares with `graph(*inputs)` (the interpreter).
+    """
+    env: dict[Node, np.ndarray] = dict(zip(graph.inputs, inputs))
+    env.update({c: c.value for c in graph.constants})
+    built: dict[int, tvm.runtime.Module] = {}
+    for node in graph.ops:
+        kernel = kernels[node]
+        if id(kernel) not in built:
+            built[id(kernel)] = cpu_build(kernel.func)
+        out = tvm.runtime.tensor(np.zeros(node.shape, node.dtype))
+        args = [tvm.runtime.tensor(np.require(env[x], requirements="C")) for x in node.inputs]
+        args += [tvm.runtime.tensor(c) for c in kernel.constants]
+        built[id(kernel)](*args, out)
+        env[node] = out.numpy()
+    return [env[o] for o in graph.outputs]
