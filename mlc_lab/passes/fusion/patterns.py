@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlc_lab.ir import Graph, Node
-from mlc_lab.passes import rewrite
-from mlc_lab.passes.rewrite import MatchContext
+from mlc_lab.passes.rewrite import MatchContext, op
+from mlc_lab.passes.rewrite import Pattern as TreePattern
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,14 @@ def match_chain(pattern: Pattern, start: Node, users: dict[Node, list[Node]], ou
 
 
 @functools.cache
-def rewrite_pattern(pattern: Pattern) -> rewrite.Pattern:
+def rewrite_pattern(pattern: Pattern) -> TreePattern:
     """The chain as a tree pattern rooted at its last matched node: every earlier member is read once
     (by the next member, at any input position) and is not a graph output; member k is captured as
     "step{k}", so a match says which optional steps it took."""
     first, *rest = pattern.steps
-    acc: rewrite.Pattern = rewrite.op(*first.ops).named("step0")
+    acc: TreePattern = op(*first.ops).named("step0")
     for k, step in enumerate(rest, 1):
-        taken = rewrite.op(*step.ops).with_operand(acc.one_use()).named(f"step{k}")
+        taken = op(*step.ops).with_operand(acc.one_use()).named(f"step{k}")
         acc = taken | acc if step.optional else taken
     return acc
 
