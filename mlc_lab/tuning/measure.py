@@ -103,17 +103,23 @@ class MeasuredCost:
         """Build, check and time the kernel under any schedule hook `(sch, node)` (the default schedule, say)."""
         import tvm
 
+        from mlc_lab.codegen.tvm.prepack import prepacked_kernel
+
         def build():
             func, constants = lower(self.task.node, hook)
-            return tvm.compile(tvm.IRModule({"main": func}), target=self.target), constants
+            # as the model runs it: constant weights packed once, before timing (their packing is
+            # checked too: the output below is computed from the packed arrays)
+            weights = [x.op == "constant" for x in self.task.node.inputs] + [True] * len(constants)
+            func, arrays = prepacked_kernel(func, [*self.inputs, *constants], weights)
+            return tvm.compile(tvm.IRModule({"main": func}), target=self.target), arrays
 
         return timed_trial(config, build, lambda built: self._run(*built))
 
-    def _run(self, executable, constants) -> float:
+    def _run(self, executable, arrays) -> float:
         import tvm
 
         dev = tvm.cpu()
-        args = [tvm.runtime.tensor(a, dev) for a in [*self.inputs, *constants]]
+        args = [tvm.runtime.tensor(a, dev) for a in arrays]
         out = tvm.runtime.tensor(np.zeros(self.expected.shape, self.expected.dtype), dev)
         executable["main"](*args, out)
         if not np.allclose(out.numpy(), self.expected, rtol=self.rtol, atol=self.atol):

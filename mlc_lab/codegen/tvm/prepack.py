@@ -67,3 +67,32 @@ class _PrepackFolder(relax.PyExprMutator):
         out = tvm.runtime.empty([int(d) for d in out_ty.shape], out_ty.dtype, tvm.cpu())
         self.compiled[name]["main"](*[tvm.runtime.tensor(x) for x in inputs], out)
         return out.numpy()
+
+
+def prepacked_kernel(func: tvm.tirx.PrimFunc, args: list[np.ndarray], constant: list[bool]):
+    """`func` as the model runs it: (the PrimFunc left after packing, its arguments with the constant
+    weights packed), so a kernel timed alone (the tuner's trials) pays no packing the model does not pay.
+
+    `args` are the arrays of `func`'s inputs (output excluded); `constant[i]` says whether the model
+    holds input i as a constant. Without a marked packing block, `func` and `args` come back as they are.
+    """
+    bb = relax.BlockBuilder()
+    params = [relax.Var(f"a{i}", relax.TensorType(list(a.shape), a.dtype.name)) for i, a in enumerate(args)]
+    free = [p for p, is_const in zip(params, constant) if not is_const]
+    out_ty = func.ty.params[-1]  # the output buffer's tensor type
+    with bb.function("main", free):
+        with bb.dataflow():
+            gv = bb.add_func(func, "kernel")
+            call_args = [relax.const(a, a.dtype.name) if c else p for a, c, p in zip(args, constant, params)]
+            result = bb.emit_output(bb.emit(relax.call_tir(gv, call_args, out_ty)))
+        bb.emit_func_output(result)
+    module = prepack_constants(bb.get())
+    bindings = [b for block in module["main"].body.blocks for b in block.bindings]
+    value = {b.var: b.value for b in bindings}  # a folded prepack is bound to a var: lv = <constant>
+    call = next(b.value for b in bindings if isinstance(b.value, relax.Call))
+    given = dict(zip(free, (a for a, c in zip(args, constant) if not c)))
+    arrays = []
+    for arg in call.args[1].fields:
+        arg = value.get(arg, arg)
+        arrays.append(arg.value.numpy() if isinstance(arg, tvm.ir.GenericConst) else given[arg])
+    return module[call.args[0]], arrays
