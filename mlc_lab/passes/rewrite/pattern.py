@@ -116,7 +116,7 @@ class OpPattern(Pattern):
         for a in patterns:
             if not isinstance(a, Pattern):
                 raise TypeError(f"pattern arguments must be patterns (or a trailing ...), got {a!r}")
-        return OpPattern(self.ops, self.attrs, tuple(patterns), rest, self.operand)  # type: ignore[arg-type]
+        return OpPattern(self.ops, self.attrs, tuple(patterns), rest, self.operand)
 
     def with_operand(self, pattern: Pattern) -> OpPattern:
         """Some input, at whatever position, matches `pattern` (each position is tried in order)."""
@@ -127,10 +127,10 @@ class OpPattern(Pattern):
             return
         if any(key not in node.attrs or node.attrs[key] != value for key, value in self.attrs):
             return
-        if self.args is not None and (len(node.inputs) < len(self.args) or (
-            not self.rest and len(node.inputs) != len(self.args)
-        )):
-            return
+        if self.args is not None:
+            have, want = len(node.inputs), len(self.args)
+            if have < want or (have != want and not self.rest):
+                return
         captures, nodes = state
         state = (captures, (*nodes, node))
         yield from self._match_args(node, ctx, state, 0)
