@@ -210,19 +210,21 @@ def test_no_zygote_or_its_folder_outlives_grading(
     tmp_path: Path, starts: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Serial: this process's zygote stops when asked (and at exit). Parallel: each grading process's
-    zygote sees it go and removes its own folder."""
+    zygote sees it go and removes its own folder. The submissions' folders are gone when grade() returns."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))  # the zygotes' folders land here
     for student in ("s1", "s2", "s3"):
         notebook(tmp_path / "class", student, out=tmp_path / "unused")
     grade(tmp_path / "class", checks=CHECKS, options=Options(guard=()), jobs=1)
+    assert not list(temp.glob("mlc-lab-grade-*"))  # removed in the background, but before grade() returned
     assert len(starts) == 1 and running(str(temp)) == starts
     zygote.close_servers()
     assert not running(str(temp)) and not list(temp.glob("mlc-lab-zygote-*"))
 
     report = grade(tmp_path / "class", checks=CHECKS, options=Options(guard=()), jobs=2)
     assert all(n.ok for n in report.notebooks)
+    assert not list(temp.glob("mlc-lab-grade-*"))  # each grading process drained its removals before it ended
     deadline = time.monotonic() + 10
     while (running(str(temp)) or list(temp.glob("mlc-lab-zygote-*"))) and time.monotonic() < deadline:
         time.sleep(0.05)

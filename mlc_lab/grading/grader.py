@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import mlc_lab
-from mlc_lab.grading import integrity, zygote
+from mlc_lab.grading import cleanup, integrity, zygote
 from mlc_lab.grading.notebooks import NotebookFormatError, find_notebooks, read_notebook
 from mlc_lab.grading.registry import NoChecksError, checks_file, list_checks, load_checks, module_name
 from mlc_lab.grading.report import CheckResult, GradeReport, NotebookReport
@@ -133,7 +133,7 @@ def grade_notebook(
     except NoChecksError as exc:
         report.error = str(exc)
         return report
-    with tempfile.TemporaryDirectory(prefix="mlc-lab-grade-") as tmp:
+    with cleanup.temporary_folder("mlc-lab-grade-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
         copy = work / path.name
@@ -265,6 +265,7 @@ def grade(
     with tempfile.TemporaryDirectory(prefix="mlc-lab-guard-") as keep:
         guards = [integrity.Guard(root, Path(keep) / str(i)) for i, root in enumerate(options.guarded())]
         reports = _run_all(batch, options, guards, max(1, int(jobs)))
+    cleanup.drain()
     return GradeReport(reports, hide_hidden=hide_hidden)
 
 
