@@ -87,11 +87,18 @@ def from_torch(
 
 @dataclass
 class _Weight:
-    """A parameter, buffer or lifted constant; its constant node is made on first use, next to its user."""
+    """A value known at import time: a parameter, buffer or lifted constant, or a folded op's result
+    (see `static_nodes`). Its constant node is made on first use, next to its user."""
 
     name: str
-    array: np.ndarray
+    tensor: torch.Tensor
+    parameter: bool = False
     node: Node | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        _dtype(self.tensor.dtype)  # a dtype the IR lacks (bfloat16, complex) is named here
+        return self.tensor.detach().cpu().contiguous().numpy().copy()
 
 
 def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
@@ -102,9 +109,10 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
     model mutated (`Graph.input_mutations`).
     """
     ep = functionalize(ep)
-    _check_supported(ep.graph, name)
-    cx = Context(GraphBuilder(name))
     weights = _weights(ep)
+    static = static_nodes(ep.graph, weights)
+    _check_supported(ep.graph, name, static)
+    cx = Context(GraphBuilder(name))
     env: dict[fx.Node, Any] = {}
     outputs: list[Node] = []
     for node in ep.graph.nodes:
@@ -115,7 +123,7 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
                 t = _meta_type(node)
                 env[node] = cx.b.input(node.name, t.shape, t.dtype)
         elif node.op == "call_function":
-            env[node] = _convert_node(cx, node, env)
+            env[node] = _fold_node(node, env) if node in static else _convert_node(cx, node, env)
         elif node.op == "output":
             outputs, mutations = _user_outputs(cx, ep, node, env)
     cx.b.nodes = _live_nodes(cx.b.nodes, outputs, cx.b.inputs)
@@ -184,6 +192,8 @@ def _structure(spec: Any) -> OutputStructure:
         return OutputStructure(spec.type.__name__, children)
     if spec.type is dict:
         return OutputStructure("dict", children, keys=tuple(spec.context))
+    if isinstance(spec.type, type) and issubclass(spec.type, dict):  # e.g. transformers' ModelOutput
+        return OutputStructure("dict", children, keys=tuple(spec.context), dict_type=spec.type)
     if isinstance(spec.context, type) and issubclass(spec.context, tuple) and hasattr(spec.context, "_fields"):
         return OutputStructure("namedtuple", children, namedtuple_type=spec.context)
     raise FrontendError(
@@ -199,11 +209,68 @@ def _weights(ep: ExportedProgram) -> dict[str, _Weight]:
     for spec in ep.graph_signature.input_specs:
         if spec.kind in kinds:
             tensor = ep.state_dict[spec.target] if spec.target in ep.state_dict else ep.constants[spec.target]
-            array = tensor.detach().cpu().contiguous().numpy().copy()
-            weights[spec.arg.name] = _Weight(spec.target, array)
+            weights[spec.arg.name] = _Weight(spec.target, tensor, parameter=spec.kind == InputKind.PARAMETER)
         elif spec.kind != InputKind.USER_INPUT:
             raise FrontendError(f"unsupported exported input {spec.arg.name} of kind {spec.kind.name}")
     return weights
+
+
+# -- constant folding: what import time already knows ------------------------------------------
+def static_nodes(graph: fx.Graph, weights: dict[str, _Weight]) -> set[fx.Node]:
+    """The FX nodes whose values do not depend on the user's inputs: weights, and deterministic ops whose
+    tensor inputs are all static (arange, ones, new_zeros, a causal mask built from them, rotary tables
+    from a buffer). They are evaluated with PyTorch at import time and enter the graph as constants, so
+    such ops need no IR op. One exception keeps weights recognisable: an op the table converts, applied
+    to parameters only (`aten.t(weight)`), is converted as usual (the Fold pass folds it later)."""
+    static: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "placeholder" and node.name in weights:
+            static.add(node)
+        elif node.op == "call_function" and all(a in static for a in node.all_input_nodes):
+            if node.target is operator.getitem or _foldable(node, weights):
+                static.add(node)
+    return static
+
+
+def _foldable(node: fx.Node, weights: dict[str, _Weight]) -> bool:
+    op = node.target
+    if not isinstance(op, torch._ops.OpOverload) or op._schema.is_mutable:
+        return False
+    if torch.Tag.nondeterministic_seeded in op.tags:  # rand, dropout: a new value every call
+        return False
+    inputs = node.all_input_nodes
+    only_parameters = bool(inputs) and all(a.name in weights and weights[a.name].parameter for a in inputs)
+    return not (op in ATEN_OPS and only_parameters)
+
+
+def _fold_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
+    """Evaluate a static node with PyTorch now (see `static_nodes`)."""
+    args, kwargs = _static_args(node.args, env), _static_args(node.kwargs, env)
+    try:
+        value = node.target(*args, **kwargs)
+    except Exception as e:
+        raise FrontendError(f"{_describe(node)}: could not evaluate it at import time: {type(e).__name__}: {e}") from e
+    return _as_static(node.name, value)
+
+
+def _static_args(value: Any, env: dict[fx.Node, Any]) -> Any:
+    if isinstance(value, fx.Node):
+        value = env[value]
+    if isinstance(value, _Weight):
+        return value.tensor
+    if isinstance(value, (list, tuple)):
+        return type(value)(_static_args(v, env) for v in value)
+    if isinstance(value, dict):
+        return {k: _static_args(v, env) for k, v in value.items()}
+    return value
+
+
+def _as_static(name: str, value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return _Weight(name, value.detach())
+    if isinstance(value, (list, tuple)):
+        return [_as_static(f"{name}.{i}", v) for i, v in enumerate(value)]
+    return value
 
 
 def _convert_node(cx: Context, node: fx.Node, env: dict[fx.Node, Any]) -> Value:
@@ -369,11 +436,14 @@ def supported_ops() -> list[str]:
     return sorted(_op_name(op) for op in ATEN_OPS)
 
 
-def _check_supported(graph: fx.Graph, name: str) -> None:
-    """Fail before converting anything if ops have no converter, naming each op and where it is used."""
+def _check_supported(graph: fx.Graph, name: str, static: set[fx.Node] = frozenset()) -> None:
+    """Fail before converting anything if ops have no converter, naming each op and where it is used
+    (ops that are folded at import time, `static`, need none)."""
 
     def problem(node: fx.Node) -> tuple[str, str] | None:
         if node.op in ("placeholder", "output") or node.target is operator.getitem or node.target in ATEN_OPS:
+            return None
+        if node in static:
             return None
         return _op_name(node.target), "no converter"
 

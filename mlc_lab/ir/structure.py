@@ -23,6 +23,8 @@ class OutputStructure:
     children: tuple[OutputStructure, ...] = ()
     keys: tuple[Any, ...] = ()  #: a dict's keys, in order
     namedtuple_type: type | None = None  #: the namedtuple class to rebuild
+    #: a dict subclass to rebuild instead of a plain dict (transformers' ModelOutput: `out.logits` works)
+    dict_type: type | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,5 +52,6 @@ class OutputStructure:
         if self.kind == "list":
             return values
         if self.kind == "dict":
-            return dict(zip(self.keys, values))
+            items = dict(zip(self.keys, values))
+            return self.dict_type(**items) if self.dict_type is not None else items
         return self.namedtuple_type(*values)
