@@ -8,10 +8,10 @@ import pytest
 
 from mlc_lab import zoo
 from mlc_lab.backends.custom import SystolicArrayBackend
+from mlc_lab.backends.custom.lowering import graph_gemms
 from mlc_lab.sim.systolic import gemm_folds, utilization_sweep
 from mlc_lab.sim.systolic_pe import simulate_gemm_pe
 from mlc_lab.viz import plot_pe_snapshots, plot_systolic_utilization
-from mlc_lab.viz.accelerators import graph_gemms
 
 matplotlib.use("Agg")
 

@@ -29,18 +29,6 @@ def _figure(ax: matplotlib.axes.Axes | None, figsize: tuple[float, float]):
     return fig, ax
 
 
-def graph_gemms(graph: Graph) -> list[tuple[int, int, int]]:
-    """(M, N, K) of every GEMM a graph lowers to (conv groups and matmul batches repeated)."""
-    from mlc_lab.backends.custom.lowering import flatten, gemm_view
-
-    out = []
-    for node in flatten(graph).ops:
-        view = gemm_view(node)
-        if view is not None:
-            out += [(view.m, view.n, view.k)] * view.count
-    return out
-
-
 def plot_systolic_utilization(
     workload: Graph | Sequence[tuple[int, int, int]],
     sizes: Sequence[int] = (4, 8, 16, 32, 64, 128, 256),
@@ -49,6 +37,7 @@ def plot_systolic_utilization(
     title: str | None = None,
 ) -> matplotlib.figure.Figure:
     """Utilization of square R x R arrays vs R, one line per dataflow, for a graph's GEMMs (or a GEMM list)."""
+    from mlc_lab.backends.custom.lowering import graph_gemms  # what the graph lowers to is the backend's fact
     from mlc_lab.ir import Graph
     from mlc_lab.sim.systolic import DATAFLOWS, utilization_sweep
 

@@ -97,6 +97,16 @@ def _gemm_view(node: Node) -> GemmView | None:
     raise NotImplementedError(f"%{node.name}: {node.op} is a GEMM op (Trait.GEMM) with no GEMM view in lowering.py")
 
 
+def graph_gemms(graph: Graph) -> list[tuple[int, int, int]]:
+    """(M, N, K) of every GEMM a graph lowers to (conv groups and matmul batches repeated)."""
+    out = []
+    for node in flatten(graph).ops:
+        view = gemm_view(node)
+        if view is not None:
+            out += [(view.m, view.n, view.k)] * view.count
+    return out
+
+
 def gemm_operands(node: Node, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The lowered operands: A (count x M x K) and B (count x K x N)."""
     view = gemm_view(node)
