@@ -216,7 +216,8 @@ def converting(label: str) -> Iterator[None]:
     try:
         yield
     except (OpError, FrontendError) as e:
-        raise FrontendError(f"{label}: {e}") from None
+        kind = UnsupportedOpError if isinstance(e, UnsupportedOpError) else FrontendError  # keep "unsupported"
+        raise kind(f"{label}: {e}") from None
 
 
 def check_value(

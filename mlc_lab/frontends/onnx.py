@@ -40,7 +40,7 @@ from mlc_lab.frontends.base import (
     converting,
     same,
 )
-from mlc_lab.frontends.errors import FrontendError
+from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
 from mlc_lab.frontends.onnx_load import DEFAULT_DOMAINS, describe_node, load_checked
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
@@ -67,9 +67,11 @@ def from_onnx(
 
     input_shapes: static shapes for inputs whose shape the model leaves symbolic ({"x": (1, 3, 224, 224)}).
     """
-    checked = load_checked(model, input_shapes)
+    schemas: dict[int, onnx.defs.OpSchema] = {}
+    checked = load_checked(
+        model, input_shapes, check_ops=lambda nodes, opset, where: schemas.update(_op_schemas(nodes, opset, where))
+    )
     graph, where = checked.proto.graph, checked.where
-    schemas = _op_schemas(checked.nodes, checked.opset, where)
     cx = OnnxContext(GraphBuilder(name or graph.name or "onnx_model"), checked.opset)
     env: dict[str, Node] = {}
     for init in graph.initializer:
@@ -271,24 +273,32 @@ def _is_int(node: Node) -> bool:
 
 
 # == converters: convolution and pooling ==========================================================
-def _spatial_2d(x: Node, op: str) -> None:
-    if x.type.rank != 4:
-        raise FrontendError(f"only 2-D {op} (rank-4 NCHW input) is supported, got a rank-{x.type.rank} input")
+# The IR has 2-D windows (conv2d, max_pool2d, avg_pool2d). A 1-d window is a 2-D one over (1, L); a 3-d
+# window is a sum (or max) over its depth taps of 2-D windows over strided depth slices (`_depth_taps`).
+def _spatial_dims(x: Node, op: str) -> int:
+    """The number of spatial axes (1, 2 or 3) of an (N, C, spatial...) input."""
+    if x.type.rank not in (3, 4, 5):
+        raise UnsupportedOpError(
+            f"{op} over {x.type.rank - 2} spatial axes is not supported (1-d, 2-d and 3-d windows are): "
+            f"input shape {list(x.shape)}"
+        )
+    return x.type.rank - 2
 
 
-def _pads(pads: Sequence[int] | None) -> tuple[int, ...]:
-    """ONNX pads are (begin_h, begin_w, end_h, end_w): the IR's (top, left, bottom, right)."""
-    if pads and len(pads) != 4:
-        raise FrontendError(f"pads must have 4 values for a 2-D window, got {list(pads)}")
-    return tuple(pads) if pads else (0, 0, 0, 0)
+def _pads(pads: Sequence[int] | None, n: int = 2) -> tuple[int, ...]:
+    """ONNX pads are (begin per axis..., end per axis...): for 2-D the IR's (top, left, bottom, right)."""
+    if pads and len(pads) != 2 * n:
+        raise FrontendError(f"pads must have {2 * n} values for a {n}-d window, got {list(pads)}")
+    return tuple(pads) if pads else (0,) * (2 * n)
 
 
 def _window_padding(mode: str, pads, x: Node, kernel: Sequence[int], strides, dilations) -> tuple[int, ...]:
     """Explicit pads, or the SAME_UPPER/SAME_LOWER/VALID rule (output = ceil(input / stride))."""
+    n = len(kernel)
     if mode == "NOTSET":
-        return _pads(pads)
+        return _pads(pads, n)
     if mode == "VALID":
-        return (0, 0, 0, 0)
+        return (0,) * (2 * n)
     if mode not in ("SAME_UPPER", "SAME_LOWER"):
         raise FrontendError(f"auto_pad {mode!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
     begins, ends = [], []
@@ -300,21 +310,91 @@ def _window_padding(mode: str, pads, x: Node, kernel: Sequence[int], strides, di
     return (*begins, *ends)
 
 
-def _pair(values: Sequence[int] | None, what: str) -> tuple[int, int]:
+def _ntuple(values: Sequence[int] | None, n: int, what: str) -> tuple[int, ...]:
     if values is None:
-        return (1, 1)
-    if len(values) != 2:
-        raise FrontendError(f"{what} must have 2 values for a 2-D window, got {list(values)}")
+        return (1,) * n
+    if len(values) != n:
+        raise FrontendError(f"{what} must have {n} values for a {n}-d window, got {list(values)}")
     return tuple(values)
 
 
+def _pair(values: Sequence[int] | None, what: str) -> tuple[int, int]:
+    return _ntuple(values, 2, what)
+
+
+def _as_2d(cx, x: Node) -> Node:
+    """(N, C, L) -> (N, C, 1, L): a 1-d window is a 2-D one of height 1."""
+    return cx.op("reshape", x, shape=(*x.shape[:2], 1, x.shape[2]))
+
+
+def _from_2d(cx, y: Node) -> Node:
+    return cx.op("reshape", y, shape=(*y.shape[:2], y.shape[3]))
+
+
+def _depth_taps(cx, x: Node, taps: int, stride: int, dilation: int, out_depth: int, window_2d) -> list[Node]:
+    """A 3-d window as 2-D ones: tap k reads depth slices k*dilation + i*stride (i < out_depth) of
+    (N, C, D, H, W), folded into the batch, and `window_2d(slices, k)` computes over (H, W); each result
+    comes back as (N, C', out_depth, H', W')."""
+    n, c, _, h, w = x.shape
+    results = []
+    for k in range(taps):
+        start = k * dilation
+        xs = cx.op(
+            "slice", x, axes=(2,), starts=(start,), ends=(start + (out_depth - 1) * stride + 1,), steps=(stride,)
+        )
+        xs = cx.op("reshape", cx.op("transpose", xs, perm=(0, 2, 1, 3, 4)), shape=(n * out_depth, c, h, w))
+        y = window_2d(xs, k)
+        y = cx.op("reshape", y, shape=(n, out_depth, *y.shape[1:]))
+        results.append(cx.op("transpose", y, perm=(0, 2, 1, 3, 4)))
+    return results
+
+
+def _pad_depth(cx, x: Node, begin: int, end: int, fill: float) -> Node:
+    if not begin and not end:
+        return x
+    return cx.op("pad", x, pads=(0, 0, 0, 0, begin, end, 0, 0, 0, 0), value=fill)
+
+
+def _chain(cx, op: str, values: Sequence[Node]) -> Node:
+    y = values[0]
+    for v in values[1:]:
+        y = cx.op(op, y, v)
+    return y
+
+
 def conv(cx, x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
-    _spatial_2d(x, "convolution")
+    """1-d, 2-d and 3-d convolution (see `_depth_taps` for 3-d)."""
+    n = _spatial_dims(x, "Conv")
     if kernel_shape is not None and tuple(kernel_shape) != w.shape[2:]:
         raise FrontendError(f"kernel_shape {list(kernel_shape)} differs from the weight's {list(w.shape[2:])}")
-    strides, dilations = _pair(strides, "strides"), _pair(dilations, "dilations")
+    strides, dilations = _ntuple(strides, n, "strides"), _ntuple(dilations, n, "dilations")
     padding = _window_padding(auto_pad, pads, x, w.shape[2:], strides, dilations)
-    y = cx.op("conv2d", x, w, strides=strides, padding=padding, dilation=dilations, groups=group)
+    if n == 2:
+        y = cx.op("conv2d", x, w, strides=strides, padding=padding, dilation=dilations, groups=group)
+    elif n == 1:
+        w2 = cx.op("reshape", w, shape=(*w.shape[:2], 1, w.shape[2]))
+        y = cx.op(
+            "conv2d",
+            _as_2d(cx, x),
+            w2,
+            strides=(1, strides[0]),
+            padding=(0, padding[0], 0, padding[1]),
+            dilation=(1, dilations[0]),
+            groups=group,
+        )
+        y = _from_2d(cx, y)
+    else:
+        x = _pad_depth(cx, x, padding[0], padding[3], 0.0)
+        kd = w.shape[2]
+        out_depth = (x.shape[2] - dilations[0] * (kd - 1) - 1) // strides[0] + 1
+
+        def tap(xs: Node, k: int) -> Node:
+            wk = cx.op("slice", w, axes=(2,), starts=(k,), ends=(k + 1,))
+            wk = cx.op("reshape", wk, shape=(*w.shape[:2], *w.shape[3:]))
+            pad_hw = (padding[1], padding[2], padding[4], padding[5])
+            return cx.op("conv2d", xs, wk, strides=strides[1:], padding=pad_hw, dilation=dilations[1:], groups=group)
+
+        y = _chain(cx, "add", _depth_taps(cx, x, kd, strides[0], dilations[0], out_depth, tap))
     return y if b is None else cx.op("bias_add", y, b, axis=1)
 
 
@@ -342,42 +422,69 @@ def _ceil_mode_shape(cx) -> None:
     cx.shape_unchecked = True
 
 
+def _pool(cx, x, op: str, kernel, strides, padding, ceil_mode: int, dilations, **attrs) -> Node:
+    """A 1-d, 2-d or 3-d pooling window through the IR's 2-D `op` (max_pool2d or avg_pool2d)."""
+    n = len(kernel)
+    if ceil_mode:
+        _ceil_mode_shape(cx)
+    if dilations is not None:
+        attrs["dilation"] = dilations[-2:] if n > 1 else (1, dilations[0])
+    if n == 2:
+        return cx.op(op, x, kernel=kernel, strides=strides, padding=padding, ceil_mode=bool(ceil_mode), **attrs)
+    if n == 1:
+        y = cx.op(
+            op,
+            _as_2d(cx, x),
+            kernel=(1, kernel[0]),
+            strides=(1, strides[0]),
+            padding=(0, padding[0], 0, padding[1]),
+            ceil_mode=bool(ceil_mode),
+            **attrs,
+        )
+        return _from_2d(cx, y)
+    if ceil_mode:
+        raise UnsupportedOpError("3-d pooling with ceil_mode=1 is not supported")
+    average = op == "avg_pool2d"
+    if average and (padding[0] or padding[3]) and not attrs["count_include_pad"]:
+        raise UnsupportedOpError("3-d AveragePool with depth padding and count_include_pad=0 is not supported")
+    dd = dilations[0] if dilations is not None else 1
+    x = _pad_depth(cx, x, padding[0], padding[3], 0.0 if average else -np.inf)
+    out_depth = (x.shape[2] - dd * (kernel[0] - 1) - 1) // strides[0] + 1
+    pad_hw = (padding[1], padding[2], padding[4], padding[5])
+
+    def tap(xs: Node, k: int) -> Node:
+        return cx.op(op, xs, kernel=kernel[1:], strides=strides[1:], padding=pad_hw, ceil_mode=False, **attrs)
+
+    taps = _depth_taps(cx, x, kernel[0], strides[0], dd, out_depth, tap)
+    if not average:
+        return _chain(cx, "maximum", taps)
+    return cx.op("div", _chain(cx, "add", taps), cx.const(kernel[0], x.dtype))
+
+
 def max_pool(
     cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, dilations=None, storage_order=0
 ):
     """ONNX strides default to 1 (not to the kernel, as in PyTorch). storage_order only shapes Indices."""
-    _spatial_2d(x, "MaxPool")
+    n = _spatial_dims(x, "MaxPool")
     kernel, strides, dilations = (
-        _pair(kernel_shape, "kernel_shape"),
-        _pair(strides, "strides"),
-        _pair(dilations, "dilations"),
+        _ntuple(kernel_shape, n, "kernel_shape"),
+        _ntuple(strides, n, "strides"),
+        _ntuple(dilations, n, "dilations"),
     )
     padding = _pool_padding(auto_pad, pads, x, kernel, strides, dilations)
-    if ceil_mode:
-        _ceil_mode_shape(cx)
-    return cx.op(
-        "max_pool2d", x, kernel=kernel, strides=strides, padding=padding, dilation=dilations, ceil_mode=bool(ceil_mode)
-    )
+    return _pool(cx, x, "max_pool2d", kernel, strides, padding, ceil_mode, dilations)
 
 
 def average_pool(
     cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None
 ):
-    _spatial_2d(x, "AveragePool")
+    n = _spatial_dims(x, "AveragePool")
     if dilations is not None and any(d != 1 for d in dilations):
-        raise FrontendError(f"AveragePool with dilations {list(dilations)} is not supported (only 1)")
-    kernel, strides = _pair(kernel_shape, "kernel_shape"), _pair(strides, "strides")
-    padding = _pool_padding(auto_pad, pads, x, kernel, strides, (1, 1))
-    if ceil_mode:
-        _ceil_mode_shape(cx)
-    return cx.op(
-        "avg_pool2d",
-        x,
-        kernel=kernel,
-        strides=strides,
-        padding=padding,
-        ceil_mode=bool(ceil_mode),
-        count_include_pad=bool(count_include_pad),
+        raise UnsupportedOpError(f"AveragePool with dilations {list(dilations)} is not supported (only 1)")
+    kernel, strides = _ntuple(kernel_shape, n, "kernel_shape"), _ntuple(strides, n, "strides")
+    padding = _pool_padding(auto_pad, pads, x, kernel, strides, (1,) * n)
+    return _pool(
+        cx, x, "avg_pool2d", kernel, strides, padding, ceil_mode, None, count_include_pad=bool(count_include_pad)
     )
 
 
@@ -609,6 +716,9 @@ def dropout(cx, x, ratio_input=None, training_mode=None, *, ratio=0.5, is_test=N
         raise FrontendError("Dropout with is_test=0 (training mode, the default before opset 7) is not supported")
     if training_mode is not None and bool(cx.value(training_mode, "Dropout's training_mode").any()):
         raise FrontendError("Dropout in training mode (training_mode=true) is not supported")
+    if len(cx.onnx_node.output) > 1 and cx.onnx_node.output[1]:  # the mask: all kept (float before 10, bool from 10)
+        mask = np.ones(x.shape, dtype=x.dtype if cx.version < 10 else np.bool_)
+        return [x, cx.b.constant(mask, name=clean_name(cx.onnx_node.output[1]))]
     return x
 
 
@@ -738,6 +848,445 @@ def squeeze(cx, x, axes_node=None, *, axes=None):
     return cx.op("reshape", x, shape=tuple(s for i, s in enumerate(x.shape) if i not in drop))
 
 
+# == converters: activations (each in ops every backend has; exact, not approximations) ===========
+def _negative_part(cx, x: Node) -> Node:
+    return cx.op("minimum", x, cx.const(0, x.dtype))
+
+
+def _positive_part(cx, x: Node) -> Node:
+    return cx.op("maximum", x, cx.const(0, x.dtype))
+
+
+def leaky_relu(cx, x, *, alpha=0.01):
+    """max(x, 0) + alpha * min(x, 0)."""
+    return cx.op("add", _positive_part(cx, x), cx.op("mul", _negative_part(cx, x), cx.const(alpha, x.dtype)))
+
+
+def prelu(cx, x, slope):
+    """max(x, 0) + slope * min(x, 0); before version 7 a 1-D slope of C values runs along axis 1."""
+    if cx.version < 7 and slope.type.rank == 1 and x.type.rank > 2 and slope.shape[0] == x.shape[1] != 1:
+        slope = cx.op("reshape", slope, shape=(slope.shape[0], *(1,) * (x.type.rank - 2)))
+    return cx.op("add", _positive_part(cx, x), cx.op("mul", _negative_part(cx, x), slope))
+
+
+def _elu_terms(cx, x: Node, alpha: float) -> Node:
+    """max(x, 0) + alpha * (exp(min(x, 0)) - 1)."""
+    one = cx.const(1, x.dtype)
+    negative = cx.op("mul", cx.op("sub", cx.op("exp", _negative_part(cx, x)), one), cx.const(alpha, x.dtype))
+    return cx.op("add", _positive_part(cx, x), negative)
+
+
+def elu(cx, x, *, alpha=1.0):
+    return _elu_terms(cx, x, alpha)
+
+
+def selu(cx, x, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875):
+    return cx.op("mul", _elu_terms(cx, x, alpha), cx.const(gamma, x.dtype))
+
+
+def softplus(cx, x):
+    """ln(exp(x) + 1), as the spec writes it."""
+    return cx.op("log", cx.op("add", cx.op("exp", x), cx.const(1, x.dtype)))
+
+
+def softsign(cx, x):
+    return cx.op("div", x, cx.op("add", cx.op("abs", x), cx.const(1, x.dtype)))
+
+
+def hard_sigmoid(cx, x, *, alpha=0.2, beta=0.5):
+    return cx.op("clip", cx.op("add", cx.op("mul", x, cx.const(alpha, x.dtype)), cx.const(beta, x.dtype)), min=0, max=1)
+
+
+def sign(cx, x):
+    """-1, 0 or 1 (NaN stays NaN). Integers: clip to [-1, 1]. Floats: scaled past the largest
+    subnormal's reciprocal first (x * 2^k * 2^k is >= 1 in magnitude for every non-zero x, inf for
+    large ones), then clipped: exact for every value, with no comparison op."""
+    if _is_int(x):
+        return cx.op("clip", x, min=-1, max=1)
+    k = {"float16": 12, "float32": 75, "float64": 537}.get(x.dtype)
+    if k is None:
+        raise UnsupportedOpError(f"Sign of {x.dtype} is not supported")
+    big = cx.const(2.0**k, x.dtype)
+    return cx.op("clip", cx.op("mul", cx.op("mul", x, big), big), min=-1, max=1)
+
+
+def shrink(cx, x, *, bias=0.0, lambd=0.5):
+    """x + bias below -lambd, x - bias above lambd, 0 between: max(x - lambd, 0) - max(-x - lambd, 0) moves
+    by lambd; the difference bias - lambd is added back on each side (floats only)."""
+    if _is_int(x):
+        raise UnsupportedOpError(f"Shrink of {x.dtype} is not supported (floating-point only)")
+    if bias != lambd:
+        raise UnsupportedOpError(f"Shrink with bias {bias} != lambd {lambd} is not supported")
+    upper = _positive_part(cx, cx.op("sub", x, cx.const(lambd, x.dtype)))
+    lower = _positive_part(cx, cx.op("sub", cx.op("neg", x), cx.const(lambd, x.dtype)))
+    return cx.op("sub", upper, lower)
+
+
+def _sum_or_mean(mean: bool) -> Converter:
+    def convert(cx, *xs):
+        """Sum/Mean of one or more inputs; NumPy broadcasting from version 8, equal shapes before."""
+        xs = [x for x in xs if x is not None]
+        if not xs:
+            raise FrontendError("needs at least one input")
+        if cx.version < 8 and len({x.shape for x in xs}) > 1:
+            raise FrontendError(f"inputs must have equal shapes before opset 8, got {[list(x.shape) for x in xs]}")
+        y = _chain(cx, "add", xs)
+        return cx.op("div", y, cx.const(len(xs), y.dtype)) if mean and len(xs) > 1 else y
+
+    convert.__name__ = "mean" if mean else "sum"
+    return convert
+
+
+# == converters: normalisation ====================================================================
+def lrn(cx, x, *, size, alpha=0.0001, beta=0.75, bias=1.0):
+    """x / (bias + alpha / size * sum of x^2 over `size` neighbouring channels) ** beta.
+
+    The channel window is a (size, 1) average pool over x^2 laid out as (N, 1, C, rest), zero-padded
+    (size - 1) // 2 channels before and the rest after, counting the padding: alpha * mean = alpha / size * sum.
+    """
+    if x.type.rank < 3:
+        raise FrontendError(f"LRN needs an (N, C, ...) input, got shape {list(x.shape)}")
+    n, c = x.shape[:2]
+    rest = math.prod(x.shape[2:])
+    squares = cx.op("reshape", cx.op("mul", x, x), shape=(n, 1, c, rest))
+    before = (size - 1) // 2
+    window = cx.op(
+        "avg_pool2d",
+        squares,
+        kernel=(size, 1),
+        strides=(1, 1),
+        padding=(before, 0, size - 1 - before, 0),
+        count_include_pad=True,
+    )
+    base = cx.op("add", cx.op("mul", window, cx.const(alpha, x.dtype)), cx.const(bias, x.dtype))
+    scale = cx.op("reshape", cx.op("pow", base, cx.const(beta, x.dtype)), shape=x.shape)
+    return cx.op("div", x, scale)
+
+
+def instance_norm(cx, x, scale, bias, *, epsilon=1e-5):
+    """(x - mean) / sqrt(var + epsilon) * scale + bias, statistics per sample and channel over the spatial axes."""
+    if x.type.rank < 3:
+        raise FrontendError(f"InstanceNormalization needs an (N, C, spatial...) input, got shape {list(x.shape)}")
+    axes = tuple(range(2, x.type.rank))
+    centred = cx.op("sub", x, cx.op("mean", x, axes=axes, keepdims=True))
+    var = cx.op("mean", cx.op("mul", centred, centred), axes=axes, keepdims=True)
+    normal = cx.op("mul", centred, cx.op("rsqrt", cx.op("add", var, cx.const(epsilon, x.dtype))))
+    return cx.op("bias_add", cx.op("mul", normal, _per_channel(cx, scale, x)), bias, axis=1)
+
+
+def _per_channel(cx, v: Node, x: Node) -> Node:
+    """A (C,) parameter shaped (C, 1, ...) to broadcast along axis 1 of x."""
+    return cx.op("reshape", v, shape=(v.shape[0], *(1,) * (x.type.rank - 2)))
+
+
+# == converters: transposed convolution ===========================================================
+def conv_transpose(
+    cx,
+    x,
+    w,
+    b=None,
+    *,
+    auto_pad="NOTSET",
+    dilations=None,
+    group=1,
+    kernel_shape=None,
+    output_padding=None,
+    output_shape=None,
+    pads=None,
+    strides=None,
+):
+    """The gradient of a strided convolution, as a convolution: insert stride - 1 zeros between input
+    elements, pad by dilation * (kernel - 1) - pads on each side (+ output_padding at the end), and
+    convolve with the weight flipped in space and its in/out channels swapped per group (a constant)."""
+    n = _spatial_dims(x, "ConvTranspose")
+    if n == 3:
+        raise UnsupportedOpError("3-d ConvTranspose is not supported (1-d and 2-d are)")
+    if auto_pad != "NOTSET" or output_shape is not None:
+        raise UnsupportedOpError("ConvTranspose with auto_pad or output_shape is not supported: give explicit pads")
+    kernel = w.shape[2:]
+    if kernel_shape is not None and tuple(kernel_shape) != kernel:
+        raise FrontendError(f"kernel_shape {list(kernel_shape)} differs from the weight's {list(kernel)}")
+    strides, dilations = _ntuple(strides, n, "strides"), _ntuple(dilations, n, "dilations")
+    extra = _ntuple(output_padding, n, "output_padding") if output_padding is not None else (0,) * n
+    padding = _pads(pads, n)
+    weight = cx.value(w, "ConvTranspose's weight")  # (C, O / group, k...)
+    c, og = weight.shape[:2]
+    flipped = weight.reshape(group, c // group, og, *kernel).swapaxes(1, 2).reshape(group * og, c // group, *kernel)
+    flipped = np.ascontiguousarray(np.flip(flipped, axis=tuple(range(2, 2 + n))))
+    if n == 1:
+        x, flipped = _as_2d(cx, x), flipped[:, :, None, :]
+        strides, dilations, extra = (1, *strides), (1, *dilations), (0, *extra)
+        padding = (0, padding[0], 0, padding[1])
+        kernel = (1, *kernel)
+    y = _insert_zeros(cx, x, strides)
+    conv_pads = []
+    for axis in range(2):
+        full = dilations[axis] * (kernel[axis] - 1)
+        conv_pads.append((full - padding[axis], full - padding[axis + 2] + extra[axis]))
+    if any(p < 0 for pair in conv_pads for p in pair):
+        crop = [(max(-lo, 0), max(-hi, 0)) for lo, hi in conv_pads]
+        y = cx.op(
+            "slice",
+            y,
+            axes=(2, 3),
+            starts=(crop[0][0], crop[1][0]),
+            ends=(y.shape[2] - crop[0][1], y.shape[3] - crop[1][1]),
+        )
+        conv_pads = [(max(lo, 0), max(hi, 0)) for lo, hi in conv_pads]
+    (top, bottom), (left, right) = conv_pads
+    kernel_node = cx.b.constant(flipped, name=cx.const_name("weight"))
+    y = cx.op(
+        "conv2d", y, kernel_node, strides=(1, 1), padding=(top, left, bottom, right), dilation=dilations, groups=group
+    )
+    if n == 1:
+        y = _from_2d(cx, y)
+    return y if b is None else cx.op("bias_add", y, b, axis=1)
+
+
+def _insert_zeros(cx, x: Node, strides: Sequence[int]) -> Node:
+    """(N, C, H, W) -> (N, C, (H-1)*sh + 1, (W-1)*sw + 1) with the elements stride apart, zeros between."""
+    sh, sw = strides
+    if sh == sw == 1:
+        return x
+    n, c, h, w = x.shape
+    y = cx.op("reshape", x, shape=(n, c, h, 1, w, 1))
+    y = cx.op("pad", y, pads=(0, 0, 0, 0, 0, 0, 0, sh - 1, 0, 0, 0, sw - 1), value=0.0)
+    y = cx.op("reshape", y, shape=(n, c, h * sh, w * sw))
+    return cx.op("slice", y, axes=(2, 3), starts=(0, 0), ends=((h - 1) * sh + 1, (w - 1) * sw + 1))
+
+
+# == converters: shapes and indexing ==============================================================
+def shape(cx, x, *, start=0, end=None):
+    """A constant: shapes are static. start/end (version 15) select dimensions, Python-slice style."""
+    return cx.b.constant(np.asarray(x.shape[start:end], dtype=np.int64), name=clean_name(cx.onnx_node.output[0]))
+
+
+def constant_of_shape(cx, dims, *, value=None):
+    """A constant of shape `dims` filled with `value` (a one-element tensor, default float32 0)."""
+    fill = np.zeros(1, np.float32) if value is None else numpy_helper.to_array(value).reshape(-1)
+    if value is not None:
+        _dtype(value.data_type, "ConstantOfShape's value")
+    if fill.size != 1:
+        raise FrontendError(f"ConstantOfShape's value must have one element, got {fill.size}")
+    shape_ = cx.ints(dims, "ConstantOfShape's shape") if dims.type.numel else []
+    return cx.b.constant(np.full(shape_, fill[0], dtype=fill.dtype), name=clean_name(cx.onnx_node.output[0]))
+
+
+def cast(cx, x, *, to, saturate=1, round_mode="up"):
+    """Element type conversion; float -> int truncates toward zero (as the IR's cast and NumPy)."""
+    return cx.cast(x, _dtype(to, "Cast's target type"))
+
+
+def expand(cx, x, target):
+    """Broadcast to np.broadcast_shapes(x.shape, shape): both sides may have size-1 axes."""
+    if target.op != "constant":
+        raise UnsupportedOpError(
+            "Expand with a shape computed at run time is not supported (shapes are static): make the shape "
+            "an initializer or a Constant"
+        )
+    dims = cx.ints(target, "Expand's shape")
+    try:
+        out = np.broadcast_shapes(x.shape, tuple(dims))
+    except ValueError:
+        raise FrontendError(f"shape {list(x.shape)} does not broadcast with {dims}") from None
+    if out == x.shape:
+        return x
+    if len(out) > x.type.rank:
+        x = cx.op("reshape", x, shape=(*(1,) * (len(out) - x.type.rank), *x.shape))
+    return cx.op("broadcast_to", x, shape=out)
+
+
+def tile(cx, x, repeats_node, tiles=None, axis=None):
+    """x repeated `repeats[i]` times along each axis: (d) -> (1, d) -> broadcast (r, d) -> (r * d)."""
+    if tiles is not None or axis is not None:
+        raise UnsupportedOpError("Tile before opset 6 (tiles and axis inputs) is not supported")
+    repeats = cx.ints(repeats_node, "Tile's repeats")
+    if len(repeats) != x.type.rank or min(repeats, default=1) < 0:
+        raise FrontendError(f"Tile's repeats {repeats} must be {x.type.rank} non-negative ints")
+    if all(r == 1 for r in repeats):
+        return x
+    interleaved = tuple(v for d in x.shape for v in (1, d))
+    wide = tuple(v for r, d in zip(repeats, x.shape) for v in (r, d))
+    y = cx.op("broadcast_to", cx.op("reshape", x, shape=interleaved), shape=wide)
+    return cx.op("reshape", y, shape=tuple(r * d for r, d in zip(repeats, x.shape)))
+
+
+def split(cx, x, split_node=None, *, axis=0, split=None, num_outputs=None):
+    """Pieces along `axis`: sizes from the `split` attribute (before 13) or input (13+), else equal
+    parts, one per output (num_outputs from 18: the last may be smaller)."""
+    axis = _axis(axis, x.type.rank, "Split axis")
+    size = x.shape[axis]
+    if cx.version >= 13 and split_node is not None:
+        sizes = cx.ints(split_node, "Split's split")
+    elif cx.version < 13 and split is not None:
+        sizes = list(split)
+    elif cx.version < 13 and split_node is not None:  # version 2..11 allowed it as a second input too
+        sizes = cx.ints(split_node, "Split's split")
+    else:
+        parts = num_outputs if num_outputs is not None else len(cx.onnx_node.output)
+        step = -(-size // parts) if num_outputs is not None else size // parts
+        if num_outputs is None and size % parts:
+            raise FrontendError(f"axis {axis} of size {size} does not split into {parts} equal parts")
+        sizes = [min(step, size - i * step) for i in range(parts)]
+    if sum(sizes) != size or min(sizes) < 0:
+        raise FrontendError(f"split sizes {sizes} do not add up to axis {axis}'s size {size}")
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(cx.op("slice", x, axes=(axis,), starts=(start,), ends=(start + s,)))
+        start += s
+    return pieces
+
+
+def slice_(
+    cx, x, starts_node=None, ends_node=None, axes_node=None, steps_node=None, *, starts=None, ends=None, axes=None
+):
+    """Starts/ends/axes are attributes before version 10, inputs from 10 (with steps); ends are clamped
+    (INT_MAX means to the end). Negative steps are refused."""
+    if cx.version >= 10:
+        starts, ends = cx.ints(starts_node, "Slice's starts"), cx.ints(ends_node, "Slice's ends")
+        axes = None if axes_node is None else cx.ints(axes_node, "Slice's axes")
+        steps = [1] * len(starts) if steps_node is None else cx.ints(steps_node, "Slice's steps")
+    else:
+        if starts is None or ends is None:
+            raise FrontendError("Slice before opset 10 needs `starts` and `ends` attributes")
+        steps = [1] * len(starts)
+    axes = list(range(len(starts))) if axes is None else [_axis(a, x.type.rank, "Slice axis") for a in axes]
+    if not len(axes) == len(starts) == len(ends) == len(steps):
+        raise FrontendError(f"Slice's starts {list(starts)}, ends {list(ends)}, axes and steps differ in length")
+    if any(s == 0 for s in steps):
+        raise FrontendError(f"Slice steps {steps} contain 0")
+    if any(s < 0 for s in steps):
+        raise UnsupportedOpError(f"Slice with negative steps {steps} is not supported")
+    return cx.op("slice", x, axes=tuple(axes), starts=tuple(starts), ends=tuple(ends), steps=tuple(steps))
+
+
+def pad(
+    cx, x, pads_node=None, value_node=None, axes_node=None, *, mode="constant", pads=None, value=0.0, paddings=None
+):
+    """Constant, reflect or edge padding. pads (begin per axis, then end per axis) and value are
+    attributes before version 11, inputs from 11 (axes from 18). Negative pads crop."""
+    if cx.version < 11:
+        begins_ends = list(pads if pads is not None else paddings or [])
+        fill = value
+    else:
+        begins_ends = cx.ints(pads_node, "Pad's pads")
+        fill = 0 if value_node is None else cx.value(value_node, "Pad's constant_value").reshape(-1)[0].item()
+    rank = x.type.rank
+    axes = (
+        list(range(rank))
+        if axes_node is None
+        else [_axis(a, rank, "Pad axis") for a in cx.ints(axes_node, "Pad's axes")]
+    )
+    if len(begins_ends) != 2 * len(axes):
+        raise FrontendError(f"pads {begins_ends} must have {2 * len(axes)} values (begin and end per axis)")
+    widths = [(0, 0)] * rank
+    for i, a in enumerate(axes):
+        widths[a] = (begins_ends[i], begins_ends[i + len(axes)])
+    if any(lo < 0 or hi < 0 for lo, hi in widths):  # crop first, then pad what is positive
+        x = cx.op(
+            "slice",
+            x,
+            axes=tuple(range(rank)),
+            starts=tuple(max(-lo, 0) for lo, _ in widths),
+            ends=tuple(d - max(-hi, 0) for d, (_, hi) in zip(x.shape, widths)),
+        )
+        widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    if not any(lo or hi for lo, hi in widths):
+        return x
+    if mode == "constant":
+        return cx.op("pad", x, pads=tuple(v for pair in widths for v in pair), value=float(fill))
+    if mode not in ("reflect", "edge"):
+        raise UnsupportedOpError(f"Pad mode {mode!r} is not supported (constant, reflect and edge are)")
+    for axis, (lo, hi) in enumerate(widths):
+        if lo or hi:
+            x = _pad_axis(cx, x, axis, lo, hi, mode)
+    return x
+
+
+def _pad_axis(cx, x: Node, axis: int, before: int, after: int, mode: str) -> Node:
+    """Reflect (mirror, edge not repeated) or edge (repeat the border) padding of one axis, by slices."""
+    size = x.shape[axis]
+    if mode == "reflect" and max(before, after) >= size:
+        raise FrontendError(f"reflect padding of {max(before, after)} needs more than {size} elements on axis {axis}")
+
+    def at(i: int) -> Node:
+        return cx.op("slice", x, axes=(axis,), starts=(i,), ends=(i + 1,))
+
+    if mode == "edge":
+        lead = [at(0)] * before
+        tail = [at(size - 1)] * after
+    else:
+        lead = [at(i) for i in range(before, 0, -1)]
+        tail = [at(size - 2 - i) for i in range(after)]
+    return cx.op("concat", *lead, x, *tail, axis=axis)
+
+
+def gather(cx, data, indices, *, axis=0):
+    """data[..., indices, ...] along `axis`. Constant indices: slices and a concat. Other indices (an
+    embedding lookup): the one-hot matrix relu(1 - |i - j|) times the data, exact for floating-point data."""
+    axis = _axis(axis, data.type.rank, "Gather axis")
+    size = data.shape[axis]
+    out_shape = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1 :])
+    if indices.op == "constant":
+        idx = cx.value(indices, "Gather's indices").astype(np.int64).reshape(-1)
+        if idx.size and (idx.min() < -size or idx.max() >= size):
+            raise FrontendError(f"Gather indices {idx.tolist()} are out of range for axis {axis} of size {size}")
+        if data.op == "constant":
+            array = np.take(cx.value(data, "Gather's data"), idx.reshape(indices.shape), axis=axis)
+            return cx.b.constant(array, name=clean_name(cx.onnx_node.output[0]))
+        if not idx.size:
+            raise UnsupportedOpError("Gather with empty indices is not supported")
+        pieces = [cx.op("slice", data, axes=(axis,), starts=(int(i) % size,), ends=(int(i) % size + 1,)) for i in idx]
+        y = pieces[0] if len(pieces) == 1 else cx.op("concat", *pieces, axis=axis)
+        return cx.op("reshape", y, shape=out_shape)
+    if _is_int(data) or axis != 0:
+        raise UnsupportedOpError(
+            "Gather with non-constant indices is supported along axis 0 of floating-point data only "
+            f"(got axis {axis}, {data.dtype} data)"
+        )
+    if not _is_int(indices):
+        raise FrontendError(f"Gather indices must be integers, got {indices.dtype}")
+    flat = cx.op("reshape", indices, shape=(indices.type.numel, 1))
+    wrapped = cx.op(
+        "sub", flat, cx.op("mul", cx.op("div", flat, cx.const(size, flat.dtype)), cx.const(size, flat.dtype))
+    )
+    distance = cx.op("abs", cx.op("sub", cx.cast(wrapped, data.dtype), cx.const(np.arange(size), data.dtype)))
+    one_hot = _positive_part(cx, cx.op("sub", cx.const(1, data.dtype), distance))
+    table = cx.op("reshape", data, shape=(size, math.prod(data.shape[1:])))
+    return cx.op("reshape", cx.op("matmul", one_hot, table), shape=out_shape)
+
+
+def depth_to_space(cx, x, *, blocksize, mode="DCR"):
+    """(N, C, H, W) -> (N, C / b^2, H b, W b): DCR reads channels as (b, b, C'), CRD as (C', b, b)."""
+    if x.type.rank != 4:
+        raise FrontendError(f"DepthToSpace needs a rank-4 input, got shape {list(x.shape)}")
+    n, c, h, w = x.shape
+    b = blocksize
+    if c % (b * b):
+        raise FrontendError(f"{c} channels do not divide by blocksize^2 = {b * b}")
+    if mode == "DCR":
+        y = cx.op("reshape", x, shape=(n, b, b, c // (b * b), h, w))
+        y = cx.op("transpose", y, perm=(0, 3, 4, 1, 5, 2))
+    elif mode == "CRD":
+        y = cx.op("reshape", x, shape=(n, c // (b * b), b, b, h, w))
+        y = cx.op("transpose", y, perm=(0, 1, 4, 2, 5, 3))
+    else:
+        raise FrontendError(f"DepthToSpace mode {mode!r} is not DCR or CRD")
+    return cx.op("reshape", y, shape=(n, c // (b * b), h * b, w * b))
+
+
+def range_(cx, start, limit, delta):
+    """A constant: start, limit and delta must be constants (shapes are static)."""
+    s, lim, d = (
+        cx.value(v, f"Range's {what}").reshape(()) for v, what in ((start, "start"), (limit, "limit"), (delta, "delta"))
+    )
+    if d == 0:
+        raise FrontendError("Range's delta is 0")
+    count = max(int(np.ceil((lim - s) / d)), 0)
+    values = (s + d * np.arange(count)).astype(s.dtype)
+    return cx.b.constant(values, name=clean_name(cx.onnx_node.output[0]))
+
+
 def _ops(newest: Mapping[str, int], converters: Mapping[str, Converter]) -> dict[str, OnnxOp]:
     return {name: OnnxOp(convert, newest[name]) for name, convert in converters.items()}
 
@@ -752,6 +1301,10 @@ _NEWEST = {
     "Max": 13, "MaxPool": 22, "Min": 13, "Mul": 14, "Neg": 13, "Pow": 15, "ReduceMax": 20, "ReduceMean": 18,
     "ReduceSum": 13, "Relu": 14, "Reshape": 25, "Sigmoid": 13, "Softmax": 13, "Sqrt": 13, "Squeeze": 25,
     "Sub": 14, "Tanh": 13, "Transpose": 25, "Unsqueeze": 25,
+    "Cast": 25, "ConstantOfShape": 25, "ConvTranspose": 22, "DepthToSpace": 13, "Elu": 22, "Expand": 13,
+    "Gather": 13, "HardSigmoid": 22, "InstanceNormalization": 22, "LRN": 13, "LeakyRelu": 16, "Mean": 13,
+    "Pad": 25, "PRelu": 16, "Range": 11, "Selu": 22, "Shape": 25, "Shrink": 9, "Sign": 13, "Slice": 13,
+    "Softplus": 22, "Softsign": 22, "Split": 18, "Sum": 13, "Tile": 13,
 }  # fmt: skip
 
 ONNX_OPS: dict[str, OnnxOp] = _ops(
@@ -797,5 +1350,30 @@ ONNX_OPS: dict[str, OnnxOp] = _ops(
         "ReduceMax": _reduce("max", 18),
         "Unsqueeze": unsqueeze,
         "Squeeze": squeeze,
+        "Cast": cast,
+        "ConstantOfShape": constant_of_shape,
+        "ConvTranspose": conv_transpose,
+        "DepthToSpace": depth_to_space,
+        "Elu": elu,
+        "Expand": expand,
+        "Gather": gather,
+        "HardSigmoid": hard_sigmoid,
+        "InstanceNormalization": instance_norm,
+        "LRN": lrn,
+        "LeakyRelu": leaky_relu,
+        "Mean": _sum_or_mean(mean=True),
+        "Pad": pad,
+        "PRelu": prelu,
+        "Range": range_,
+        "Selu": selu,
+        "Shape": shape,
+        "Shrink": shrink,
+        "Sign": sign,
+        "Slice": slice_,
+        "Softplus": softplus,
+        "Softsign": softsign,
+        "Split": split,
+        "Sum": _sum_or_mean(mean=False),
+        "Tile": tile,
     },
 )

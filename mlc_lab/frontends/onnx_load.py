@@ -12,7 +12,7 @@ default-domain opset, and its nodes in an order where every value is defined bef
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -44,12 +44,21 @@ def describe_node(node: onnx.NodeProto) -> str:
 
 
 def load_checked(
-    model: str | os.PathLike | onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
+    model: str | os.PathLike | onnx.ModelProto,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    check_ops: Callable[[list[onnx.NodeProto], int, str], None] | None = None,
 ) -> CheckedModel:
-    """Read `model` (a path or a ModelProto), fix `input_shapes`, check it, run shape inference."""
+    """Read `model` (a path or a ModelProto), fix `input_shapes`, check it, run shape inference.
+
+    check_ops(nodes, opset, where) runs once the graph is known to be well formed and before input shapes
+    are checked: a model with an op the importer lacks is named for that op first (a dynamic shape is
+    no use to fix there).
+    """
     proto, where = _read(model)
     opset = _check_header(proto, where)
     nodes = _sorted_nodes(proto.graph, where)
+    if check_ops is not None:
+        check_ops(nodes, opset, where)
     inputs = _fix_input_shapes(proto.graph, where, dict(input_shapes or {}))
     try:
         proto = shape_inference.infer_shapes(proto)
