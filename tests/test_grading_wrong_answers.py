@@ -220,6 +220,30 @@ def interleaved_in_blocks(fns, rounds):
     return {name: statistics.median(t) for name, t in samples.items()}
 
 
+# -- chapter 9 ---------------------------------------------------------------------------------------
+
+
+def bind_blocks_only(sch):
+    """One block per output row and no threads: it builds, but a block of one thread idles its warp."""
+    i, _, _ = sch.get_loops(sch.get_sblock("C"))
+    sch.bind(i, "blockIdx.x")
+
+
+def tile_without_shared(sch):
+    """The block and thread tiles of the exercise, but every thread reads A and B from global memory."""
+    i, j, _ = sch.get_loops(sch.get_sblock("C"))
+    i0, i1 = sch.split(i, [None, 16])
+    j0, j1 = sch.split(j, [None, 16])
+    sch.reorder(i0, j0, i1, j1)
+    for loop, axis in ((i0, "blockIdx.y"), (j0, "blockIdx.x"), (i1, "threadIdx.y"), (j1, "threadIdx.x")):
+        sch.bind(loop, axis)
+
+
+def blocks_ignoring_registers(threads, registers, shared_bytes):
+    limits = [64 // -(-threads // 32), 32] + ([164 * 1024 // shared_bytes] if shared_bytes else [])
+    return min(limits)
+
+
 WRONG = {
     ("01_ir", "check_build_mlp"): ({"build_mlp": build_mlp_without_relu}, "differ"),
     ("01_ir", "check_conv_output_shape"): ({"conv2d_output_shape": conv_shape_without_dilation}, "wrong answer"),
@@ -248,6 +272,9 @@ WRONG = {
     ("08_performance", "check_geomean"): ({"geomean": lambda r: sum(r) / len(r)}, "geomean([2.0, 0.5])"),
     ("08_performance", "check_amdahl"): ({"amdahl": lambda f, s: (1 - f) + f * s}, "amdahl(0.5, 2.0)"),
     ("08_performance", "check_interleaved_timer"): ({"interleaved": interleaved_in_blocks}, "not interleaved"),
+    ("09_gpus", "check_bind_to_threads"): ({"bind_to_threads": bind_blocks_only}, "threadIdx"),
+    ("09_gpus", "check_tile_shared"): ({"tile_shared": tile_without_shared}, "no __shared__"),
+    ("09_gpus", "check_blocks_per_sm"): ({"blocks_per_sm": blocks_ignoring_registers}, "wrong answer"),
 }
 #: Classes built lazily (they import the tuner): the entry holds a factory.
 FACTORIES = {("04_tuning", "check_hill_climb")}

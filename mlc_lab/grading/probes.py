@@ -193,6 +193,33 @@ def interleaved_order(ns: dict[str, Any], fn_name: str, names: Any, rounds: int)
     return {"order": list(order), "result": dict(result)}
 
 
+def gpu_schedule(ns: dict[str, Any], fn_name: str, shape: Any, a: Any, b: Any) -> Any:
+    """The student's schedule on a fresh (m, n, k) matmul: its CUDA C, kernel facts, and its output on
+    A @ B computed by the same TensorIR with thread loops run serially on the CPU (no GPU needed)."""
+    import numpy as np
+    import tvm
+    from tvm import s_tir
+
+    from mlc_lab.codegen.tvm.gpu import cpu_build, matmul_prim_func
+    from mlc_lab.codegen.tvm.gpu.device_code import inspect_kernel
+
+    fn = _need(ns, fn_name)
+    m, n, k = (int(d) for d in shape)
+    sch = s_tir.Schedule(matmul_prim_func(m, n, k))
+    fn(sch)
+    func = sch.mod["main"]
+    try:
+        source, facts = inspect_kernel(func)
+    except Exception as exc:  # noqa: BLE001 - e.g. loops left unbound: reported, judged by the check
+        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"}
+    out = tvm.runtime.tensor(np.zeros((m, n), np.float32))
+    cpu_build(func)(tvm.runtime.tensor(np.asarray(a, np.float32)), tvm.runtime.tensor(np.asarray(b, np.float32)), out)
+    kernels = [
+        {"name": f.name, "grid": list(f.grid), "block": list(f.block), "shared_bytes": f.shared_bytes} for f in facts
+    ]
+    return {"cuda": source, "kernels": kernels, "out": out.numpy()}
+
+
 PROBES: dict[str, Callable[..., Any]] = {
     "lookup": lookup,
     "call": call,
@@ -205,4 +232,5 @@ PROBES: dict[str, Callable[..., Any]] = {
     "run_backend": run_backend,
     "dynamo_count": dynamo_count,
     "interleaved_order": interleaved_order,
+    "gpu_schedule": gpu_schedule,
 }

@@ -1,13 +1,14 @@
-"""A GPU performance model: a roofline per kernel, corrected for occupancy, waves and launch cost.
+"""A GPU performance model: a roofline per kernel, corrected for occupancy, load balance over the SMs and launch cost.
 
 Per kernel the model needs what a launch asks for (`KernelLaunch`: FLOPs, DRAM bytes, grid, block,
 shared memory and registers, all read from the IR and the generated code) and a GPU (`GPUSpec`). It says:
 
     occupancy   resident warps per SM / the SM's maximum, limited by threads, registers and shared
                 memory per SM, and by the blocks per SM limit (CUDA Occupancy Calculator rules);
-    parallel    how much of the GPU the launch can keep busy: the share of SMs the grid covers, the tail
-                of the last wave, and latency hiding on a busy SM (taken as saturated from
-                SATURATING_OCCUPANCY of resident warps up; below, its throughput falls in proportion);
+    parallel    how much of the GPU the launch can keep busy: balance (blocks spread over the SMs, the
+                busiest SM sets the time: 16 blocks use 16 SMs, 109 blocks on 108 SMs take two
+                blocks' time) times latency hiding on a busy SM (saturated from SATURATING_OCCUPANCY of
+                resident warps up; below, its throughput falls in proportion);
     time        max(FLOPs / peak, bytes / bandwidth) / parallel + LAUNCH_OVERHEAD_S.
 
 So a prediction is never below the roofline bound max(FLOPs/peak, bytes/bandwidth). Bytes are the
@@ -166,14 +167,12 @@ def predict_kernel(launch: KernelLaunch, gpu: str | GPUSpec = "A100", dtype: str
     """The model's time for one kernel (module docstring)."""
     spec = gpu_spec(gpu)
     blocks_per_sm, limited_by, occ = occupancy(launch, spec)
-    slots = blocks_per_sm * spec.sm_count
-    waves = math.ceil(launch.blocks / slots)
-    sm_share = min(1.0, launch.blocks / spec.sm_count)  # a grid smaller than the SM count leaves SMs idle
-    tail = launch.blocks / (waves * slots) if waves > 1 else 1.0  # the last wave's empty slots
-    per_busy_sm = min(blocks_per_sm, math.ceil(launch.blocks / spec.sm_count))  # blocks resident on a busy SM
-    resident = per_busy_sm * math.ceil(launch.threads_per_block / spec.warp_size) / spec.max_warps_per_sm
+    # blocks spread over the SMs; the busiest SM sets the time (a grid of 16 blocks keeps 16 SMs busy)
+    per_sm = math.ceil(launch.blocks / spec.sm_count)
+    balance = launch.blocks / (per_sm * spec.sm_count)
+    resident = min(blocks_per_sm, per_sm) * math.ceil(launch.threads_per_block / spec.warp_size) / spec.max_warps_per_sm
     hiding = min(1.0, resident / SATURATING_OCCUPANCY)
-    parallel = sm_share * tail * hiding
+    parallel = balance * hiding
     compute_s, memory_s = launch.flops / peak_flops(spec, dtype), launch.bytes / spec.hbm_bytes_per_s
     roofline = max(compute_s, memory_s)
     time_s = roofline / parallel + launch.launches * LAUNCH_OVERHEAD_S

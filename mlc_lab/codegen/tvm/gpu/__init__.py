@@ -8,7 +8,14 @@ build.py (`build_gpu`: graph -> GPUCompiledGraph).
 from mlc_lab.codegen.tvm.gpu.build import GPUCompiledGraph, build_gpu
 from mlc_lab.codegen.tvm.gpu.cpu_check import cpu_build, run_on_cpu, serialize_threads
 from mlc_lab.codegen.tvm.gpu.device_code import DeviceKernel
-from mlc_lab.codegen.tvm.gpu.schedule import GPUScheduleError, TileConfig, dlight_schedule, schedule_matmul
+from mlc_lab.codegen.tvm.gpu.schedule import (
+    GPUScheduleError,
+    TileConfig,
+    dlight_schedule,
+    matmul_prim_func,
+    schedule_matmul,
+    schedule_naive,
+)
 from mlc_lab.codegen.tvm.gpu.target import (
     GPU_ARCH,
     GPUTargetError,
@@ -32,7 +39,9 @@ __all__ = [
     "dlight_schedule",
     "gpu_target",
     "is_gpu_target",
+    "matmul_prim_func",
     "run_on_cpu",
     "schedule_matmul",
+    "schedule_naive",
     "serialize_threads",
 ]

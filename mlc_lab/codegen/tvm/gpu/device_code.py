@@ -252,3 +252,13 @@ def registers_per_kernel(
     if exact:
         return exact, "ptxas"
     return ptx_register_estimate(ptx, threads_per_block), "PTX estimate"
+
+
+def inspect_kernel(func: tvm.tirx.PrimFunc, target: object = "cuda") -> tuple[str, list[DeviceKernel]]:
+    """(CUDA C, kernel facts) of one scheduled PrimFunc: what a chapter or a check reads off a schedule."""
+    from mlc_lab.codegen.tvm.gpu.target import gpu_target
+
+    cuda = gpu_target(target)
+    name = str(func.attrs.get("global_symbol", "main")) if func.attrs is not None else "main"
+    device = device_module(tvm.IRModule({name: func.with_attr("global_symbol", name)}), cuda)
+    return cuda_source(device, cuda), kernel_facts(device)

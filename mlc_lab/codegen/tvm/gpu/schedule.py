@@ -183,6 +183,16 @@ def cooperative_load(sch: s_tir.Schedule, block, read_index: int, at, threads: i
     return copy
 
 
+def matmul_prim_func(m: int, n: int, k: int, dtype: str = "float32") -> tvm.tirx.PrimFunc:
+    """C[i, j] = sum_k A[i, k] B[k, j] as an unscheduled PrimFunc (loops i, j, k; buffers A, B, C)."""
+    from tvm import te
+
+    a, b = te.placeholder((m, k), dtype, name="A"), te.placeholder((k, n), dtype, name="B")
+    r = te.reduce_axis((0, k), name="k")
+    c = te.compute((m, n), lambda i, j: te.sum(a[i, r] * b[r, j], axis=r), name="C")
+    return te.create_prim_func([a, b, c]).with_attr("global_symbol", "matmul")
+
+
 # -- the teaching baseline: one thread per output element, no reuse ----------------------------------------------
 def schedule_naive(sch: s_tir.Schedule, threads: int = 256) -> None:
     """Bind every loop nest's spatial loops to (blockIdx.x, threadIdx.x); reductions run inside a thread."""
