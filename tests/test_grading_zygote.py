@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import mlc_lab
-from mlc_lab.grading import grade, zygote
+from mlc_lab.grading import grade, grader, zygote
 from mlc_lab.grading.grader import Options
 from mlc_lab.grading.sandbox import MARKER, Limits
 
@@ -221,6 +221,8 @@ def test_no_zygote_or_its_folder_outlives_grading(
     assert len(starts) == 1 and running(str(temp)) == starts
     zygote.close_servers()
     assert not running(str(temp)) and not list(temp.glob("mlc-lab-zygote-*"))
+    # the folder remover's thread is alive now, and still the grading processes are forked (no re-import)
+    assert grader._pool_context().get_start_method() == "fork"
 
     report = grade(tmp_path / "class", checks=CHECKS, options=Options(guard=()), jobs=2)
     assert all(n.ok for n in report.notebooks)

@@ -14,7 +14,8 @@ The protocol (chapter authors follow it):
    in the student's kernel, and what nbval on `solutions/` runs.
 4. `grade(path)` / `mlc-lab grade PATH` is the official verdict: it drops every `check`-tagged cell,
    runs the rest in an isolated process (`sandbox`: own temp folder and package copy, `python -I`,
-   scrubbed environment, time/memory/output limits, every process killed at the end), then runs each
+   scrubbed environment, time/memory/output limits, every process killed at the end; forked from a
+   pre-started `zygote` so a class pays the interpreter's start and imports once), then runs each
    check in the grader's own process against it (`probes` run the student's code on inputs chosen
    at grading time; answers come back as JSON data, `wire`). Patching anything in the notebook's
    process changes what it answers, never how the answer is judged.

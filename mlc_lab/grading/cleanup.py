@@ -18,6 +18,8 @@ import tempfile
 import threading
 from collections.abc import Iterator
 
+#: The remover thread's name (a forked child may inherit it: it holds no lock the child needs).
+THREAD = "mlc-lab-cleanup"
 _queue: queue.Queue[str] = queue.Queue()
 _owner: int | None = None  # the pid whose thread serves `_queue`
 _lock = threading.Lock()
@@ -29,7 +31,7 @@ def remove_later(path: str | os.PathLike[str]) -> None:
     with _lock:
         if _owner != os.getpid():
             _owner = os.getpid()
-            threading.Thread(target=_serve, name="mlc-lab-cleanup", daemon=True).start()
+            threading.Thread(target=_serve, name=THREAD, daemon=True).start()
             _drain_at_exit()
     _queue.put(os.fspath(path))
 

@@ -2,8 +2,9 @@
 
 For one notebook: read it from a snapshot of its bytes (taken before any submission runs, so no
 student can change another's file), drop its `check`-tagged cells, inspect the rest with `ast`
-(integrity), run them in a `Sandbox` (a temporary folder holding a copy of the submission and a
-private copy of the package), then run each official check here against the student's process
+(integrity), run them in a `Sandbox` (a temporary folder holding a copy of the submission; the process
+forked from this grading process's `zygote`, which imported a private copy of the package once and is
+replaced when a submission changed that copy), then run each official check here against the student's process
 through probes, on inputs chosen now from a per-run seed. The installed package and the class's
 submission files are verified (and restored) after each submission; a change flags the submission.
 """
@@ -294,9 +295,11 @@ def _verify(report: NotebookReport, batch: _Batch, guards: list[integrity.Guard]
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """Fork the grading processes when that is safe (Linux, no other thread here): they start with the
-    grader already imported (a spawned one spends ~1 s importing it again); spawn otherwise."""
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+    """Fork the grading processes when that is safe (Linux, no other thread here but the folder
+    remover, which holds no lock a child needs): they start with the grader already imported (a
+    spawned one spends ~1 s importing it again); spawn otherwise."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and t.name != cleanup.THREAD]
+    if "fork" in multiprocessing.get_all_start_methods() and not others:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
