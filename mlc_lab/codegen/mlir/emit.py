@@ -15,6 +15,7 @@ from itertools import count
 
 import numpy as np
 
+from mlc_lab.codegen.mlir import index_ops  # noqa: F401  (registers the `take` emitter)
 from mlc_lab.codegen.mlir.ops import emit_node, emitter_for
 from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
 from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, affine_map, dense_literal, tensor_type
