@@ -188,10 +188,17 @@ def scalar_te_function(op: str) -> TEFunction | None:
 
         def element(*i: Scalar) -> Scalar:
             if axis is not None:
-                args = [inputs[0][*i], *(p[i[axis]] for p in inputs[1:])]
+                reads = [inputs[0][*i], *(p[i[axis]] for p in inputs[1:])]
             else:
-                args = [x[*broadcast_index(i, x.shape)] for x in inputs]
-            return scalar(TE, *args, **attrs)
+                reads = [x[*broadcast_index(i, x.shape)] for x in inputs]
+            # each input is read once, into a Let variable the formula may use many times: inlined
+            # producers (a fused chain) then appear once, not once per use (clip(silu(x)) reads its
+            # input 9 times through NaN-propagating max/min; the chain would grow 9x per op)
+            names = [tvm.tirx.Var(f"{name}_v{k}", dtype_of(r)) for k, r in enumerate(reads)]
+            body = scalar(TE, *names, **attrs)
+            for var, read in zip(reversed(names), reversed(reads)):
+                body = tvm.tirx.Let(var, read, body)
+            return body
 
         return compute(out.shape, element, name=name)
 
