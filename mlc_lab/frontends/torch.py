@@ -226,10 +226,29 @@ def static_nodes(graph: fx.Graph, weights: dict[str, _Weight]) -> set[fx.Node]:
     for node in graph.nodes:
         if node.op == "placeholder" and node.name in weights:
             static.add(node)
+        elif node.op == "call_function" and node.target in VALUE_FREE:
+            static.add(node)
         elif node.op == "call_function" and all(a in static for a in node.all_input_nodes):
             if node.target is operator.getitem or _foldable(node, weights):
                 static.add(node)
     return static
+
+
+#: Ops whose result depends on their tensor inputs' shapes and dtypes only, never on their values:
+#: they fold even when those inputs are the user's (`ids.new_ones(...)`, `torch.zeros_like(x)`).
+VALUE_FREE: frozenset[Any] = frozenset(
+    {
+        aten.new_ones.default,
+        aten.new_zeros.default,
+        aten.new_full.default,
+        aten.new_empty.default,
+        aten.ones_like.default,
+        aten.zeros_like.default,
+        aten.full_like.default,
+        aten.empty_like.default,
+        aten.sym_size.int,
+    }
+)
 
 
 def _foldable(node: fx.Node, weights: dict[str, _Weight]) -> bool:
@@ -254,7 +273,11 @@ def _fold_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
 
 
 def _static_args(value: Any, env: dict[fx.Node, Any]) -> Any:
+    """Static values as tensors; a user's value (only a VALUE_FREE op gets one) as zeros of its type."""
     if isinstance(value, fx.Node):
+        if isinstance(env[value], Node):
+            meta = value.meta["val"]
+            return torch.zeros(meta.shape, dtype=meta.dtype)
         value = env[value]
     if isinstance(value, _Weight):
         return value.tensor
@@ -596,8 +619,8 @@ def scaled_dot_product_attention(
     """softmax(Q @ K^T * scale + mask) @ V, spelled out with matmul, mul, add and softmax."""
     if dropout_p:
         raise FrontendError(f"scaled_dot_product_attention with dropout_p={dropout_p} is random; use 0 for inference")
-    if enable_gqa:
-        raise FrontendError("scaled_dot_product_attention with enable_gqa=True is not supported")
+    if enable_gqa:  # grouped-query attention: each key/value head serves heads // kv_heads query heads
+        key, value = (_repeat_heads(cx, t, query.shape[-3]) for t in (key, value))
     dtype, rank = query.dtype, key.type.rank
     (q_len, depth), k_len = query.shape[-2:], key.shape[-2]
     key_t = cx.op("transpose", key, perm=(*range(rank - 2), rank - 1, rank - 2))
@@ -612,6 +635,16 @@ def scaled_dot_product_attention(
     return cx.op("matmul", cx.op("softmax", scores, axis=-1), value)
 
 
+def _repeat_heads(cx: Context, x: Node, heads: int) -> Node:
+    """[..., kv_heads, L, D] -> [..., heads, L, D], each head repeated heads // kv_heads times in a row."""
+    *lead, kv, length, depth = x.shape
+    if heads % kv:
+        raise FrontendError(f"enable_gqa: {heads} query heads is not a multiple of {kv} key/value heads")
+    spread = cx.op("reshape", x, shape=(*lead, kv, 1, length, depth))
+    tiled = cx.op("broadcast_to", spread, shape=(*lead, kv, heads // kv, length, depth))
+    return cx.op("reshape", tiled, shape=(*lead, heads, length, depth))
+
+
 def _additive_mask(cx: Context, mask: Node, dtype: str) -> Node:
     """A float mask is added as is; a boolean mask (True = may attend) becomes 0 / -inf."""
     if mask.dtype != "bool":
@@ -619,6 +652,96 @@ def _additive_mask(cx: Context, mask: Node, dtype: str) -> Node:
     if mask.op == "constant":
         return cx.const(np.where(mask.value, 0, -np.inf), dtype, "attn_mask")
     return cx.op("log", cx.cast(mask, dtype))  # log(1) = 0, log(0) = -inf: exact, with the IR's own ops
+
+
+# == converters: lookups and indexing ============================================================
+def embedding(cx: Context, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False) -> Node:
+    """Rows of the table at the given positions (padding_idx only matters for training)."""
+    return cx.op("take", weight, indices, axis=0)
+
+
+def index_select(cx: Context, x, dim, index) -> Node:
+    return cx.op("take", x, index, axis=dim % x.type.rank)
+
+
+def index_tensor(cx: Context, x, indices) -> Node:
+    """x[..., i, j, ...] with integer index tensors on adjacent axes (`x[:, idx]`, `x[rows, cols]`):
+    the indexed axes are merged into one and read with a single `take` at the combined position."""
+    axes = [d for d, i in enumerate(indices) if i is not None]
+    if any(i.dtype == "bool" for i in indices if i is not None):
+        raise FrontendError("indexing with a boolean mask gives a data-dependent shape; use torch.where instead")
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise FrontendError(f"advanced indexing on non-adjacent axes {axes} is not supported")
+    first, n = axes[0], len(axes)
+    sizes = x.shape[first : first + n]
+    shape = tuple(np.broadcast_shapes(*(indices[d].shape for d in axes)))
+    if n == 1:  # take itself counts a negative position from the end
+        position = indices[first]
+    else:
+        position = None
+        for d, size in zip(axes, sizes):
+            i, n_i = cx.cast(indices[d], "int64"), cx.const(size, "int64", "size")
+            i = cx.op("where", cx.op("less", i, cx.const(0, "int64", "zero")), cx.op("add", i, n_i), i)
+            position = i if position is None else cx.op("add", cx.op("mul", position, n_i), i)
+    if position.shape != shape:
+        position = cx.op("broadcast_to", position, shape=shape)
+    merged = x if n == 1 else cx.op("reshape", x, shape=x.shape[:first] + (math.prod(sizes),) + x.shape[first + n :])
+    return cx.op("take", merged, position, axis=first)
+
+
+# == converters: comparisons, masks and boolean logic =============================================
+def _promoted(cx: Context) -> str:
+    """The dtype PyTorch compares two operands in (its type promotion of the fx node's first two arguments)."""
+    a, b = (v.meta["val"] if isinstance(v, fx.Node) else v for v in cx.fx_node.args[:2])
+    return _dtype(torch.result_type(a, b))
+
+
+def _compare(op: str) -> Converter:
+    def convert(cx: Context, x, other) -> Node:
+        dtype = _promoted(cx)
+        return cx.op(op, cx.tensor(x, dtype), cx.tensor(other, dtype))
+
+    convert.__name__ = convert.__qualname__ = op
+    return convert
+
+
+def where(cx: Context, condition, x, other) -> Node:
+    dtype = cx.out_dtype
+    return cx.op("where", cx.tensor(condition, "bool"), cx.tensor(x, dtype), cx.tensor(other, dtype))
+
+
+def masked_fill(cx: Context, x, mask, value) -> Node:
+    """x with `value` where mask is True."""
+    return cx.op("where", cx.tensor(mask, "bool"), cx.tensor(value, x.dtype), x)
+
+
+def _logical(op: str) -> Converter:
+    """and/or on bool tensors (`&`, `|` on masks); bitwise arithmetic on integers is not supported."""
+
+    def convert(cx: Context, x, other) -> Node:
+        if not all(isinstance(v, Node) and v.dtype == "bool" for v in (x, other)):
+            raise FrontendError(f"{op} is supported on bool tensors (masks) only, not on integers")
+        return cx.op(op, x, other)
+
+    convert.__name__ = convert.__qualname__ = op
+    return convert
+
+
+def logical_not(cx: Context, x) -> Node:
+    if x.dtype != "bool":
+        raise FrontendError(f"~x / logical_not is supported on bool tensors (masks) only, not on {x.dtype}")
+    return cx.op("logical_not", x)
+
+
+def _triangle(keep: Any) -> Converter:
+    """triu/tril: x where a constant triangular mask holds, else 0."""
+
+    def convert(cx: Context, x, diagonal=0) -> Node:
+        mask = keep(np.ones(x.shape[-2:], dtype=bool), diagonal)
+        return cx.op("where", cx.const(mask, "bool", "mask"), x, cx.const(0, x.dtype, "zero"))
+
+    convert.__name__ = convert.__qualname__ = keep.__name__
+    return convert
 
 
 # == converters: elementwise (the 1:1 ones are `same(...)` entries in the table) ==================
@@ -731,6 +854,17 @@ def mm(cx: Context, x, mat2) -> Node:
     return cx.op("matmul", x, mat2)
 
 
+def addmm(cx: Context, x, mat1, mat2, beta=1, alpha=1) -> Node:
+    """beta * x + alpha * (mat1 @ mat2) (GPT-2's Conv1D layers: bias + x @ W)."""
+    y = cx.op("matmul", mat1, mat2)
+    if alpha != 1:
+        y = cx.op("mul", y, cx.const(alpha, y.dtype, "alpha"))
+    if beta == 0:
+        return y
+    bias = x if beta == 1 else cx.op("mul", x, cx.const(beta, x.dtype, "beta"))
+    return cx.op("add", y, cx.cast(bias, y.dtype))
+
+
 def _reduce(op: str) -> Converter:
     """mean/sum/amax/amin over `dim` (None or [] means every axis)."""
 
@@ -808,6 +942,20 @@ def expand(cx: Context, x, size, implicit=False) -> Node:
     lead = len(size) - x.type.rank
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(size))
     return x if shape == x.shape else cx.op("broadcast_to", x, shape=shape)
+
+
+def repeat(cx: Context, x, repeats) -> Node:
+    """x.repeat(r0, r1, ...): each axis s becomes (r, s) by broadcasting, then (r * s) by a reshape."""
+    repeats = tuple(repeats)
+    shape = (1,) * (len(repeats) - x.type.rank) + x.shape
+    spread = cx.op("reshape", x, shape=tuple(d for s in shape for d in (1, s)))
+    tiled = cx.op("broadcast_to", spread, shape=tuple(d for r, s in zip(repeats, shape) for d in (r, s)))
+    return cx.op("reshape", tiled, shape=tuple(r * s for r, s in zip(repeats, shape)))
+
+
+def stack(cx: Context, tensors, dim=0) -> Node:
+    rank = tensors[0].type.rank + 1
+    return cat(cx, [unsqueeze(cx, cx.cast(t, cx.out_dtype), dim % rank) for t in tensors], dim % rank)
 
 
 def cat(cx: Context, tensors, dim=0) -> Node:
@@ -961,11 +1109,46 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.pow.Tensor_Tensor: pow_,
     aten.reciprocal.default: reciprocal,
     aten.to.dtype: to_dtype,
+    aten.to.dtype_layout: to_dtype,
+    aten.to.device: to_dtype,
     aten._to_copy.default: to_dtype,
+    # lookups, comparisons, masks
+    aten.embedding.default: embedding,
+    aten.index_select.default: index_select,
+    aten.index.Tensor: index_tensor,
+    aten.eq.Tensor: _compare("equal"),
+    aten.eq.Scalar: _compare("equal"),
+    aten.ne.Tensor: _compare("not_equal"),
+    aten.ne.Scalar: _compare("not_equal"),
+    aten.lt.Tensor: _compare("less"),
+    aten.lt.Scalar: _compare("less"),
+    aten.le.Tensor: _compare("less_equal"),
+    aten.le.Scalar: _compare("less_equal"),
+    aten.gt.Tensor: _compare("greater"),
+    aten.gt.Scalar: _compare("greater"),
+    aten.ge.Tensor: _compare("greater_equal"),
+    aten.ge.Scalar: _compare("greater_equal"),
+    aten.where.self: where,
+    aten.where.ScalarSelf: where,
+    aten.where.ScalarOther: where,
+    aten.where.Scalar: where,
+    aten.masked_fill.Scalar: masked_fill,
+    aten.masked_fill.Tensor: masked_fill,
+    aten.logical_and.default: _logical("logical_and"),
+    aten.logical_or.default: _logical("logical_or"),
+    aten.bitwise_and.Tensor: _logical("logical_and"),
+    aten.bitwise_or.Tensor: _logical("logical_or"),
+    aten.__and__.Tensor: _logical("logical_and"),
+    aten.__or__.Tensor: _logical("logical_or"),
+    aten.logical_not.default: logical_not,
+    aten.bitwise_not.default: logical_not,
+    aten.triu.default: _triangle(np.triu),
+    aten.tril.default: _triangle(np.tril),
     # matrix products and reductions
     aten.matmul.default: matmul,
     aten.mm.default: mm,
     aten.bmm.default: mm,
+    aten.addmm.default: addmm,
     aten.mean.dim: _reduce("mean"),
     aten.mean.default: _reduce("mean"),
     aten.sum.dim_IntList: _reduce("sum"),
@@ -986,6 +1169,8 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.squeeze.dims: squeeze,
     aten.expand.default: expand,
     aten.cat.default: cat,
+    aten.stack.default: stack,
+    aten.repeat.default: repeat,
     aten.slice.Tensor: slice_,
     aten.select.int: select,
     aten.split.Tensor: split,
