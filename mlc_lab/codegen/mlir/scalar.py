@@ -79,9 +79,8 @@ BOOL_OPS = {
 
 
 # -- helpers the handler shares ---------------------------------------------------------------
-#: float64 math functions IREE cannot compile (its llvm-cpu backend links no libm): `tanh` is expanded
-#: (see `tanh`); these are refused with an error naming the node (`MLIROps`).
-NO_FLOAT64 = ("erf",)
+# IREE's llvm-cpu backend links no libm, so float64 math functions must be expanded (`tanh`) or refused
+# with an error naming the node (`MLIROps.erf`).
 
 
 def tanh(b: Body, x: str, dt: str) -> str:
