@@ -31,17 +31,29 @@ def tune_model(
     strategy: str = "model",
     progress: bool = True,
     budget: str | float | None = None,
+    target: Any = None,
 ) -> dict[str, Any]:
     """Tune every distinct kernel `mlc_lab.compile(model, example_inputs, backend="tvm", passes=passes)`
     will build (same import, same pass preset, so the records' keys match); returns key -> TuneResult.
     `mlc_lab.compile(..., tuning_db=db)` then applies them.
 
     budget: a time budget ("90s", "5m", seconds) shared by all kernels instead of `trials` per kernel
-    (`mlc_lab.tuning.budget`)."""
+    (`mlc_lab.tuning.budget`).
+    target: the TVM target to compile for (default: this CPU), e.g. `{"kind": "llvm", "mcpu": "haswell"}` to
+    tune AVX2 code on an AVX-512 machine; its records are keyed by its `mcpu` (`tools/tune_zoo.py`)."""
     graph = import_model(model, example_inputs)
     graph = PassManager(resolve_passes(passes, graph, "tvm")).apply(graph)
     if budget is not None:
+        if target is not None:
+            raise ValueError("tune_model: a time budget tunes for this CPU only; give trials= with target=")
         log = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
         return tune_graph(graph, parse_budget(budget), log, progress=progress, strategy=strategy)
-    tasks = tasks_from_graph(graph)
-    return {task.key: tune(task, trials, strategy=strategy, db=db, progress=progress) for task in tasks}
+    key = ""
+    if target is not None:
+        from mlc_lab.codegen.target import resolve_target
+        from mlc_lab.tuning.task import target_signature
+
+        target = resolve_target(target)
+        key = target_signature(target)
+    tasks = tasks_from_graph(graph, key)
+    return {t.key: tune(t, trials, strategy=strategy, db=db, progress=progress, target=target) for t in tasks}

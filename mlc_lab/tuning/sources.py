@@ -53,6 +53,11 @@ VALIDATION_RTOL = 1e-4
 PROBE_REPEAT = 3
 #: Transferred candidates tried per kernel (fastest on their own machine first) before the default is used.
 MAX_TRANSFER_TRIES = 2
+#: Revision of the default schedule a probe verdict was measured against. Bump it when the default gets
+#: faster (weights packed at build time: 2): a verdict "the record beats the default" from an older
+#: revision is stale, and the record is probed again.
+DEFAULT_REVISION = 2
+PROBED = f"probed against default r{DEFAULT_REVISION}"
 
 
 class ScheduleSourceWarning(TuningLogWarning):
@@ -214,9 +219,10 @@ class ScheduleSources:
     def _verdict(self, node: Node, key: str, record: Record, origin: str, probe: bool, validate: bool) -> Record:
         """Validate `record` on this kernel against the interpreter and (with `probe`) time it against the default.
 
-        A verdict already in the checked log is reused (re-timed only if it was never probed and now must be)."""
+        A verdict already in the checked log is reused (re-timed if it must be probed and was not probed
+        against this `DEFAULT_REVISION` of the default schedule)."""
         known = self.verdicts.get((key, config_id(record.config)))
-        if known is not None and (known.ok or not validate) and (not probe or known.strategy.endswith("probed")):
+        if known is not None and (known.ok or not validate) and (not probe or known.strategy.endswith(PROBED)):
             return known
         verdict = check_record(node, record, self.target, probe, self.fallback)
         verdict = Record(
@@ -226,7 +232,7 @@ class ScheduleSources:
             error=verdict.error,
             task=node.name,
             target=self.target,
-            strategy=f"checked {record.target}{' probed' if probe else ''}",
+            strategy=f"checked {record.target}{' ' + PROBED if probe else ''}",
             flops=record.flops,
         )
         self.verdicts[(key, config_id(record.config))] = verdict
@@ -276,7 +282,7 @@ def _similar(mcpu: str, this: str) -> bool:
 
 
 def _timing(verdict: Record | None) -> str:
-    if verdict is None or not verdict.strategy.endswith("probed"):
+    if verdict is None or not verdict.strategy.endswith(PROBED):
         return "not timed against the default"
     return f"probe: record {verdict.cost * 1e6:.3g} us, faster than the default here"
 
