@@ -84,10 +84,28 @@ import os, signal
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
     except OSError:
         continue
-    if b"mlc_lab.grading.zygote import main" in cmdline and int(pid) != os.getpid():  # forked: the same cmdline
+    # this grader's zygote (a sibling: both are the grader's children); this process has the same cmdline
+    if b"mlc_lab.grading.zygote import main" in cmdline and parent == os.getppid() and int(pid) != os.getpid():
         os.kill(int(pid), signal.SIGKILL)
+```
+"""
+
+STOPPER = """
+```{code-cell} ipython3
+import os, signal
+
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        continue
+    # this grader's zygote (a sibling: both are the grader's children); this process has the same cmdline
+    if b"mlc_lab.grading.zygote import main" in cmdline and parent == os.getppid() and int(pid) != os.getpid():
+        os.kill(int(pid), signal.SIGSTOP)
 ```
 """
 
@@ -155,7 +173,7 @@ def test_forked_students_are_isolated_like_fresh_processes(tmp_path: Path, start
     assert first["draw"] != second["draw"]  # NumPy's global generator is reseeded per student
 
 
-def test_a_notebook_changing_the_package_copy_or_killing_the_zygote_harms_no_later_student(
+def test_a_notebook_changing_the_package_copy_or_killing_or_stopping_the_zygote_harms_no_later_student(
     tmp_path: Path, starts: list[int]
 ) -> None:
     out = tmp_path / "seen.jsonl"
@@ -164,13 +182,18 @@ def test_a_notebook_changing_the_package_copy_or_killing_the_zygote_harms_no_lat
     notebook(cls, "b_later", LATER, out=out)
     notebook(cls, "c_killer", KILLER, out=out)
     notebook(cls, "d_after", LATER, out=out)
+    notebook(cls, "e_stopper", STOPPER, out=out)
+    notebook(cls, "f_after", LATER, out=out)
+    start = time.monotonic()
     report = grade(cls, checks=CHECKS, options=Options(guard=()))
+    elapsed = time.monotonic() - start
     scores = {Path(n.path).parent.name: n for n in report.notebooks}
     assert all(n.ok for n in scores.values()), {
         k: (n.error, n.cell_errors, [r.message for r in n.results if not r.passed]) for k, n in scores.items()
     }
-    assert seen(out) == [{"planted": False, "book_patched": False}] * 2
-    assert len(starts) == 3  # the first, a fresh one after a_tamper's change, one after c_killer's kill
+    assert seen(out) == [{"planted": False, "book_patched": False}] * 3
+    assert len(starts) == 4  # the first, and fresh ones after a_tamper's change, c_killer's kill, e_stopper's stop
+    assert elapsed < zygote.FORK_TIMEOUT  # f_after did not wait for the stopped zygote to answer
     assert not (PACKAGE / "planted.py").exists() and "PLANTED" not in (PACKAGE / "book.py").read_text()
 
 

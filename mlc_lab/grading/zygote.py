@@ -166,6 +166,14 @@ def fingerprint(root: Path) -> tuple[tuple[str, int, int, int, int, int], ...]:
     return tuple(out)
 
 
+def _stopped(pid: int) -> bool:
+    """A process stopped by a signal (SIGSTOP, a tracer) would never answer a fork request."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
 class ForkedProcess:
     """A student forked by the zygote and re-parented to us: the part of `Popen` the sandbox uses."""
 
@@ -295,11 +303,16 @@ class ForkServer:
         return lines[-1] if lines else "no output"
 
     def after_submission(self) -> bool:
-        """Start afresh when the package copy changed (or the zygote died); True when it did."""
+        """Start afresh when the package copy changed, or the zygote died or was stopped; True when it did."""
         if self.proc is None:
             return False
         assert self.folder is not None
-        if self.proc.poll() is None and fingerprint(self.folder / "pkg") == self._print:
+        try:
+            intact = self.proc.poll() is None and not _stopped(self.proc.pid)
+            intact = intact and fingerprint(self.folder / "pkg") == self._print
+        except OSError:  # a file vanished while we looked: changed
+            intact = False
+        if intact:
             return False
         self.close()
         return True
