@@ -83,9 +83,9 @@ def _gpu_target(target: Any) -> bool:
     return is_gpu_target(target)
 
 
-def _tvm_gpu(graph: Graph, tuning_db: Any = None, schedule: Any = None, **options: Any) -> Runner:
+def _tvm_gpu(graph: Graph, tuning_db: Any = None, **options: Any) -> Runner:
     """TVM for a CUDA GPU (`mlc_lab.codegen.tvm.gpu`): builds anywhere; runs where a CUDA GPU is."""
-    if tuning_db is not None or schedule is not None:
+    if tuning_db is not None or "schedule" in options:
         raise ValueError("tuning_db= and schedule= are CPU schedules; a GPU target uses the GPU schedules")
     from mlc_lab.codegen.tvm.gpu import build_gpu
 

@@ -161,6 +161,18 @@ def test_gpu_schedules_compute_the_interpreters_answer(make):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["transformer_block"])
+def test_zoo_models_compiled_for_cuda_compute_what_pytorch_does(name):
+    """Through mlc_lab.compile: batched matmuls (the template), GEMVs, softmax, layer norm, gelu (dlight)."""
+    from mlc_lab import zoo
+
+    model = zoo.load(name)
+    compiled = mlc_lab.compile(model.module, model.example_inputs, backend="tvm", target="cuda")
+    got = run_on_cpu(compiled.optimized, compiled.runner.kernels, *model.numpy_inputs())
+    for g, w in zip(got, model.torch_outputs()):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
 def test_serialized_check_catches_a_cooperative_load_that_misses_half_the_tile():
     """The CPU check is not vacuous: with half the threads along y copying, half of A's tile is never loaded."""
     import tvm
@@ -201,6 +213,11 @@ def test_cpu_models_have_no_gpu_code_and_bad_targets_are_named():
         gpu_target({"kind": "llvm"})
     with pytest.raises(ValueError, match="tune= tunes CPU schedules"):
         mlc_lab.compile(matmul_graph(16, 16, 16), backend="tvm", target="cuda", tune=1)
+    with pytest.raises(ValueError, match="tuning_db= and schedule= are CPU schedules"):
+        mlc_lab.compile(matmul_graph(16, 16, 16), backend="tvm", target="cuda", schedule=None)
+    cpu = mlc_lab.compile(matmul_graph(16, 16, 16), backend="interpreter")
+    with pytest.raises(AttributeError, match="compiled for the CPU: no GPU code"):
+        cpu.cuda_source  # noqa: B018 - the property raises
 
 
 # == the GPU model ===========================================================================================
