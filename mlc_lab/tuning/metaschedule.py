@@ -93,6 +93,39 @@ def _classes():
     return InProcessBuilder, InProcessRunner
 
 
+def light_tensor_intrin() -> None:
+    """Make `import tvm.s_tir.tensor_intrin` load only the x86 intrinsics (~1 s instead of 50-150 s).
+
+    MetaSchedule's TuneContext imports that package, which parses every CUDA/ROCm/Hexagon/ARM
+    intrinsic; a CPU search needs at most the x86 ones. The package's real folder stays its path, so
+    any submodule still imports on demand. A no-op once the package is loaded (either way).
+    """
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    name = "tvm.s_tir.tensor_intrin"
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return
+    package = types.ModuleType(name, "TVM's tensor intrinsics, x86 only (see mlc_lab.tuning.metaschedule)")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__file__ = spec.origin
+    sys.modules[name] = package
+    importlib.import_module(f"{name}.x86")
+
+
+def plain_text_tables() -> None:
+    """MetaSchedule prints its progress table through pandas when it finds a Jupyter kernel, and pandas is
+    not installed: tell it there is no kernel, so the table prints as text (in a notebook too)."""
+    import tvm_ffi
+
+    tvm_ffi.register_global_func("s_tir.meta_schedule.using_ipython", lambda: False, override=True)
+
+
 def _numpy_fill(tensor) -> None:
     tensor.copyfrom(np.random.default_rng(0).standard_normal(tensor.shape).astype(tensor.dtype))
 
@@ -104,6 +137,7 @@ class MetaScheduleResult:
     result: TuneResult
     best_func: object | None
     verified: bool
+    trace: str | None = None  #: the best schedule as the primitives MetaSchedule applied (Python text)
 
 
 def tune_metaschedule(
@@ -117,8 +151,12 @@ def tune_metaschedule(
     repeat: int = 5,
     min_repeat_ms: int = 20,
     verbose: bool = False,
+    strategy: str = "evolutionary",
 ) -> MetaScheduleResult:
-    """Tune the kernel `task` compiles to with MetaSchedule (evolutionary search + XGBoost model)."""
+    """Tune the kernel `task` compiles to with MetaSchedule (evolutionary search + XGBoost model).
+
+    `strategy="replay-trace"` samples the design space without the evolutionary search's population
+    of thousands of candidates: a few trials in seconds (a live demo), not a real search."""
     import logging
 
     import tvm
@@ -129,6 +167,8 @@ def tune_metaschedule(
     if not verbose:  # MetaSchedule sizes its console handler from this logger's level
         logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = target or host_target()
+    light_tensor_intrin()
+    plain_text_tables()
     func, constants = lower(task.node, None)
     mod = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
     log: list[_Measurement] = []
@@ -145,6 +185,7 @@ def tune_metaschedule(
             builder=builder_cls(),
             runner=runner_cls(config, log, start),
             cost_model="xgb",
+            strategy=strategy,
             seed=seed,
         )
         sch = ms.tir_integration.compile_tir(database, mod, target)
@@ -155,7 +196,7 @@ def tune_metaschedule(
         result.wall.append(m.wall_s)
     best = None if sch is None else sch.mod["main"]
     verified = best is not None and _verify(task, best, constants, target)
-    return MetaScheduleResult(result, best, verified)
+    return MetaScheduleResult(result, best, verified, None if sch is None else str(sch.trace))
 
 
 def _verify(task: Task, func, constants, target) -> bool:

@@ -17,29 +17,52 @@ def draw_roofline(
     machine: MachineModel,
     points: Sequence[tuple[str, float, float]] = (),
     ax=None,
+    derived_peak_gflops: float | None = None,
 ) -> matplotlib.figure.Figure:
-    """`points`: (label, FLOP/byte, measured GFLOP/s). Distance below the roof is what tuning can win."""
+    """`points`: (label, FLOP/byte, measured GFLOP/s). Distance below the roof is what tuning can win.
+
+    Both roofs are drawn and named on the plot: the memory slope (bandwidth x intensity) and the
+    measured compute peak, plus a dashed derived peak (`derived_peak_gflops`, from vector width x
+    FMA units x clock) when given. Points are numbered and named in a legend beside the axes, so
+    kernels at the same intensity (every step of one matmul) never print their labels over each other.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 4))
+        fig, ax = plt.subplots(figsize=(9, 4.2))
     else:
         fig = ax.figure
     intensities = [p[1] for p in points] + [machine.ridge_intensity]
     lo, hi = min(intensities) / 4, max(intensities) * 4
     x = np.logspace(np.log10(lo), np.log10(hi), 200)
-    ax.loglog(x, machine.attainable_gflops(x), color="#333333", lw=2, label="roofline")
+    ax.loglog(x, machine.attainable_gflops(x), color="#333333", lw=2, label="roofline (measured)")
     ax.axvline(machine.ridge_intensity, color="#999999", ls=":", lw=1)
+    ax.text(lo * 1.1, machine.peak_gflops * 1.08, f"compute roof {machine.peak_gflops:.0f} GFLOP/s", fontsize=8)
+    slope_x = lo * 1.5
+    ax.text(
+        slope_x,
+        machine.bandwidth_gbs * slope_x * 1.25,
+        f"memory roof {machine.bandwidth_gbs:.1f} GB/s",
+        fontsize=8,
+        rotation=25,
+        rotation_mode="anchor",
+    )
     ax.text(
         machine.ridge_intensity,
-        machine.peak_gflops * 1.08,
+        machine.peak_gflops * 0.6,
         f" ridge {machine.ridge_intensity:.1f} FLOP/B",
         fontsize=8,
         color="#555555",
     )
-    for label, intensity, gflops in points:
-        ax.plot(intensity, gflops, "o", ms=6)
-        ax.annotate(label, (intensity, gflops), textcoords="offset points", xytext=(5, -10), fontsize=8)
+    top = machine.peak_gflops
+    if derived_peak_gflops is not None:
+        ax.axhline(derived_peak_gflops, color="#aa3333", ls="--", lw=1, label="compute roof (derived)")
+        top = max(top, derived_peak_gflops)
+    markers = "osD^vP*Xh<>"
+    for k, (label, intensity, gflops) in enumerate(points, start=1):
+        ax.plot(intensity, gflops, markers[(k - 1) % len(markers)], ms=6, label=f"{k}. {label}")
+        ax.annotate(str(k), (intensity, gflops), textcoords="offset points", xytext=(4, 3 + 6 * (k % 2)), fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_xlabel("arithmetic intensity (FLOP / byte of memory traffic)")
     ax.set_ylabel("GFLOP/s")
     ax.set_title(
@@ -47,5 +70,6 @@ def draw_roofline(
         f"{machine.threads} threads",
         fontsize=9,
     )
-    ax.set_ylim(top=machine.peak_gflops * 1.5)
+    ax.set_ylim(top=top * 1.5)
+    fig.tight_layout()
     return fig
