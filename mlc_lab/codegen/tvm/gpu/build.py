@@ -163,6 +163,8 @@ class GPUCompiledGraph:
         for node in self.graph.ops:
             kernel = self.kernels[node]
             own = [f for f in facts if f.name == kernel.name or f.name.startswith(kernel.name + "_kernel")]
+            if not own:
+                continue  # no device code (e.g. an empty output): nothing launches
             main = max(own, key=lambda f: f.blocks * f.threads_per_block)
             cost = node_cost(node)
             launches.append(
