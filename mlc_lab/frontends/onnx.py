@@ -1287,6 +1287,201 @@ def range_(cx, start, limit, delta):
     return cx.b.constant(values, name=clean_name(cx.onnx_node.output[0]))
 
 
+# == converters: resizing and einsum ==============================================================
+def _resize_matrix(in_size: int, out_size: int, scale: float, mode: str, coordinate: str, nearest: str) -> np.ndarray:
+    """The (out, in) matrix one resized axis multiplies by: one-hot rows (nearest) or two weights (linear)."""
+    x = np.arange(out_size, dtype=np.float64)
+    if coordinate == "half_pixel":
+        src = (x + 0.5) / scale - 0.5
+    elif coordinate == "half_pixel_symmetric":
+        adjustment = out_size / (scale * in_size)
+        centre = in_size / 2
+        src = centre * (1 - adjustment) + (x + 0.5) / scale - 0.5
+    elif coordinate == "pytorch_half_pixel":
+        src = (x + 0.5) / scale - 0.5 if out_size > 1 else np.zeros_like(x)
+    elif coordinate == "align_corners":
+        src = x * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(x)
+    elif coordinate == "asymmetric":
+        src = x / scale
+    else:
+        raise UnsupportedOpError(f"Resize coordinate_transformation_mode {coordinate!r} is not supported")
+    matrix = np.zeros((out_size, in_size), dtype=np.float64)
+    rows = np.arange(out_size)
+    if mode == "nearest":
+        rounding = {
+            "round_prefer_floor": lambda v: np.where(v == np.floor(v) + 0.5, np.floor(v), np.round(v)),
+            "round_prefer_ceil": lambda v: np.where(v == np.floor(v) + 0.5, np.ceil(v), np.round(v)),
+            "floor": np.floor,
+            "ceil": np.ceil,
+        }
+        if nearest not in rounding:
+            raise FrontendError(f"Resize nearest_mode {nearest!r} is not one of {sorted(rounding)}")
+        index = np.clip(rounding[nearest](src), 0, in_size - 1).astype(np.int64)
+        matrix[rows, index] = 1.0
+        return matrix
+    src = np.clip(src, 0, in_size - 1)
+    low = np.floor(src).astype(np.int64)
+    high = np.minimum(low + 1, in_size - 1)
+    weight = src - low
+    np.add.at(matrix, (rows, low), 1 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    return matrix
+
+
+def _resize_axes(cx, x: Node, sizes: Sequence[int], scales: Sequence[float], mode: str, coordinate: str, nearest: str):
+    """Resize each axis whose size changes (or whose scale is not 1) by a constant interpolation matrix."""
+    if mode not in ("nearest", "linear"):
+        raise UnsupportedOpError(f"Resize mode {mode!r} is not supported (nearest and linear are)")
+    if _is_int(x):
+        raise UnsupportedOpError(f"Resize of {x.dtype} data is not supported (floating-point only)")
+    y = x
+    for axis, (size, out, scale) in enumerate(zip(x.shape, sizes, scales)):
+        if out == size and scale == 1:
+            continue
+        matrix = _resize_matrix(size, out, scale, mode, coordinate, nearest).astype(x.dtype)
+        last = y.type.rank - 1
+        perm = tuple(i for i in range(y.type.rank) if i != axis) + (axis,)
+        moved = cx.op("transpose", y, perm=perm) if axis != last else y
+        resized = cx.op("matmul", moved, cx.const(matrix.T, x.dtype, name=f"resize{axis}"))
+        y = cx.op("transpose", resized, perm=tuple(int(i) for i in np.argsort(perm))) if axis != last else resized
+    return y
+
+
+def resize(
+    cx,
+    x,
+    roi=None,
+    scales_node=None,
+    sizes_node=None,
+    *,
+    mode="nearest",
+    coordinate_transformation_mode="half_pixel",
+    nearest_mode="round_prefer_floor",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    antialias=0,
+    axes=None,
+    keep_aspect_ratio_policy="stretch",
+):
+    """Nearest and (n-)linear resizing with static scales or sizes: per axis a constant matrix product.
+
+    Version 10 takes (x, scales) and resizes as Upsample (asymmetric coordinates, nearest rounds down).
+    """
+    rank = x.type.rank
+    if cx.version < 11:
+        scales_node, roi = roi, None
+        coordinate_transformation_mode, nearest_mode = "asymmetric", "floor"
+    if antialias or keep_aspect_ratio_policy != "stretch" or exclude_outside:
+        raise UnsupportedOpError("Resize with antialias, exclude_outside or keep_aspect_ratio_policy is not supported")
+    axes = list(range(rank)) if axes is None else [_axis(a, rank, "Resize axis") for a in axes]
+    scales, sizes = [1.0] * rank, list(x.shape)
+    if sizes_node is not None and sizes_node.type.numel:
+        given = cx.ints(sizes_node, "Resize's sizes")
+        for a, s in zip(axes, given, strict=True):
+            sizes[a], scales[a] = s, s / x.shape[a]
+    elif scales_node is not None and scales_node.type.numel:
+        given = cx.value(scales_node, "Resize's scales").reshape(-1).tolist()
+        for a, s in zip(axes, given, strict=True):
+            scales[a], sizes[a] = float(s), int(math.floor(x.shape[a] * s))
+    else:
+        raise FrontendError("Resize needs scales or sizes")
+    return _resize_axes(cx, x, sizes, scales, mode, coordinate_transformation_mode, nearest_mode)
+
+
+def upsample(cx, x, scales_node=None, *, mode="nearest", scales=None, height_scale=None, width_scale=None):
+    """Upsample (deprecated in 10): Resize with asymmetric coordinates; nearest rounds down."""
+    if cx.version >= 9:
+        scales = cx.value(scales_node, "Upsample's scales").reshape(-1).tolist()
+    elif scales is None:
+        raise FrontendError("Upsample needs scales")
+    if len(scales) != x.type.rank:
+        raise FrontendError(f"Upsample's scales {list(scales)} must have one value per axis ({x.type.rank})")
+    sizes = [int(math.floor(d * s)) for d, s in zip(x.shape, scales)]
+    return _resize_axes(cx, x, sizes, [float(s) for s in scales], mode, "asymmetric", "floor")
+
+
+def _einsum_terms(equation: str, ranks: Sequence[int]) -> tuple[list[str], str]:
+    """'bij,bjk->bik' as (['bij', 'bjk'], 'bik'); '...' becomes upper-case letters; no '->': implicit output."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ranks):
+        raise FrontendError(f"Einsum equation {equation!r} has {len(terms)} operands, the node {len(ranks)}")
+    ellipsis = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    spans = [rank - (len(term) - 3) for term, rank in zip(terms, ranks) if "..." in term]
+    width = max(spans, default=0)
+    expanded = []
+    for term, rank in zip(terms, ranks):
+        if "..." in term:  # NumPy aligns ellipsis dimensions from the right
+            n = rank - (len(term) - 3)
+            term = term.replace("...", ellipsis[width - n : width])
+        if len(term) != rank:
+            raise FrontendError(f"Einsum term {term!r} does not match an operand of rank {rank}")
+        expanded.append(term)
+    if not arrow:
+        counts = {c: "".join(expanded).count(c) for c in "".join(expanded)}
+        out = ellipsis[:width] + "".join(sorted(c for c, n in counts.items() if n == 1 and c.islower()))
+    else:
+        out = out.replace("...", ellipsis[:width])
+    return expanded, out
+
+
+def einsum(cx, *operands, equation):
+    """One or two operands with no repeated letter within a term: transposes, sums and one batched matmul.
+
+    For two operands the letters split into batch (in both and the output), contracted (in both, not the
+    output) and free ones; a letter in one operand only and not in the output is summed away first.
+    """
+    terms, out = _einsum_terms(equation, [o.type.rank for o in operands])
+    if any(len(set(t)) != len(t) for t in terms) or len(set(out)) != len(out):
+        raise UnsupportedOpError(f"Einsum {equation!r} repeats a letter in one term (diagonals) — not supported")
+    if len(operands) not in (1, 2):
+        raise UnsupportedOpError(f"Einsum of {len(operands)} operands is not supported (1 or 2 are)")
+    sizes: dict[str, int] = {}
+    for term, operand in zip(terms, operands):
+        for letter, size in zip(term, operand.shape):
+            if sizes.setdefault(letter, size) != size:
+                raise UnsupportedOpError(f"Einsum {equation!r}: letter {letter!r} has sizes {sizes[letter]} and {size}")
+
+    def reduce_to(x: Node, term: str, keep: str) -> tuple[Node, str]:
+        drop = tuple(i for i, c in enumerate(term) if c not in keep)
+        if not drop:
+            return x, term
+        return cx.op("sum", x, axes=drop, keepdims=False), "".join(c for c in term if c in keep)
+
+    def arrange(x: Node, term: str, order: str) -> Node:
+        perm = tuple(term.index(c) for c in order)
+        return x if perm == tuple(range(len(term))) else cx.op("transpose", x, perm=perm)
+
+    if len(operands) == 1:
+        (x,), (term,) = operands, terms
+        x, term = reduce_to(x, term, out)
+        return arrange(x, term, out)
+    (a, b), (ta, tb) = operands, terms
+    a, ta = reduce_to(a, ta, out + tb)
+    b, tb = reduce_to(b, tb, out + ta)
+    batch = [c for c in out if c in ta and c in tb]
+    contracted = [c for c in ta if c in tb and c not in out]
+    free_a = [c for c in ta if c not in tb]
+    free_b = [c for c in tb if c not in ta]
+    size = lambda letters: math.prod(sizes[c] for c in letters)  # noqa: E731
+    a3 = cx.op(
+        "reshape",
+        arrange(a, ta, "".join(batch + free_a + contracted)),
+        shape=(size(batch), size(free_a), size(contracted)),
+    )
+    b3 = cx.op(
+        "reshape",
+        arrange(b, tb, "".join(batch + contracted + free_b)),
+        shape=(size(batch), size(contracted), size(free_b)),
+    )
+    product = cx.op("matmul", a3, b3)
+    order = batch + free_a + free_b
+    y = cx.op("reshape", product, shape=tuple(sizes[c] for c in order))
+    return arrange(y, "".join(order), out)
+
+
 def _ops(newest: Mapping[str, int], converters: Mapping[str, Converter]) -> dict[str, OnnxOp]:
     return {name: OnnxOp(convert, newest[name]) for name, convert in converters.items()}
 
@@ -1304,7 +1499,8 @@ _NEWEST = {
     "Cast": 25, "ConstantOfShape": 25, "ConvTranspose": 22, "DepthToSpace": 13, "Elu": 22, "Expand": 13,
     "Gather": 13, "HardSigmoid": 22, "InstanceNormalization": 22, "LRN": 13, "LeakyRelu": 16, "Mean": 13,
     "Pad": 25, "PRelu": 16, "Range": 11, "Selu": 22, "Shape": 25, "Shrink": 9, "Sign": 13, "Slice": 13,
-    "Softplus": 22, "Softsign": 22, "Split": 18, "Sum": 13, "Tile": 13,
+    "Softplus": 22, "Softsign": 22, "Split": 18, "Sum": 13, "Tile": 13, "Resize": 19, "Upsample": 10,
+    "Einsum": 28,
 }  # fmt: skip
 
 ONNX_OPS: dict[str, OnnxOp] = _ops(
@@ -1375,5 +1571,8 @@ ONNX_OPS: dict[str, OnnxOp] = _ops(
         "Split": split,
         "Sum": _sum_or_mean(mean=False),
         "Tile": tile,
+        "Resize": resize,
+        "Upsample": upsample,
+        "Einsum": einsum,
     },
 )
