@@ -40,6 +40,8 @@ _import_without_iri_grammar()
 import jupytext  # noqa: E402  (already imported above: these bind the names)
 import nbformat  # noqa: E402
 
+#: libyaml's safe loader when PyYAML has it: ~10x faster on a header (a class of 100 is read twice).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Files that sit next to notebooks but are prose, never notebooks.
 PROSE_FILES = frozenset({"readme.md", "changelog.md", "license.md"})
 
@@ -56,7 +58,7 @@ def front_matter(text: str) -> dict:
     for end, line in enumerate(lines[1:], start=1):
         if line.strip() == "---":
             try:
-                data = yaml.safe_load("\n".join(lines[1:end]))
+                data = yaml.load("\n".join(lines[1:end]), Loader=SAFE_LOADER)
             except yaml.YAMLError as e:
                 raise NotebookFormatError(f"unreadable YAML header: {e}") from None
             return data if isinstance(data, dict) else {}
