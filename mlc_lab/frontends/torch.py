@@ -630,9 +630,28 @@ def scaled_dot_product_attention(
     if is_causal:  # query i may look at keys 0..i (top-left aligned, like torch.tril)
         causal = np.where(np.tril(np.ones((q_len, k_len), dtype=bool)), 0, -np.inf)
         scores = cx.op("add", scores, cx.const(causal, dtype, "causal_mask"))
-    if attn_mask is not None:
-        scores = cx.op("add", scores, _additive_mask(cx, attn_mask, dtype))
-    return cx.op("matmul", cx.op("softmax", scores, axis=-1), value)
+    if attn_mask is None:
+        return cx.op("matmul", cx.op("softmax", scores, axis=-1), value)
+    scores = cx.op("add", scores, _additive_mask(cx, attn_mask, dtype))
+    probs = cx.op("softmax", scores, axis=-1)
+    if _may_mask_whole_rows(attn_mask):  # PyTorch's safe softmax: a query that may attend to nothing gets 0, not NaN
+        probs = cx.op("where", _blocked_rows(cx, attn_mask, dtype), cx.const(0, dtype, "zero"), probs)
+    return cx.op("matmul", probs, value)
+
+
+def _blocked_rows(cx: Context, mask: Node, dtype: str) -> Node:
+    """True for the query rows whose mask allows no key (read from the mask, not from -inf scores)."""
+    allowed = mask if mask.dtype == "bool" else cx.op("not_equal", mask, cx.const(-np.inf, mask.dtype, "ninf"))
+    any_allowed = cx.op("max", cx.cast(allowed, dtype), axes=(-1,), keepdims=True)
+    return cx.op("equal", any_allowed, cx.const(0, dtype, "zero"))
+
+
+def _may_mask_whole_rows(mask: Node) -> bool:
+    """Whether some query row may have every key masked out (always, for a mask computed at run time)."""
+    if mask.op != "constant":
+        return True
+    allowed = mask.value if mask.dtype == "bool" else mask.value != -np.inf
+    return bool((~np.asarray(allowed, dtype=bool)).all(axis=-1).any())
 
 
 def _repeat_heads(cx: Context, x: Node, heads: int) -> Node:
