@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("tvm")
 
+import tvm  # noqa: E402
+
 import mlc_lab  # noqa: E402
 from mlc_lab import zoo  # noqa: E402
 from mlc_lab.api import import_model, resolve_passes  # noqa: E402
@@ -98,6 +100,22 @@ def test_records_of_the_other_vendor_transfer_revalidated(tmp_path, monkeypatch,
     again = compile_mlp(graph, probe=False)
     assert {s.kind for s in again.schedule_sources.values()} == {"transferred"}
 
+    # "Within 10% of the vendor's own records": one machine cannot time the other vendor's chip, but it can
+    # check that the transferred records give the very kernels this CPU's own (exact) records give, so
+    # the model runs the same code as with a log tuned here; what remains is the hardware, and the probe.
+    pretend(monkeypatch, this, [mlp_log(tmp_path / "own.jsonl", this)])
+    own = compile_mlp(graph, probe=False)
+    assert {s.kind for s in own.schedule_sources.values()} == {"exact"}
+    transferred, exact = kernel_funcs(compiled), kernel_funcs(own)
+    assert transferred.keys() == exact.keys()
+    for name in exact:
+        tvm.ir.assert_structural_equal(transferred[name], exact[name])
+
+
+def kernel_funcs(compiled) -> dict:
+    """Node name -> the PrimFunc the TVM build compiled for it."""
+    return {node.name: kernel.func for node, kernel in compiled.runner.compiled.kernels.items()}
+
 
 def test_a_record_failing_revalidation_falls_back_with_a_warning(tmp_path, monkeypatch, mlp) -> None:
     graph, inputs = mlp
@@ -157,3 +175,69 @@ def test_the_user_cache_comes_before_shipped_and_transferred_records(tmp_path, m
     for source in compiled.schedule_sources.values():
         assert source.kind == "exact" and source.origin.startswith("user cache"), source
     assert_equals_interpreter(compiled, graph, inputs)
+
+
+#: The shipped zoo log of each x86-64 feature level (`tools/tune_zoo.py --level ...`).
+LEVEL_LOGS = {"x86-64-v3": DATA_DIR / "zoo_x86-64-v3.jsonl", "x86-64-v4": DATA_DIR / "zoo_x86-64-v4.jsonl"}
+
+
+def zoo_signatures() -> set[str]:
+    """Every tunable kernel mlc_lab.compile builds for the zoo (what the shipped logs must cover)."""
+    from mlc_lab.tuning.apply import tasks_from_graph
+    from mlc_lab.tuning.task import node_signature
+
+    found = set()
+    for name in zoo.names():
+        model = zoo.load(name)
+        graph = import_model(model.module, model.example_inputs)
+        graph = PassManager(resolve_passes("default", graph, "tvm")).apply(graph)
+        found |= {node_signature(t.node) for t in tasks_from_graph(graph)}
+    return found
+
+
+def test_the_shipped_logs_cover_the_zoo_for_each_x86_level() -> None:
+    from mlc_lab.tuning.task import split_key
+
+    wanted = zoo_signatures()
+    for level, path in LEVEL_LOGS.items():
+        records = TuningDatabase(path).records()
+        assert records and all(r.ok for r in records), path
+        targets = {split_key(r.key)[1:] for r in records}
+        assert len(targets) == 1, targets  # one CPU, one thread count per log
+        (mcpu, threads), = targets
+        assert isa.cpu_profile(mcpu).level == level and threads == 1, (path, mcpu, threads)
+        assert {split_key(r.key)[0] for r in records} == wanted, f"{path.name} does not cover the zoo's kernels"
+
+
+@pytest.mark.parametrize("cpu, kind", [("haswell", "exact"), ("znver3", "transferred"), ("skylake", "transferred")])
+def test_an_avx2_cpu_gets_the_avx2_records(tmp_path, monkeypatch, mlp, cpu, kind) -> None:
+    """A CPU with the x86-64-v3 features (AVX2 + FMA, no AVX-512) takes its schedules from the v3 log:
+    exact on the CPU it was tuned for, transferred (re-validated) on other v3 CPUs, of either vendor."""
+    graph, inputs = mlp
+    pretend(monkeypatch, cpu, sorted(DATA_DIR.glob("*.jsonl")))  # every shipped log, as installed
+    compiled = compile_mlp(graph, probe=False)
+    found = compiled.schedule_sources
+    assert len(found) == 3 and {s.kind for s in found.values()} == {kind}, found
+    assert all("zoo_x86-64-v3.jsonl" in s.origin and "-mcpu=haswell" in s.origin for s in found.values()), found
+    assert_equals_interpreter(compiled, graph, inputs)
+
+
+def test_a_probe_verdict_against_an_older_default_is_probed_again(tmp_path, monkeypatch, mlp) -> None:
+    """A verdict "the record beats the default" measured before the default got faster is stale: re-probed."""
+    graph, _ = mlp
+    pretend(monkeypatch, "znver4", [mlp_log(tmp_path / "foreign.jsonl", SHIPPED_CPU)])
+    calls = []
+
+    def beats_the_default(node, record, *args):  # a probe verdict without timing anything
+        calls.append(node.name)
+        return sources.Record(record.key, record.config, 1e-9)
+
+    monkeypatch.setattr(sources, "check_record", beats_the_default)
+    compile_mlp(graph, probe=True)
+    checked = tmp_path / "cache" / "checked.jsonl"
+    assert len(calls) == 3 and checked.read_text().count(sources.PROBED) == 3
+    compile_mlp(graph, probe=True)  # the same revision: verdicts reused
+    assert len(calls) == 3
+    checked.write_text(checked.read_text().replace(sources.PROBED, "probed"))  # as an older version wrote them
+    again = compile_mlp(graph, probe=True)
+    assert len(calls) == 6 and {s.kind for s in again.schedule_sources.values()} == {"transferred"}

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 def test_stored_logs_are_small_and_load():
     names = stored_logs()
     assert "matmul_512" in names and "matmul_512_metaschedule" in names
-    assert sum(p.stat().st_size for p in DATA_DIR.glob("*.jsonl")) < 500_000
+    assert sum(p.stat().st_size for p in DATA_DIR.glob("*.jsonl")) < 600_000  # 7 logs + a zoo log per x86 level
     for name in names:
         run = stored_run(name)
         curve = run.curve()
