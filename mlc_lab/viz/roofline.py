@@ -35,18 +35,9 @@ def draw_roofline(
     intensities = [p[1] for p in points] + [machine.ridge_intensity]
     lo, hi = min(intensities) / 4, max(intensities) * 4
     x = np.logspace(np.log10(lo), np.log10(hi), 200)
-    ax.loglog(x, machine.attainable_gflops(x), color="#333333", lw=2, label="roofline (measured)")
+    roofs = f"memory roof {machine.bandwidth_gbs:.1f} GB/s, compute roof {machine.peak_gflops:.0f} GFLOP/s (measured)"
+    ax.loglog(x, machine.attainable_gflops(x), color="#333333", lw=2, label=roofs)
     ax.axvline(machine.ridge_intensity, color="#999999", ls=":", lw=1)
-    ax.text(lo * 1.1, machine.peak_gflops * 1.08, f"compute roof {machine.peak_gflops:.0f} GFLOP/s", fontsize=8)
-    slope_x = lo * 1.5
-    ax.text(
-        slope_x,
-        machine.bandwidth_gbs * slope_x * 1.25,
-        f"memory roof {machine.bandwidth_gbs:.1f} GB/s",
-        fontsize=8,
-        rotation=25,
-        rotation_mode="anchor",
-    )
     ax.text(
         machine.ridge_intensity,
         machine.peak_gflops * 0.6,
@@ -56,12 +47,15 @@ def draw_roofline(
     )
     top = machine.peak_gflops
     if derived_peak_gflops is not None:
-        ax.axhline(derived_peak_gflops, color="#aa3333", ls="--", lw=1, label="compute roof (derived)")
+        derived = f"compute roof {derived_peak_gflops:.0f} GFLOP/s (derived)"
+        ax.axhline(derived_peak_gflops, color="#aa3333", ls="--", lw=1, label=derived)
         top = max(top, derived_peak_gflops)
     markers = "osD^vP*Xh<>"
     for k, (label, intensity, gflops) in enumerate(points, start=1):
         ax.plot(intensity, gflops, markers[(k - 1) % len(markers)], ms=6, label=f"{k}. {label}")
-        ax.annotate(str(k), (intensity, gflops), textcoords="offset points", xytext=(4, 3 + 6 * (k % 2)), fontsize=7)
+        # numbers staggered sideways: points of one kernel share an intensity and may sit close in GFLOP/s
+        offset = (6 + 9 * ((k - 1) % 3), -3)
+        ax.annotate(str(k), (intensity, gflops), textcoords="offset points", xytext=offset, fontsize=7)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_xlabel("arithmetic intensity (FLOP / byte of memory traffic)")
     ax.set_ylabel("GFLOP/s")
@@ -71,5 +65,5 @@ def draw_roofline(
         fontsize=9,
     )
     ax.set_ylim(top=top * 1.5)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.6, bottom=0.13, top=0.9)  # room on the right for the legend
     return fig
