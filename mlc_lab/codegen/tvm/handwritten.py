@@ -41,11 +41,13 @@ def compile_kernel(kernel, target=None) -> tvm.runtime.Module:
 
 def run_kernel(
     kernel, inputs: Sequence[np.ndarray], out_shape: Sequence[int], *, expected: np.ndarray | None = None,
-    rtol: float = 1e-4, number: int = 3, repeat: int = 3,
+    rtol: float = 1e-4, number: int = 3, repeat: int = 3, min_repeat_ms: int = 20,
 ) -> float:
-    """Seconds per call of `kernel(*inputs, out)` (the fastest of `repeat` runs of `number` calls: on a
-    shared machine the minimum is the least disturbed by other load), after checking `out` against
-    `expected`."""
+    """Seconds per call of `kernel(*inputs, out)`, after checking `out` against `expected`.
+
+    The fastest of `repeat` runs, each of `number` calls or more (at least `min_repeat_ms` long): on a
+    shared machine the minimum of runs long enough to average over scheduler noise is the most stable.
+    """
     built = compile_kernel(kernel)
     dev = tvm.cpu()
     args = [tvm.runtime.tensor(np.ascontiguousarray(x), dev) for x in inputs]
@@ -57,7 +59,7 @@ def run_kernel(
         if not np.allclose(got, expected, rtol=rtol, atol=rtol * scale):
             worst = float(np.abs(got - expected).max())
             raise KernelMismatch(f"kernel output differs from the reference by up to {worst:.3g} (scale {scale:.3g})")
-    timer = built.mod.time_evaluator("main", dev, number=number, repeat=repeat)
+    timer = built.mod.time_evaluator("main", dev, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
     return float(min(timer(*args, out).results))
 
 
