@@ -171,7 +171,12 @@ class RemoteCost:
     def _build(self, config: Config | None, path: str) -> None:
         import tvm
 
-        func, self._constants = scheduled_func(self.task, config, self.info)
+        from mlc_lab.codegen.tvm.prepack import prepacked_kernel
+
+        func, constants = scheduled_func(self.task, config, self.info)
+        # as the model runs it (and as local trials are timed): constant weights packed before timing
+        weights = [x.op == "constant" for x in self.task.node.inputs] + [True] * len(constants)
+        func, self._arrays = prepacked_kernel(func, [*self.reference.inputs, *constants], weights)
         executable = tvm.compile(tvm.IRModule({"main": func}), target=self.target)
         if self.cross_compiler:
             from tvm.support import cc
@@ -187,7 +192,7 @@ class RemoteCost:
         module = self.session.load_module(name)
         dev = self.session.cpu()
         ref = self.reference
-        args = [tvm.runtime.tensor(a, dev) for a in [*ref.inputs, *self._constants]]
+        args = [tvm.runtime.tensor(a, dev) for a in self._arrays]
         out = tvm.runtime.tensor(np.zeros(ref.expected.shape, ref.expected.dtype), dev)
         module["main"](*args, out)
         got = out.numpy()
