@@ -555,6 +555,15 @@ def native_batch_norm_no_training(cx: Context, x, weight, bias, running_mean, ru
     return [y, empty, empty]
 
 
+def rms_norm(cx: Context, x, normalized_shape, weight=None, eps=None) -> Node:
+    """x / sqrt(mean(x^2) + eps) * weight over the last len(normalized_shape) axes (eps None: the dtype's eps)."""
+    axes = tuple(range(-len(normalized_shape), 0))
+    eps = float(np.finfo(np.dtype(x.dtype)).eps) if eps is None else eps
+    mean_square = cx.op("mean", cx.op("mul", x, x), axes=axes, keepdims=True)
+    y = cx.op("mul", x, cx.op("rsqrt", cx.op("add", mean_square, cx.const(eps, x.dtype, "eps"))))
+    return y if weight is None else cx.op("mul", y, weight)
+
+
 def layer_norm(cx: Context, x, normalized_shape, weight, bias, eps, cudnn_enable) -> Node:
     """Normalise over the last len(normalized_shape) axes."""
     shape = tuple(normalized_shape)
@@ -706,6 +715,34 @@ def index_tensor(cx: Context, x, indices) -> Node:
         position = cx.op("broadcast_to", position, shape=shape)
     merged = x if n == 1 else cx.op("reshape", x, shape=x.shape[:first] + (math.prod(sizes),) + x.shape[first + n :])
     return cx.op("take", merged, position, axis=first)
+
+
+def gather(cx: Context, x, dim, index, sparse_grad=False) -> Node:
+    """torch.gather: out[i, j] = x[i, index[i, j]] (dim=1). The positions become flat offsets into x
+    (a constant offset per element plus index * stride), read with one `take` from the flattened x."""
+    rank = x.type.rank
+    dim %= rank
+    strides = [math.prod(x.shape[d + 1 :]) for d in range(rank)]
+    grid = np.indices(index.shape, dtype=np.int64)
+    offsets = sum(grid[d] * strides[d] for d in range(rank) if d != dim)
+    i, n = cx.cast(index, "int64"), cx.const(x.shape[dim], "int64", "size")
+    i = cx.op("where", cx.op("less", i, cx.const(0, "int64", "zero")), cx.op("add", i, n), i)
+    scaled = cx.op("mul", i, cx.const(strides[dim], "int64", "stride"))
+    flat = cx.op("add", scaled, cx.const(offsets, "int64", "offsets"))
+    return cx.op("take", cx.op("reshape", x, shape=(x.type.numel,)), flat, axis=0)
+
+
+def cumsum(cx: Context, x, dim, dtype=None) -> Node:
+    """Running sum along `dim` as a matmul with an upper-triangular matrix of ones (exact for integers;
+    n x n work, fine for the sequence lengths where models use it: position ids from a mask)."""
+    out = cx.out_dtype
+    rank, dim = max(x.type.rank, 1), dim % max(x.type.rank, 1)
+    last = list(range(rank))
+    last.append(last.pop(dim))
+    moved = cx.cast(x, out) if dim == rank - 1 else cx.op("transpose", cx.cast(x, out), perm=tuple(last))
+    n = x.shape[dim]
+    y = cx.op("matmul", moved, cx.const(np.triu(np.ones((n, n))), out, "upper"))
+    return y if dim == rank - 1 else cx.op("transpose", y, perm=tuple(int(p) for p in np.argsort(last)))
 
 
 # == converters: comparisons, masks and boolean logic =============================================
@@ -972,6 +1009,11 @@ def repeat(cx: Context, x, repeats) -> Node:
     return cx.op("reshape", tiled, shape=tuple(r * s for r, s in zip(repeats, shape)))
 
 
+def tile(cx: Context, x, dims) -> Node:
+    """torch.tile: repeat, with 1s prepended when `dims` is shorter than x's rank."""
+    return repeat(cx, x, (1,) * (x.type.rank - len(dims)) + tuple(dims))
+
+
 def stack(cx: Context, tensors, dim=0) -> Node:
     rank = tensors[0].type.rank + 1
     return cat(cx, [unsqueeze(cx, cx.cast(t, cx.out_dtype), dim % rank) for t in tensors], dim % rank)
@@ -1083,6 +1125,7 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.batch_norm.default: batch_norm,
     aten._native_batch_norm_legit_no_training.default: native_batch_norm_no_training,
     aten.layer_norm.default: layer_norm,
+    aten.rms_norm.default: rms_norm,
     aten.max_pool2d.default: max_pool2d,
     aten.avg_pool2d.default: avg_pool2d,
     aten.adaptive_avg_pool2d.default: adaptive_avg_pool2d,
@@ -1135,6 +1178,8 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.embedding.default: embedding,
     aten.index_select.default: index_select,
     aten.index.Tensor: index_tensor,
+    aten.gather.default: gather,
+    aten.cumsum.default: cumsum,
     aten.eq.Tensor: _compare("equal"),
     aten.eq.Scalar: _compare("equal"),
     aten.ne.Tensor: _compare("not_equal"),
@@ -1190,6 +1235,7 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.cat.default: cat,
     aten.stack.default: stack,
     aten.repeat.default: repeat,
+    aten.tile.default: tile,
     aten.slice.Tensor: slice_,
     aten.select.int: select,
     aten.split.Tensor: split,

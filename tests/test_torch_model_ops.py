@@ -1,0 +1,108 @@
+"""The ops real models use, through the PyTorch frontend, on the user's own data (not folded away).
+
+One small module uses them all on run-time inputs (float activations, int64 ids, an int64 mask): lookups
+(embedding, gather, index_select, x[idx]), comparisons, masks (masked_fill, where, triu/tril, &, |, ~),
+cumsum, repeat/tile/stack, rms_norm; its many outputs must equal PyTorch's, dtypes included, on the
+interpreter, TVM and MLIR. Static sub-graphs (arange, ones, masks built from them) are folded at import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mlc_lab
+from mlc_lab.api import import_model
+from mlc_lab.ir.interpreter import InterpreterError
+
+
+class RealModelOps(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(7, 4))
+        self.scale = torch.nn.Parameter(torch.rand(6) + 0.5)
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor):
+        keep = mask.bool()
+        picked = torch.gather(x, 2, ids.unsqueeze(-1).expand(2, 5, 3))
+        masked = x.masked_fill(~keep[..., None], -1.0)
+        square = x[..., :5]
+        triangles = torch.triu(square) + 2 * torch.tril(square, -1)
+        leaky = torch.where(x > 0, x, x * 0.1)
+        flags = ((ids == 3) | (ids >= 4)) & (mask != 0)
+        positions = torch.cumsum(mask, dim=1) * mask + ids.new_ones((2, 5))
+        return (
+            F.embedding(ids, self.table),
+            picked,
+            masked,
+            triangles,
+            leaky,
+            flags,
+            positions,
+            torch.stack([x, leaky], dim=1),
+            x.repeat(1, 2, 1) + torch.tile(x, (2, 1)),
+            F.rms_norm(x, (6,), self.scale, eps=1e-6),
+            x[:, ids[0]],
+            x[ids[1] // 3, ids[0]],
+            torch.index_select(x, 2, ids[0]),
+        )
+
+
+def _inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 6, generator=g)
+    ids = torch.randint(0, 6, (2, 5), generator=g)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 0]])
+    return x, ids, mask
+
+
+@pytest.fixture(scope="module")
+def imported():
+    torch.manual_seed(0)
+    model = RealModelOps().eval()
+    args = _inputs()
+    with torch.no_grad():
+        expected = model(*args)
+    return model, args, expected, import_model(model, args)
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "tvm", "mlir"])
+def test_real_model_ops_equal_pytorch(imported, backend: str) -> None:
+    _, args, expected, graph = imported
+    got = mlc_lab.compile(graph, backend=backend)(*args)
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert g.dtype == e.dtype and g.shape == e.shape, f"output {i}: {g.dtype} {tuple(g.shape)}"
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-5, err_msg=f"output {i}")
+
+
+def test_ops_on_user_data_stay_in_the_graph(imported) -> None:
+    """Nothing that reads an input is folded: the lookups and comparisons are real graph ops."""
+    ops = {n.op for n in imported[3].nodes}
+    assert {"take", "where", "equal", "greater_equal", "logical_or", "logical_and", "logical_not"} <= ops
+
+
+def test_static_subgraphs_are_folded_at_import() -> None:
+    """arange/ones/triu on constants become one constant; only the add that reads x is converted."""
+
+    class CausalBias(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n = x.shape[-1]
+            positions = torch.arange(n)
+            allowed = positions[None, :] <= positions[:, None]
+            return x + torch.zeros(n, n).masked_fill(~allowed, -1e4)
+
+    x = torch.randn(2, 4, 4)
+    graph = import_model(CausalBias().eval(), (x,))
+    assert sorted(n.op for n in graph.nodes) == ["add", "constant", "input"]
+    np.testing.assert_array_equal(mlc_lab.compile(graph, backend="interpreter")(x).numpy(), CausalBias()(x).numpy())
+
+
+def test_out_of_range_position_is_named_by_the_interpreter() -> None:
+    table = torch.nn.Embedding(4, 2).eval()
+    compiled = mlc_lab.compile(table, (torch.tensor([0, 1]),), backend="interpreter")
+    with pytest.raises(InterpreterError, match=r"%embedding \(take\).*position 9 is out of range for axis 0 of size 4"):
+        compiled(torch.tensor([0, 9]))
+
