@@ -2,6 +2,7 @@
 
     python benchmarks/refactor_parity.py d9857af                  # d9857af (before) vs HEAD (after)
     python benchmarks/refactor_parity.py d9857af --after .        # vs the working tree as it is
+    python benchmarks/refactor_parity.py d9857af --after /tmp/patched_checkout
     python benchmarks/refactor_parity.py d9857af --models mlp --backends interpreter --rounds 3
 
 Each revision is checked out into its own `git worktree` (removed at the end) and imported in its own
@@ -137,18 +138,23 @@ def worker_main(inputs_dir: str) -> None:
 
 
 # -- the parent: worktrees, two workers, interleaved rounds, the table ----------------------------------------
+def is_tree(rev: str) -> bool:
+    """'.' (the working tree) or a folder holding a checkout, used as it is (a patch under trial)."""
+    return rev == "." or (Path(rev) / "mlc_lab" / "__init__.py").is_file()
+
+
 class Side:
     """One revision: its worktree and its worker process."""
 
     def __init__(self, label: str, rev: str, workdir: Path, inputs_dir: Path) -> None:
         self.label, self.rev = label, rev
-        self.made_tree = rev != "."
+        self.made_tree = not is_tree(rev)
         if self.made_tree:
             self.tree = workdir / f"wt_{label}"
             subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(self.tree), rev],
                            check=True, capture_output=True, text=True)
         else:
-            self.tree = REPO
+            self.tree = REPO if rev == "." else Path(rev).resolve()
         self.log = open(workdir / f"{label}.log", "w")  # noqa: SIM115 (closed in close())
         env = {**os.environ, **THREAD_ENV, "PYTHONPATH": str(self.tree)}
         self.proc = subprocess.Popen(
@@ -253,8 +259,8 @@ def format_row(row: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("before", help="git revision measured as 'before'")
-    p.add_argument("--after", default="HEAD", help="git revision measured as 'after' ('.': the working tree)")
+    p.add_argument("before", help="git revision (or a checkout's folder) measured as 'before'")
+    p.add_argument("--after", default="HEAD", help="git revision, '.' (the working tree) or a checkout's folder")
     p.add_argument("--models", nargs="+", default=["mlp", "small_cnn", "resnet18", "transformer_block"])
     p.add_argument("--backends", nargs="+", default=["interpreter", "tvm"], help="mlc_lab.compile backends")
     p.add_argument("--no-fusion", action="store_true", help="skip the fusion benchmark's variants")
@@ -265,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the scratch folder (worker logs, outputs)")
     args = p.parse_args(argv)
     for label, rev in (("before", args.before), ("after", args.after)):
-        if rev != ".":
+        if not is_tree(rev):
             out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", rev], capture_output=True, text=True)
             if out.returncode:
                 p.error(f"{label}: {rev!r} is not a git revision of {REPO}")
