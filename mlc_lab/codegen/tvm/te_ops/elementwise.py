@@ -54,7 +54,10 @@ def fast_erf(x: Scalar) -> Scalar:
     slower here (180 vs 3 us for 16k elements), and gelu is all erf. NaN stays NaN.
     """
     dt = dtype_of(x)
-    clamped = te.max(te.min(x, const(4.0, dt)), const(-4.0, dt))
+    four = const(4.0, dt)
+    # clamp to [-4, 4] with selects, not te.min/max (LLVM's minnum/maxnum turn NaN into 4): a NaN fails
+    # both tests and flows through the polynomial; as fast as TOPI's clamp (a final isnan select cost 20%)
+    clamped = tvm.tirx.Select(x > four, four, tvm.tirx.Select(x < -four, -four, x))
     x2 = clamped * clamped
     p = const(_ERF_ALPHA[0], dt)
     for c in _ERF_ALPHA[1:]:
@@ -62,7 +65,7 @@ def fast_erf(x: Scalar) -> Scalar:
     q = const(_ERF_BETA[0], dt)
     for c in (*_ERF_BETA[1:], _ERF_BETA0):
         q = x2 * q + const(c, dt)
-    return tvm.tirx.Select(tvm.tirx.isnan(x), x, clamped * p / q)
+    return clamped * p / q
 
 
 def _is_float(x: Scalar) -> bool:
