@@ -1222,38 +1222,34 @@ def _pad_axis(cx, x: Node, axis: int, before: int, after: int, mode: str) -> Nod
 
 
 def gather(cx, data, indices, *, axis=0):
-    """data[..., indices, ...] along `axis`. Constant indices: slices and a concat. Other indices (an
-    embedding lookup): the one-hot matrix relu(1 - |i - j|) times the data, exact for floating-point data."""
+    """data[..., indices, ...] along `axis` (IR `take`); constant data and indices are folded here."""
     axis = _axis(axis, data.type.rank, "Gather axis")
-    size = data.shape[axis]
-    out_shape = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1 :])
+    if not _is_int(indices) or indices.dtype not in ("int32", "int64"):
+        raise FrontendError(f"Gather indices must be int32 or int64, got {indices.dtype}")
     if indices.op == "constant":
-        idx = cx.value(indices, "Gather's indices").astype(np.int64).reshape(-1)
+        size = data.shape[axis]
+        idx = cx.value(indices, "Gather's indices")
         if idx.size and (idx.min() < -size or idx.max() >= size):
             raise FrontendError(f"Gather indices {idx.tolist()} are out of range for axis {axis} of size {size}")
         if data.op == "constant":
-            array = np.take(cx.value(data, "Gather's data"), idx.reshape(indices.shape), axis=axis)
+            array = np.take(cx.value(data, "Gather's data"), idx, axis=axis)
             return cx.b.constant(array, name=clean_name(cx.onnx_node.output[0]))
-        if not idx.size:
-            raise UnsupportedOpError("Gather with empty indices is not supported")
-        pieces = [cx.op("slice", data, axes=(axis,), starts=(int(i) % size,), ends=(int(i) % size + 1,)) for i in idx]
-        y = pieces[0] if len(pieces) == 1 else cx.op("concat", *pieces, axis=axis)
-        return cx.op("reshape", y, shape=out_shape)
-    if _is_int(data) or axis != 0:
-        raise UnsupportedOpError(
-            "Gather with non-constant indices is supported along axis 0 of floating-point data only "
-            f"(got axis {axis}, {data.dtype} data)"
-        )
-    if not _is_int(indices):
-        raise FrontendError(f"Gather indices must be integers, got {indices.dtype}")
-    flat = cx.op("reshape", indices, shape=(indices.type.numel, 1))
-    wrapped = cx.op(
-        "sub", flat, cx.op("mul", cx.op("div", flat, cx.const(size, flat.dtype)), cx.const(size, flat.dtype))
-    )
-    distance = cx.op("abs", cx.op("sub", cx.cast(wrapped, data.dtype), cx.const(np.arange(size), data.dtype)))
-    one_hot = _positive_part(cx, cx.op("sub", cx.const(1, data.dtype), distance))
-    table = cx.op("reshape", data, shape=(size, math.prod(data.shape[1:])))
-    return cx.op("reshape", cx.op("matmul", one_hot, table), shape=out_shape)
+    return cx.op("take", data, indices, axis=axis)
+
+
+def _comparison(op: str) -> Converter:
+    def convert(cx, a, b, *, broadcast=0, axis=None):
+        """Elementwise with NumPy broadcasting (from version 7; `broadcast`/`axis` before); bool result."""
+        if cx.version < 7:
+            b = _legacy_broadcast(cx, a, b, broadcast, axis)
+        return cx.op(op, a, b)
+
+    convert.__name__ = op
+    return convert
+
+
+def where(cx, cond, a, b):
+    return cx.op("where", cond, a, b)
 
 
 def depth_to_space(cx, x, *, blocksize, mode="DCR"):
@@ -1275,8 +1271,9 @@ def depth_to_space(cx, x, *, blocksize, mode="DCR"):
     return cx.op("reshape", y, shape=(n, c // (b * b), h * b, w * b))
 
 
-def range_(cx, start, limit, delta):
-    """A constant: start, limit and delta must be constants (shapes are static)."""
+def range_(cx, start, limit, delta, *, stash_type=1):
+    """A constant: start, limit and delta must be constants (shapes are static). Computed in float64 and
+    rounded once, so `stash_type` (version 27: the precision of the accumulation) changes nothing."""
     s, lim, d = (
         cx.value(v, f"Range's {what}").reshape(()) for v, what in ((start, "start"), (limit, "limit"), (delta, "delta"))
     )
@@ -1496,11 +1493,12 @@ _NEWEST = {
     "Max": 13, "MaxPool": 22, "Min": 13, "Mul": 14, "Neg": 13, "Pow": 15, "ReduceMax": 20, "ReduceMean": 18,
     "ReduceSum": 13, "Relu": 14, "Reshape": 25, "Sigmoid": 13, "Softmax": 13, "Sqrt": 13, "Squeeze": 25,
     "Sub": 14, "Tanh": 13, "Transpose": 25, "Unsqueeze": 25,
-    "Cast": 25, "ConstantOfShape": 25, "ConvTranspose": 22, "DepthToSpace": 13, "Elu": 22, "Expand": 13,
+    "Cast": 28, "ConstantOfShape": 25, "ConvTranspose": 22, "DepthToSpace": 28, "Elu": 22, "Expand": 13,
     "Gather": 13, "HardSigmoid": 22, "InstanceNormalization": 22, "LRN": 13, "LeakyRelu": 16, "Mean": 13,
-    "Pad": 25, "PRelu": 16, "Range": 11, "Selu": 22, "Shape": 25, "Shrink": 9, "Sign": 13, "Slice": 13,
+    "Pad": 25, "PRelu": 16, "Range": 27, "Selu": 22, "Shape": 25, "Shrink": 9, "Sign": 13, "Slice": 13,
     "Softplus": 22, "Softsign": 22, "Split": 18, "Sum": 13, "Tile": 13, "Resize": 19, "Upsample": 10,
-    "Einsum": 28,
+    "Einsum": 28, "Equal": 19, "Less": 13, "Greater": 13, "LessOrEqual": 16, "GreaterOrEqual": 16, "Not": 1,
+    "And": 7, "Or": 7, "Xor": 7, "Where": 16,
 }  # fmt: skip
 
 ONNX_OPS: dict[str, OnnxOp] = _ops(
@@ -1574,5 +1572,15 @@ ONNX_OPS: dict[str, OnnxOp] = _ops(
         "Resize": resize,
         "Upsample": upsample,
         "Einsum": einsum,
+        "Equal": _comparison("equal"),
+        "Less": _comparison("less"),
+        "Greater": _comparison("greater"),
+        "LessOrEqual": _comparison("less_equal"),
+        "GreaterOrEqual": _comparison("greater_equal"),
+        "Not": same("logical_not"),
+        "And": _comparison("logical_and"),
+        "Or": _comparison("logical_or"),
+        "Xor": _comparison("not_equal"),
+        "Where": where,
     },
 )
