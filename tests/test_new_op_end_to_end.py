@@ -18,6 +18,7 @@ from mlc_lab.api import BACKENDS, import_model
 from mlc_lab.ir import GraphBuilder
 from mlc_lab.ir.ops import OPS, OpKind, register
 from mlc_lab.ir.ops.elementwise import unary_type
+from mlc_lab.ir.parser import parse_graph
 from mlc_lab.op_coverage import OpCoverageError, check_op_coverage, missing_lowerings
 from mlc_lab.passes import Decompose
 from mlc_lab.passes.decompose import DecompositionError
@@ -103,6 +104,26 @@ def test_the_ops_stay_graph_nodes_until_a_backend_decomposes_them():
     assert "mish" not in lowered.op_counts() and lowered.op_counts()["softplus"] == 2  # softplus has no decomposition
     assert Decompose(keep={"mish"}).apply(graph) is graph  # nothing to do: the same graph back
     np.testing.assert_allclose(lowered(x)[0], expected, rtol=RTOL, atol=ATOL)
+
+
+def test_decompose_reads_as_ir_text():
+    before = parse_graph(
+        """graph probs(%x: f32[4, 8]) -> (f32[4, 8]) {
+  %p = softmax(%x) : f32[4, 8]
+  return %p
+}"""
+    )
+    assert str(Decompose().apply(before)) == (
+        """graph probs(%x: f32[4, 8]) -> (f32[4, 8]) {
+  %p_max = max(%x) {axes=[-1], keepdims=true} : f32[4, 1]
+  %p_sub = sub(%x, %p_max) : f32[4, 8]
+  %p_exp = exp(%p_sub) : f32[4, 8]
+  %p_sum = sum(%p_exp) {axes=[-1], keepdims=true} : f32[4, 1]
+  %p = div(%p_exp, %p_sum) : f32[4, 8]
+  return %p
+}"""
+    )
+    assert str(Decompose(keep={"softmax"}).apply(before)) == str(before)
 
 
 def test_mish_and_softplus_from_torch(monkeypatch):
