@@ -65,8 +65,7 @@ def main(argv: list[str]) -> int:
         except OSError:
             data, fds = b"", []
         if not data:  # the grader is gone (it exited, or a grading process ended without closing us)
-            shutil.rmtree(folder, ignore_errors=True)
-            return 0
+            break
         try:
             reply: dict[str, Any] = {"pid": _fork_student(sock, json.loads(data), fds)}
         except Exception as exc:  # noqa: BLE001 - reported to the grader, which falls back
@@ -74,7 +73,12 @@ def main(argv: list[str]) -> int:
         finally:
             for fd in fds:
                 os.close(fd)
-        sock.send(json.dumps(reply).encode())
+        try:
+            sock.send(json.dumps(reply).encode())
+        except OSError:
+            break
+    shutil.rmtree(folder, ignore_errors=True)
+    return 0
 
 
 def _fork_student(sock: socket.socket, job: dict[str, Any], fds: list[int]) -> int:
