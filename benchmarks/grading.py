@@ -81,6 +81,13 @@ def main() -> None:
         for r in range(args.repeats):
             for jobs in (1, args.jobs) if r % 2 == 0 else (args.jobs, 1):
                 runs.append(timed_grade(folder, jobs, args.seed, Path(tmp)))
+                run = runs[-1]
+                print(  # progress on stderr: a loaded machine makes a run take minutes
+                    f"  run {len(runs)}/{2 * args.repeats}: --jobs {jobs} {run['wall_s']:.2f} s "
+                    f"(load average before: {run['load_before']:.2f})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     serial = [run for run in runs if run["jobs"] == 1]
     parallel = [run for run in runs if run["jobs"] == args.jobs]
     reference = serial[0]["scores"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,18 @@ def test_without_hide_hidden_the_instructor_sees_every_case(klass: Path, tmp_pat
     main(["grade", str(solo / "toy.md"), "--checks", str(CHECKS), "--checks", str(INSTRUCTOR), "--no-package-check"])
     text = capsys.readouterr().out
     assert "add(-1, -1): wrong answer" in text and "expected: -2" in text and "got:      2" in text
+
+
+def test_benchmark_grades_a_class_serially_and_in_parallel_with_the_same_scores() -> None:
+    """benchmarks/grading.py on a class of 4 (2 solutions, 2 untouched exercises): it runs the real
+    `mlc-lab grade` both ways and reports the ratio; a run whose scores differ would exit 1."""
+    script = Path(__file__).parents[1] / "benchmarks" / "grading.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--count", "4", "--repeats", "1", "--json"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["same_scores"] and result["graded"] == 4 and result["notebooks_with_errors"] == []
+    assert [run["jobs"] for run in result["runs"]] == [1, 2]
+    assert result["ratio_to_ideal"] > 0 and result["serial_cpu_s"] > 0
+    assert 0 < result["mean_score"] < 6  # the solutions earn points, the exercises none (chapter 08: 6 points)
