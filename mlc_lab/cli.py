@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "mlc_lab.book",  # book, lab
     "mlc_lab.commands.simulate",  # simulate
     "mlc_lab.commands.tune",  # tune, tune-model
+    "mlc_lab.commands.coverage",  # coverage
 ]
 
 
