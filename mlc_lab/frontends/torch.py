@@ -61,15 +61,17 @@ __all__ = [
 
 # == the importer =================================================================================
 def from_torch(
-    model: torch.nn.Module,
+    model: torch.nn.Module | ExportedProgram,
     example_inputs: tuple[torch.Tensor, ...] | torch.Tensor,
     name: str | None = None,
 ) -> Graph:
     """Trace `model` in eval mode on `example_inputs` and convert it into a verified Graph.
 
     Shapes are static: the graph is specialised to the example inputs' shapes and dtypes. The model's
-    train/eval flags are restored afterwards.
+    train/eval flags are restored afterwards. An ExportedProgram is imported as exported (its shapes).
     """
+    if isinstance(model, ExportedProgram):  # already exported: its own shapes (a dynamic one is refused there)
+        return import_exported(model, name or "exported")
     args = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
     for i, a in enumerate(args):
         if not isinstance(a, torch.Tensor):
@@ -108,6 +110,7 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
     arranged its results (`Graph.output_structure`) and which outputs are new values of inputs the
     model mutated (`Graph.input_mutations`).
     """
+    _check_static_inputs(ep, name)
     ep = functionalize(ep)
     weights = _weights(ep)
     static = static_nodes(ep.graph, weights)
@@ -400,6 +403,28 @@ def _live_nodes(nodes: list[Node], outputs: list[Node], inputs: list[Node]) -> l
                 live.add(x)
                 stack.append(x)
     return [n for n in nodes if n in live]
+
+
+def _check_static_inputs(ep: ExportedProgram, name: str) -> None:
+    """The IR has static shapes: an input exported with a `torch.export.Dim` is refused, naming the dimension.
+
+    Checked first, because a dynamic dimension brings ops such as `aten.sym_size.int` that would
+    otherwise be reported as unsupported.
+    """
+    user_inputs = set(ep.graph_signature.user_inputs)
+    for node in ep.graph.nodes:
+        val = node.meta.get("val") if node.op == "placeholder" and node.name in user_inputs else None
+        dims = list(val.shape) if isinstance(val, torch.Tensor) else []
+        for axis, d in enumerate(dims):
+            if not isinstance(d, int):
+                bounds = ep.range_constraints.get(d.node.expr)
+                span = f", range {bounds.lower}..{bounds.upper}" if bounds is not None else ""
+                raise FrontendError(
+                    f"{name}: input {node.name!r} has a dynamic dimension {d} at axis {axis} "
+                    f"(shape [{', '.join(map(str, dims))}]{span}); mlc_lab compiles static shapes: export without "
+                    "dynamic_shapes= (or with static ones), or pass the module and example inputs of the shape "
+                    "to compile for to mlc_lab.compile"
+                )
 
 
 # -- types and error messages ---------------------------------------------------------------------
