@@ -103,6 +103,14 @@ CASES = [
     ("pad", "pad", [randn(2, 3)], {"pads": (1, 0, 2, 3), "value": 1.5}),
     ("layout_to_blocked", "layout_transform", [randn(1, 8, 3, 2)], {"src_layout": "NCHW", "dst_layout": "NCHW4c"}),
     ("layout_nhwc_to_nchw", "layout_transform", [randn(1, 3, 2, 5)], {"src_layout": "NHWC", "dst_layout": "NCHW"}),
+    *[(op, op, [randn(2, 3, 4), randn(3, 1)], {}) for op in ("less", "less_equal", "greater", "greater_equal")],
+    *[(op, op, [ints(3, 4), ints(4)], {}) for op in ("equal", "not_equal")],
+    ("where", "where", [randn(2, 3, 4) > 0, randn(3, 4), randn(4)], {}),
+    ("logical_and", "logical_and", [randn(2, 3) > 0, randn(3) > 0], {}),
+    ("logical_or", "logical_or", [randn(2, 3) > 0, randn(3) > 0], {}),
+    ("logical_not", "logical_not", [randn(3, 4) > 0], {}),
+    ("take", "take", [randn(10, 4), RNG.integers(-10, 10, (2, 3))], {"axis": 0}),
+    ("take_axis1_int32", "take", [randn(2, 10, 3), ints(4)], {"axis": 1}),
 ]
 CASE_IDS = [c[0] for c in CASES]
 

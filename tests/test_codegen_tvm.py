@@ -124,6 +124,22 @@ def concat() -> Graph:
     return b.build(b.concat(*xs, axis=1))
 
 
+def where_case() -> Graph:
+    b = GraphBuilder("where")
+    cond = b.input("c", (3, 1, 4), "bool")
+    return b.build(b.op("where", cond, b.input("a", (5, 4)), b.input("b", ())))
+
+
+def take(table=(10, 4), indices=(2, 3), axis=0, dtype="int64") -> Callable[[], Graph]:
+    """Random positions are in [-9, 10): negative ones count from the end of a 10-long axis."""
+
+    def make() -> Graph:
+        b = GraphBuilder("take")
+        return b.build(b.op("take", b.input("x", table), b.input("i", indices, dtype), axis=axis))
+
+    return make
+
+
 OP_CASES: dict[str, Callable[[], Graph]] = {
     **{op: unary(op) for op in ("relu", "sigmoid", "tanh", "exp", "erf", "silu", "neg", "abs")},
     "log": unary("log"),
@@ -195,6 +211,14 @@ OP_CASES: dict[str, Callable[[], Graph]] = {
     "softmax": unary("softmax"),
     "softmax_axis1": unary("softmax", axis=1),
     "log_softmax": unary("log_softmax", axis=0),
+    **{op: binary(op) for op in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal")},
+    "equal_int": binary("equal", dtype="int64"),
+    "where": where_case,
+    "logical_and": binary("logical_and", dtype="bool"),
+    "logical_or": binary("logical_or", dtype="bool"),
+    "logical_not": unary("logical_not", in_dtype="bool"),
+    "take": take(),
+    "take_axis1_int32": take((2, 10, 3), (4,), axis=1, dtype="int32"),
 }
 POSITIVE = {"log", "sqrt", "rsqrt", "pow"}
 
