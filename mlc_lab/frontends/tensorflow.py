@@ -11,6 +11,9 @@ How it works:
    a `same(...)` entry). Ops with no converter fail before anything is converted, all listed at once.
 4. Every converted value is checked against the shape and dtype TensorFlow inferred for it.
 
+Shapes are static: a Keras model or a plain tf.function is traced on the example inputs' shapes; a
+graph input left dynamic (a `None` in a tf.function's input_signature) is refused, naming it and the axis.
+
 TensorFlow stores images NHWC and conv kernels HWIO; the IR's conv2d and pools take layouts as
 attributes, so they are imported as they are (data_layout="NHWC", kernel_layout="HWIO"), no transposes.
 """
