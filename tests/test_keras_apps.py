@@ -94,3 +94,14 @@ def test_pad_with_a_fill_value_and_explicit_conv_padding() -> None:
     graph = from_tensorflow(tf.function(fn), (np.zeros((1, 5, 5, 3), np.float32),))
     assert {n.op for n in graph.nodes} >= {"pad", "conv2d"}
     _check(fn, rng.standard_normal((1, 5, 5, 3)).astype(np.float32))
+
+
+def test_fused_batch_norm_as_tf_keras_and_older_graphs_emit_it() -> None:
+    """Keras 3 writes batch norm as Rsqrt/Mul/Sub; tf_keras and frozen TF1 graphs use FusedBatchNormV3."""
+    rng = np.random.default_rng(5)
+    scale, offset, mean = (tf.constant(rng.normal(0, 1, 4).astype(np.float32)) for _ in range(3))
+    var = tf.constant(rng.uniform(0.5, 2, 4).astype(np.float32))
+    fn = lambda x: tf.compat.v1.nn.fused_batch_norm(x, scale, offset, mean, var, 1e-3, is_training=False)[0]
+    graph = from_tensorflow(tf.function(fn), (np.zeros((1, 3, 3, 4), np.float32),))
+    assert "batch_norm" in {n.op for n in graph.nodes}
+    _check(fn, rng.standard_normal((1, 3, 3, 4)).astype(np.float32))
