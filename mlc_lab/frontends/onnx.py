@@ -259,6 +259,16 @@ class OnnxContext(ConverterContext):
     def const_name(self, name: str) -> str:
         return clean_name(self.onnx_node.output[0]) + ".const"
 
+    def value(self, node: Node | None, what: str) -> np.ndarray:
+        """A compile-time constant input; one computed at run time (a shape from a graph input) is an
+        `UnsupportedOpError`: shapes in the IR are static."""
+        if node is not None and node.op != "constant":
+            raise UnsupportedOpError(
+                f"{what} must be a constant ({self.constant_hint}); it is computed at run time, and the IR's "
+                "shapes are static"
+            )
+        return super().value(node, what)
+
 
 def _axis(axis: int, rank: int, what: str, inclusive_end: bool = False) -> int:
     """A possibly negative axis as a non-negative one, or an error naming the valid range."""
@@ -1079,11 +1089,6 @@ def cast(cx, x, *, to, saturate=1, round_mode="up"):
 
 def expand(cx, x, target):
     """Broadcast to np.broadcast_shapes(x.shape, shape): both sides may have size-1 axes."""
-    if target.op != "constant":
-        raise UnsupportedOpError(
-            "Expand with a shape computed at run time is not supported (shapes are static): make the shape "
-            "an initializer or a Constant"
-        )
     dims = cx.ints(target, "Expand's shape")
     try:
         out = np.broadcast_shapes(x.shape, tuple(dims))
