@@ -639,6 +639,15 @@ def adaptive_avg_pool2d(cx: Context, x, output_size) -> Node:
     return cx.op("avg_pool2d", x, kernel=(h // oh, w // ow))
 
 
+def adaptive_avg_pool1d(cx: Context, x, output_size) -> Node:
+    """Average over windows of the last axis; only an output size that divides the input is even."""
+    (out,), n = _pair(output_size)[:1], x.shape[-1]
+    if n % out:
+        raise FrontendError(f"adaptive_avg_pool1d from {n} to {out}: only an output size that divides the input")
+    windows = cx.op("reshape", x, shape=(*x.shape[:-1], out, n // out))
+    return cx.op("mean", windows, axes=(-1,))
+
+
 def softmax(cx: Context, x, dim, dtype=None, half_to_float=False) -> Node:
     return cx.op("softmax", cx.cast(x, cx.out_dtype), axis=dim)
 
@@ -912,6 +921,10 @@ def reciprocal(cx: Context, x) -> Node:
     return cx.op("div", cx.const(1, x.dtype, "one"), x)
 
 
+def type_as(cx: Context, x, other) -> Node:
+    return cx.cast(x, other.dtype)
+
+
 def to_dtype(cx: Context, x, dtype=None, **_: Any) -> Node:
     """x.to(dtype), x.float(): a cast (or nothing). Device and memory-format arguments do not matter here."""
     return x if dtype is None else cx.cast(x, _dtype(dtype))
@@ -1154,6 +1167,7 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.max_pool2d.default: max_pool2d,
     aten.avg_pool2d.default: avg_pool2d,
     aten.adaptive_avg_pool2d.default: adaptive_avg_pool2d,
+    aten.adaptive_avg_pool1d.default: adaptive_avg_pool1d,
     aten.softmax.int: softmax,
     aten._softmax.default: softmax,
     aten.log_softmax.int: log_softmax,
@@ -1199,6 +1213,7 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.to.dtype_layout: to_dtype,
     aten.to.device: to_dtype,
     aten._to_copy.default: to_dtype,
+    aten.type_as.default: type_as,
     # lookups, comparisons, masks
     aten.embedding.default: embedding,
     aten.index_select.default: index_select,
