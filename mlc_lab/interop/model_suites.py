@@ -68,7 +68,8 @@ def _hf_configs() -> dict[str, tuple[Callable[[], Any], str]]:
 
     return {
         "gpt2": (lambda: hf.GPT2LMHeadModel(hf.GPT2Config(
-            vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=2, n_head=2, use_cache=False)), "ids"),
+            vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=2, n_head=2, use_cache=False,
+            bos_token_id=0, eos_token_id=0)), "ids"),
         "llama": (lambda: hf.LlamaForCausalLM(hf.LlamaConfig(
             vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=16, use_cache=False)), "ids"),
