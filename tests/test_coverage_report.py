@@ -27,6 +27,8 @@ def test_compare_names_what_differs() -> None:
     assert compare([ints], [ints]) is None
     assert "1 of 4 values differ" in compare([ints + (ints == 3)], [ints])
     assert "NaN" in compare([np.array([np.nan], np.float32)], [np.array([1.0], np.float32)])
+    nan_where_expected = np.array([np.nan, -np.inf, 2.0], np.float32)  # sqrt(-1), log(0): NaN/Inf in both
+    assert compare([nan_where_expected.copy()], [nan_where_expected]) is None
 
 
 def test_operator_cases_pass_and_unsupported_ops_are_listed() -> None:

@@ -109,7 +109,7 @@ def compare(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> str | 
         if e.size == 0:
             continue
         finite = np.isfinite(e)
-        if not np.array_equal(finite, np.isfinite(g)) or not np.array_equal(e[~finite], g[~finite]):
+        if not np.array_equal(finite, np.isfinite(g)) or not np.array_equal(e[~finite], g[~finite], equal_nan=True):
             return f"output {i}: NaN/Inf where the reference has none (or the reverse)"
         scale = float(np.abs(e[finite]).max()) if finite.any() else 0.0
         error = np.abs(g[finite].astype(np.float64) - e[finite])
