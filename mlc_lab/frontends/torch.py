@@ -970,6 +970,15 @@ def _reduce(op: str) -> Converter:
     return convert
 
 
+def vector_norm(cx: Context, x, ord=2, dim=None, keepdim=False, dtype=None) -> Node:
+    """torch.linalg.vector_norm for ord=2: sqrt(sum(x^2)) over `dim` (other orders are not supported)."""
+    if ord != 2:
+        raise FrontendError(f"linalg.vector_norm with ord={ord} is not supported (only ord=2)")
+    axes = (dim,) if isinstance(dim, int) else (tuple(dim) if dim else None)
+    x = cx.cast(x, cx.out_dtype)
+    return cx.op("sqrt", cx.op("sum", cx.op("mul", x, x), axes=axes, keepdims=bool(keepdim)))
+
+
 # == converters: shapes ===========================================================================
 def identity(cx: Context, x, **_: Any) -> Node:
     """clone, contiguous, detach, alias, ...: no computation in a value-semantics IR."""
@@ -993,6 +1002,10 @@ def view(cx: Context, x, size) -> Node:
 
 def reshape(cx: Context, x, shape) -> Node:
     return cx.op("reshape", x, shape=tuple(shape))
+
+
+def reshape_as(cx: Context, x, other) -> Node:
+    return x if x.shape == other.shape else cx.op("reshape", x, shape=other.shape)
 
 
 def flatten(cx: Context, x, start_dim=0, end_dim=-1) -> Node:
@@ -1259,9 +1272,11 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.sum.default: _reduce("sum"),
     aten.amax.default: _reduce("max"),
     aten.amin.default: _reduce("min"),
+    aten.linalg_vector_norm.default: vector_norm,
     # shapes (and ops that do nothing to values)
     aten.view.default: view,
     aten.reshape.default: reshape,
+    aten.reshape_as.default: reshape_as,
     aten._unsafe_view.default: view,
     aten.flatten.using_ints: flatten,
     aten.permute.default: permute,
