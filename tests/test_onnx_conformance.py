@@ -446,3 +446,46 @@ def test_op_equals_onnxruntime(op: str, inputs: dict, attrs: dict, opset: int) -
     for g, w in zip(got, want):
         assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, g.shape, w.dtype, w.shape)
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def _chain_model() -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """Resize (linear) -> Einsum -> Less/Where -> Gather at run-time indices -> Pad (reflect) -> Tile -> Split."""
+    h = onnx.helper
+    nodes = [
+        h.make_node("Resize", ["x", "", "scales"], ["r"], mode="linear"),
+        h.make_node("Einsum", ["r", "w"], ["e"], equation="bchw,wk->bchk"),
+        h.make_node("Less", ["e", "zero"], ["neg"]),
+        h.make_node("Where", ["neg", "zero", "e"], ["pos"]),
+        h.make_node("Gather", ["pos", "idx"], ["g"], axis=2),
+        h.make_node("Pad", ["g", "pads"], ["p"], mode="reflect"),
+        h.make_node("Tile", ["p", "reps"], ["t"]),
+        h.make_node("Split", ["t"], ["s0", "s1"], axis=1, num_outputs=2),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+        numpy_helper.from_array(_f32(6, 5, seed=1), "w"),
+        numpy_helper.from_array(np.array(0, np.float32), "zero"),
+        numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "pads"),
+        numpy_helper.from_array(np.array([1, 2, 1, 1], np.int64), "reps"),
+    ]
+    feeds = {"x": _f32(1, 2, 4, 3), "idx": np.array([7, 0, -1], np.int64)}
+    inputs = [
+        h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 4, 3]),
+        h.make_tensor_value_info("idx", onnx.TensorProto.INT64, [3]),
+    ]
+    outputs = [h.make_tensor_value_info(o, onnx.TensorProto.FLOAT, [1, 2, 5, 9]) for o in ("s0", "s1")]
+    model = h.make_model(h.make_graph(nodes, "chain", inputs, outputs, inits), opset_imports=[h.make_opsetid("", 18)])
+    model.ir_version = 9
+    return model, feeds
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_converters_chained_equal_onnxruntime_on_every_backend(backend: str) -> None:
+    """The converters the stored cases do not reach, in one model compiled once per backend."""
+    ort = pytest.importorskip("onnxruntime")
+    model, feeds = _chain_model()
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = backend_for(backend).prepare(model).run(list(feeds.values()))
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

@@ -1127,6 +1127,8 @@ def split(cx, x, split_node=None, *, axis=0, split=None, num_outputs=None):
         sizes = list(split)
     elif cx.version < 13 and split_node is not None:  # version 2..11 allowed it as a second input too
         sizes = cx.ints(split_node, "Split's split")
+    elif cx.version >= 18 and num_outputs is None:
+        raise FrontendError("Split from opset 18 needs a `split` input or a `num_outputs` attribute")
     else:
         parts = num_outputs if num_outputs is not None else len(cx.onnx_node.output)
         step = -(-size // parts) if num_outputs is not None else size // parts
