@@ -106,3 +106,28 @@ def test_out_of_range_position_is_named_by_the_interpreter() -> None:
     with pytest.raises(InterpreterError, match=r"%embedding \(take\).*position 9 is out of range for axis 0 of size 4"):
         compiled(torch.tensor([0, 9]))
 
+
+
+def test_grad_mode_regions_are_inlined() -> None:
+    """`with torch.no_grad():` in forward becomes a `wrap_with_set_grad_enabled` region in the export;
+    its ops are converted inline (and a static region, a mask from constants, is folded)."""
+
+    class GradModes(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.enable_grad():
+                y = self.linear(x) * 2
+            with torch.no_grad():
+                keep = torch.ones(4, 4).tril() > 0
+                z = y.relu().masked_fill(~keep[:2], 0.5)
+            return z
+
+    model, x = GradModes().eval(), torch.randn(2, 4)
+    exported = torch.export.export(model, (x,))
+    assert any(n.target is torch.ops.higher_order.wrap_with_set_grad_enabled for n in exported.graph.nodes)
+    compiled = mlc_lab.compile(model, (x,), backend="interpreter")
+    with torch.no_grad():
+        np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)

@@ -21,7 +21,7 @@ import math
 import operator
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +114,7 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
     ep = functionalize(ep)
     weights = _weights(ep)
     static = static_nodes(ep.graph, weights)
-    _check_supported(ep.graph, name, static)
+    _check_supported(list(_nodes_and_regions(ep.graph_module, static)), name, static)
     cx = Context(GraphBuilder(name))
     env: dict[fx.Node, Any] = {}
     outputs: list[Node] = []
@@ -125,8 +125,8 @@ def import_exported(ep: ExportedProgram, name: str = "main") -> Graph:
             else:
                 t = _meta_type(node)
                 env[node] = cx.b.input(node.name, t.shape, t.dtype)
-        elif node.op == "call_function":
-            env[node] = _fold_node(node, env) if node in static else _convert_node(cx, node, env)
+        elif node.op in ("call_function", "get_attr"):
+            env[node] = _walk_node(cx, ep.graph_module, node, env, static)
         elif node.op == "output":
             outputs, mutations = _user_outputs(cx, ep, node, env)
     cx.b.nodes = _live_nodes(cx.b.nodes, outputs, cx.b.inputs)
@@ -218,14 +218,63 @@ def _weights(ep: ExportedProgram) -> dict[str, _Weight]:
     return weights
 
 
+# -- regions that torch.export wraps in higher-order ops -----------------------------------------
+#: Higher-order ops that only switch a mode for a region (`with torch.no_grad():` inside forward, which
+#: HF code uses): for inference their region's ops are inlined as if unwrapped.
+INLINED_REGIONS: frozenset[Any] = frozenset({torch.ops.higher_order.wrap_with_set_grad_enabled})
+
+
+def _walk_node(cx: Context, owner: fx.GraphModule, node: fx.Node, env: dict[fx.Node, Any], static: set) -> Any:
+    """The value of one FX node: a region's sub-module, an inlined region's results, a folded or converted op."""
+    if node.op == "get_attr":
+        return _attribute(owner, node.target)
+    if node.target in INLINED_REGIONS:
+        return _inline_region(cx, node, env, static)
+    return _fold_node(node, env) if node in static else _convert_node(cx, node, env)
+
+
+def _attribute(owner: fx.GraphModule, target: str) -> Any:
+    value = owner
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _inline_region(cx: Context, node: fx.Node, env: dict[fx.Node, Any], static: set) -> list[Any]:
+    """`wrap_with_set_grad_enabled(enabled, region, *operands)`: walk the region's graph on the operands."""
+    _, region, *operands = node.args
+    module = env[region]
+    placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+    inner: dict[fx.Node, Any] = {p: env[a] if isinstance(a, fx.Node) else a for p, a in zip(placeholders, operands)}
+    for n in module.graph.nodes:
+        if n.op in ("call_function", "get_attr"):
+            inner[n] = _walk_node(cx, module, n, inner, static)
+        elif n.op == "output":
+            return [inner[v] if isinstance(v, fx.Node) else v for v in n.args[0]]
+    raise FrontendError(f"{_describe(node)}: its region has no output")
+
+
+def _nodes_and_regions(owner: fx.GraphModule, static: set) -> Iterator[fx.Node]:
+    """Every FX node, those inside inlined regions included; marks the regions' static nodes in `static`."""
+    for node in owner.graph.nodes:
+        yield node
+        if node.op == "call_function" and node.target in INLINED_REGIONS:
+            _, region, *operands = node.args
+            module = _attribute(owner, region.target)
+            placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+            given = {p for p, a in zip(placeholders, operands) if not isinstance(a, fx.Node) or a in static}
+            static |= static_nodes(module.graph, {}, given)
+            yield from _nodes_and_regions(module, static)
+
+
 # -- constant folding: what import time already knows ------------------------------------------
-def static_nodes(graph: fx.Graph, weights: dict[str, _Weight]) -> set[fx.Node]:
+def static_nodes(graph: fx.Graph, weights: dict[str, _Weight], given: set[fx.Node] = frozenset()) -> set[fx.Node]:
     """The FX nodes whose values do not depend on the user's inputs: weights, and deterministic ops whose
     tensor inputs are all static (arange, ones, new_zeros, a causal mask built from them, rotary tables
     from a buffer). They are evaluated with PyTorch at import time and enter the graph as constants, so
     such ops need no IR op. One exception keeps weights recognisable: an op the table converts, applied
     to parameters only (`aten.t(weight)`), is converted as usual (the Fold pass folds it later)."""
-    static: set[fx.Node] = set()
+    static: set[fx.Node] = set(given)
     for node in graph.nodes:
         if node.op == "placeholder" and node.name in weights:
             static.add(node)
@@ -484,19 +533,19 @@ def supported_ops() -> list[str]:
     return sorted(_op_name(op) for op in ATEN_OPS)
 
 
-def _check_supported(graph: fx.Graph, name: str, static: set[fx.Node] = frozenset()) -> None:
+def _check_supported(nodes: Sequence[fx.Node], name: str, static: set[fx.Node] = frozenset()) -> None:
     """Fail before converting anything if ops have no converter, naming each op and where it is used
-    (ops that are folded at import time, `static`, need none)."""
+    (ops that are folded at import time, `static`, and inlined region wrappers need none)."""
 
     def problem(node: fx.Node) -> tuple[str, str] | None:
-        if node.op in ("placeholder", "output") or node.target is operator.getitem or node.target in ATEN_OPS:
+        if node.op in ("placeholder", "output", "get_attr") or node.target is operator.getitem:
             return None
-        if node in static:
+        if node.target in ATEN_OPS or node.target in INLINED_REGIONS or node in static:
             return None
         return _op_name(node.target), "no converter"
 
     check_supported(
-        graph.nodes,
+        nodes,
         problem,
         _site,
         subject=f"PyTorch model {name!r}",
