@@ -16,6 +16,15 @@ How it works:
    later inputs). Each entry records the newest version its converter follows (`OnnxOp.newest`):
    a node whose schema is newer fails, as does an op with no converter, before anything is converted.
 4. Each converted value is checked against the shape and dtype ONNX's shape inference computed for it.
+
+Real models (the light networks and operator cases in the onnx wheel, run by ONNX's own conformance
+runner through `mlc_lab.interop.onnx_backend`) need more ops than the IR names. Each such converter
+writes the op, exactly, in IR ops every backend already has, so nothing below the frontend changes:
+1-d windows are 2-D ones of height 1, 3-d windows a sum or max over depth taps of 2-D ones, LRN an
+average pool over channels, ConvTranspose a convolution of the zero-interleaved input with the flipped
+kernel, Resize a constant interpolation matrix per axis, Einsum transposes around one batched matmul.
+Shapes are static: a shape, index list or pad amount computed at run time is an `UnsupportedOpError`,
+as are sequences, strings and training ops (no converter), each naming the op, the node and the opset.
 """
 
 from __future__ import annotations
