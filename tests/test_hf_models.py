@@ -19,6 +19,7 @@ import transformers as hf
 
 import mlc_lab
 from mlc_lab.api import import_model
+from mlc_lab.frontends.errors import FrontendError
 
 BACKENDS = ["interpreter", "tvm", "mlir"]
 SEQ, VOCAB, IMAGE = 8, 100, 32
@@ -174,3 +175,10 @@ def test_masks_and_ids_stay_integer_and_bool_in_the_graph() -> None:
     takes = [n for n in graph.nodes if n.op == "take"]
     assert takes and all(n.inputs[1].dtype == "int64" for n in takes)
     assert any(n.dtype == "bool" and mask in n.inputs for n in graph.nodes)
+
+
+def test_a_kv_cache_output_is_refused_with_the_fix() -> None:
+    """HF decoder configs default to use_cache=True: the cache object cannot be exported; the error says what to set."""
+    config = hf.GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=1, n_head=2)
+    with pytest.raises(FrontendError, match="use_cache=False"):
+        import_model(hf.GPT2LMHeadModel(config).eval(), (_ids(),))

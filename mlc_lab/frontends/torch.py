@@ -80,11 +80,20 @@ def from_torch(
     try:
         ep = torch.export.export(model.eval(), args)
     except Exception as e:
-        raise FrontendError(f"torch.export could not trace {type(model).__name__}: {type(e).__name__}: {e}") from e
+        hint = f" ({fix})" if (fix := _export_hint(str(e))) else ""
+        what = f"{type(model).__name__}: {type(e).__name__}: {e}{hint}"
+        raise FrontendError(f"torch.export could not trace {what}") from e
     finally:
         for m, training in modes.items():
             m.training = training
     return import_exported(ep, name or type(model).__name__)
+
+
+def _export_hint(message: str) -> str | None:
+    """How to fix the export failures real models run into most."""
+    if "Cache" in message and "not a known type" in message:  # transformers' KV cache object among the outputs
+        return "a transformers model returns its KV cache: build it with use_cache=False in its config"
+    return None
 
 
 @dataclass
