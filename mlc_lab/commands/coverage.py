@@ -20,12 +20,13 @@ A cell reads:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -126,16 +127,23 @@ def _missing_ops(error: Exception) -> str:
 
 
 def _error(e: BaseException) -> str:
-    lines = str(e).strip().splitlines() or [""]
-    return f"{type(e).__name__}: {lines[0][:200]}"
+    """The error's type and first line (and the next one where the first only announces it: "...errors:")."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()] or [""]
+    text = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
+    return f"{type(e).__name__}: {text[:200]}"
 
 
-def _judge(run, reference: Sequence[np.ndarray]) -> Outcome:
+def _judge(build: Callable[[], Callable[[], Sequence[np.ndarray]]], reference: Sequence[np.ndarray]) -> Outcome:
+    """build() compiles and returns the run; each stage's error is named with its stage."""
     start = time.perf_counter()
     try:
-        problem = compare(run(), reference)
+        run = build()
     except Exception as e:  # noqa: BLE001 - every other error is reported as this cell's failure
-        return Outcome("fail", _error(e), time.perf_counter() - start)
+        return Outcome("fail", "build: " + _error(e), time.perf_counter() - start)
+    try:
+        problem = compare(run(), reference)
+    except Exception as e:  # noqa: BLE001
+        return Outcome("fail", "run: " + _error(e), time.perf_counter() - start)
     return Outcome("fail" if problem else "pass", problem or "", time.perf_counter() - start)
 
 
@@ -154,9 +162,10 @@ def _ours(sm: Any, backends: Sequence[str]) -> dict[str, Outcome]:
         return {b: Outcome("unsupported", _missing_ops(e), time.perf_counter() - start) for b in backends}
     except Exception as e:  # noqa: BLE001
         return {b: Outcome("fail", "import: " + _error(e), time.perf_counter() - start) for b in backends}
-    return {
-        b: _judge(lambda b=b: mlc_lab.compile(graph, backend=b).run_numpy(*sm.inputs), sm.reference) for b in backends
-    }
+    def build(backend: str) -> Callable[[], Sequence[np.ndarray]]:
+        return functools.partial(mlc_lab.compile(graph, backend=backend).run_numpy, *sm.inputs)
+
+    return {b: _judge(functools.partial(build, b), sm.reference) for b in backends}
 
 
 def _flatten(value: Any) -> list[np.ndarray]:
@@ -193,11 +202,12 @@ def _tvm_importer(sm: Any) -> Outcome:
         status = "unsupported" if _TVM_UNSUPPORTED.search(str(e)) or type(e).__name__ == "OpNotImplemented" else "fail"
         return Outcome(status, "import: " + _error(e), time.perf_counter() - start)
 
-    def run() -> list[np.ndarray]:
+    def build() -> Callable[[], list[np.ndarray]]:
         vm = relax.VirtualMachine(tvm.compile(mod, resolve_target("llvm")), tvm.cpu())
-        return _flatten(vm["main"](*(tvm.runtime.tensor(np.require(x, requirements="C")) for x in sm.inputs)))
+        args = [tvm.runtime.tensor(np.require(x, requirements="C")) for x in sm.inputs]
+        return lambda: _flatten(vm["main"](*args))
 
-    outcome = _judge(run, sm.reference)
+    outcome = _judge(build, sm.reference)
     outcome.seconds += time.perf_counter() - start - outcome.seconds
     return outcome
 
