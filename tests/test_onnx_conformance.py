@@ -64,12 +64,6 @@ LIGHT = (
 #: The light networks TVM and MLIR run in every `make test` (the others with --slow; see the module doc).
 LIGHT_FAST = ("squeezenet", "zfnet512")
 
-#: Failures that are bugs elsewhere in the package, found by this suite (strict: a fix makes them fail here).
-KNOWN_BUGS = {
-    ("tvm", "shufflenet"): "TVM schedule: depthwise conv2d + bias_add epilogue fails LLVM verification "
-    "('Instruction does not dominate all uses') in codegen/tvm/schedule.py",
-}
-
 
 def _operator_cases() -> list[str]:
     return sorted(t.name for kind in OPERATOR_KINDS for t in load_model_tests(kind=kind))
@@ -136,8 +130,6 @@ def _heavy_networks_need_slow(request) -> None:
     name = request.node.name.removeprefix("test_").removesuffix("_cpu")
     if backend != "interpreter" and name in LIGHT and name not in LIGHT_FAST and not request.config.getoption("--slow"):
         pytest.skip(f"light network {name} on {backend} runs with --slow (CI time)")
-    if (backend, name) in KNOWN_BUGS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_BUGS[backend, name], strict=True))
 
 
 def test_the_stored_operator_cases_are_the_140_the_issue_counts() -> None:
