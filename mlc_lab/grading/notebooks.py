@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import nbformat
 
 from mlc_lab.errors import MlcLabError
 
 
-def _import_without_iri_grammar() -> None:
-    """Import jupytext and nbformat without `rfc3987_syntax` (~1.3 s per process, most of the grader's start).
+def _readers() -> tuple[Any, Any]:
+    """jupytext and nbformat, imported on first use (a class's main grading process never reads a
+    notebook: its grading processes do, in parallel) and without `rfc3987_syntax` (~1.3 s per process).
 
     nbformat's validator imports jsonschema, whose format checker imports `rfc3987_syntax` when it is
     installed, and that builds a Lark grammar for IRIs at import. The notebook schema has no IRI
@@ -29,16 +34,13 @@ def _import_without_iri_grammar() -> None:
     if blocked:
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # an import of it raises ImportError
     try:
-        import jupytext  # noqa: F401
-        import nbformat  # noqa: F401
+        import jupytext
+        import nbformat
     finally:
         if blocked and sys.modules.get("rfc3987_syntax", 0) is None:
             del sys.modules["rfc3987_syntax"]
+    return jupytext, nbformat
 
-
-_import_without_iri_grammar()
-import jupytext  # noqa: E402  (already imported above: these bind the names)
-import nbformat  # noqa: E402
 
 #: libyaml's safe loader when PyYAML has it: ~10x faster on a header (a class of 100 is read twice).
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -78,6 +80,7 @@ def read_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
     Raises NotebookFormatError when a text file does not declare its notebook format, or when
     the notebook has no code cell at all (almost always a header jupytext did not recognise).
     """
+    jupytext, nbformat = _readers()
     path = Path(path)
     if path.suffix == ".ipynb":
         return nbformat.read(path, as_version=4)
