@@ -227,7 +227,11 @@ def coverage(
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ValueError(f"unknown backend {unknown[0]!r}; backends: {', '.join(BACKENDS)}")
-    names = list(models) if models is not None else suite_names(suite)
+    known = suite_names(suite)
+    names = list(models) if models is not None else known
+    strangers = [n for n in names if n not in known]
+    if strangers:
+        raise ValueError(f"{strangers[0]!r} is not in suite {suite}")
     columns = [*backends, *([TVM_IMPORTER] if tvm_importer else [])]
     report = CoverageReport(suite, columns)
     from tqdm import tqdm
@@ -235,8 +239,6 @@ def coverage(
     for name in tqdm(names, desc=f"coverage {suite}", unit="model", disable=not progress, file=sys.stderr):
         try:
             sm = BUILDERS[suite](name)
-        except KeyError:
-            raise
         except Exception as e:  # noqa: BLE001 - the framework could not build its own model
             report.rows[name] = {c: Outcome("fail", "building the model: " + _error(e)) for c in columns}
             continue
@@ -274,22 +276,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_coverage(args: argparse.Namespace) -> int:
     from mlc_lab.api import BACKENDS
-    from mlc_lab.interop.model_suites import suite_names
 
     unknown = [b for b in args.backends if b not in BACKENDS]
     if unknown:
         print(f"mlc-lab coverage: unknown backend {unknown[0]!r}; backends: {', '.join(BACKENDS)}", file=sys.stderr)
         return 2
-    if args.models:
-        known = set(suite_names(args.suite))
-        missing = [m for m in args.models if m not in known]
-        if missing:
-            print(f"mlc-lab coverage: {missing[0]!r} is not in suite {args.suite}", file=sys.stderr)
-            return 2
     start = time.perf_counter()
-    report = coverage(
-        args.suite, args.models, args.backends, tvm_importer=not args.no_tvm_importer, progress=not args.no_progress
-    )
+    try:
+        report = coverage(
+            args.suite, args.models, args.backends, tvm_importer=not args.no_tvm_importer, progress=not args.no_progress
+        )
+    except ValueError as e:  # a model name the suite does not have
+        print(f"mlc-lab coverage: {e}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps({**report.to_dict(), "seconds": time.perf_counter() - start}, indent=2))
     else:
