@@ -151,10 +151,10 @@ class NumpyOps(Handler):
 
     def where(self, cond: np.ndarray, a: Operand, b: Operand) -> np.ndarray:
         a, b = self.lift(a, b)
-        return np.where(cond, a, b).astype(a.dtype)
+        return np.where(cond, a, b).astype(a.dtype, copy=False)
 
     def _same(self, fn: Callable[..., np.ndarray], *args: np.ndarray) -> np.ndarray:
-        return np.asarray(fn(*args)).astype(args[0].dtype)
+        return np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
 
     def neg(self, x):
         return self._same(np.negative, x)
