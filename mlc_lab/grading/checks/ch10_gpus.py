@@ -1,4 +1,4 @@
-"""Official checks for exercises/09_gpus.md (GPU schedules and the GPU model).
+"""Official checks for exercises/10_gpus.md (GPU schedules and the GPU model).
 
 Nothing here needs a GPU: a schedule is judged by the CUDA C it generates (thread binding, shared
 memory, barriers), by its kernel facts, and by its output on A @ B from the same TensorIR with the

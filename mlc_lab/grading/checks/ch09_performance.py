@@ -1,4 +1,4 @@
-"""Official checks for exercises/08_performance.md (measuring performance honestly)."""
+"""Official checks for exercises/09_performance.md (measuring performance honestly)."""
 
 from __future__ import annotations
 

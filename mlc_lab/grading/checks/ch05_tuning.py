@@ -1,4 +1,4 @@
-"""Official checks for exercises/04_tuning.md (auto-tuning)."""
+"""Official checks for exercises/05_tuning.md (auto-tuning)."""
 
 from __future__ import annotations
 

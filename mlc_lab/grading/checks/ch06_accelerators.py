@@ -1,4 +1,4 @@
-"""Official checks for exercises/05_accelerators.md (custom accelerators)."""
+"""Official checks for exercises/06_accelerators.md (custom accelerators)."""
 
 from __future__ import annotations
 

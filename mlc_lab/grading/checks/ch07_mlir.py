@@ -1,4 +1,4 @@
-"""Official checks for exercises/06_mlir.md (the MLIR pipeline)."""
+"""Official checks for exercises/07_mlir.md (the MLIR pipeline)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Official checks for exercises/07_frameworks.md (framework integration)."""
+"""Official checks for exercises/08_frameworks.md (framework integration)."""
 
 from __future__ import annotations
 
