@@ -1,6 +1,6 @@
 """Every zoo model on every mlc_lab backend and on PyTorch, side by side in one run: a ratio table and a plot.
 
-The measuring is `mlc_lab.comparison` (chapter 8 calls the same code); this file is its command line.
+The measuring is `mlc_lab.comparison` (chapter 9 calls the same code); this file is its command line.
 
     python benchmarks/compare_all.py                              # all models, 1 thread each
     python benchmarks/compare_all.py --models small_cnn --rounds 15 --plot /tmp/compare.png

@@ -1,7 +1,7 @@
 """Grading a class: `mlc-lab grade class/` serial vs `--jobs N`, same scores, and the time ratio to the ideal.
 
-    .venv/bin/python benchmarks/grading.py                      # 100 notebooks of chapter 08, jobs 2, 3 repeats
-    .venv/bin/python benchmarks/grading.py --chapter 05_accelerators --count 40 --repeats 5 --json
+    .venv/bin/python benchmarks/grading.py                      # 100 notebooks of chapter 09, jobs 2, 3 repeats
+    .venv/bin/python benchmarks/grading.py --chapter 06_accelerators --count 40 --repeats 5 --json
 
 Builds `class/<student>/<chapter>.md` in a temporary folder: `--count` submissions alternating the
 chapter's solution and its untouched exercise. Then runs the real command, `mlc-lab grade class/
@@ -66,7 +66,7 @@ def timed_grade(folder: Path, jobs: int, seed: int, scratch: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapter", default="08_performance", help="exercise stem (default 08_performance)")
+    parser.add_argument("--chapter", default="09_performance", help="exercise stem (default 09_performance)")
     parser.add_argument("--count", type=int, default=100, help="submissions (default 100)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="serial/parallel pairs, interleaved (default 3)")

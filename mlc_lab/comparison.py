@@ -1,4 +1,4 @@
-"""Every backend against PyTorch on one model, measured side by side (chapter 8, benchmarks/compare_all.py).
+"""Every backend against PyTorch on one model, measured side by side (chapter 9, benchmarks/compare_all.py).
 
 Wall-clock contenders (median per-call time over interleaved rounds, `mlc_lab.bench`): PyTorch eager
 (oneDNN/MKL kernels), torch.compile with inductor, a NumPy baseline (our interpreter: one NumPy/OpenBLAS

@@ -70,7 +70,7 @@ def test_tvm_relax_import_fuse_and_vm():
 
 
 def test_tvm_metaschedule_is_importable_with_its_builder_pieces():
-    """apache-tvm 0.27 + apache-tvm-ffi pin (chapter 4): MetaSchedule's Python builder/runner hooks exist."""
+    """apache-tvm 0.27 + apache-tvm-ffi pin (chapter 5): MetaSchedule's Python builder/runner hooks exist."""
     from tvm.s_tir import meta_schedule as ms
 
     assert hasattr(ms, "tune_tir") and hasattr(ms.builder, "PyBuilder") and hasattr(ms.runner, "PyRunner")
@@ -96,7 +96,7 @@ def test_torch_mlir_bindings_passes_and_jit():
 
 
 def test_iree_compile_and_run():
-    """iree-base-compiler/runtime 3.13 (chapter 6): compile_str for llvm-cpu, load_vm_flatbuffer."""
+    """iree-base-compiler/runtime 3.13 (chapter 7): compile_str for llvm-cpu, load_vm_flatbuffer."""
     import iree.compiler
     import iree.runtime
 
@@ -110,7 +110,7 @@ def test_iree_compile_and_run():
 
 
 def test_xdsl_parses_rewrites_and_prints():
-    """xdsl 0.74 (chapter 6): Parser, PatternRewriteWalker, Printer on upstream MLIR text."""
+    """xdsl 0.74 (chapter 7): Parser, PatternRewriteWalker, Printer on upstream MLIR text."""
     from io import StringIO
 
     from xdsl.context import Context

@@ -34,8 +34,8 @@ FLAGS = [
     "--virtual-time-budget=15000",
 ]
 #: figures each chapter shows (plots and drawings, as <img> in the page)
-MIN_FIGURES = {"01_ir": 1, "02_fusion": 3, "03_layout": 4, "04_tuning": 2, "05_accelerators": 4, "08_performance": 1}
-MATH_PAGES = {"04_tuning", "05_accelerators"}
+MIN_FIGURES = {"01_ir": 1, "02_fusion": 3, "03_layout": 4, "05_tuning": 2, "06_accelerators": 4, "09_performance": 1}
+MATH_PAGES = {"05_tuning", "06_accelerators"}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 

@@ -85,7 +85,7 @@ def test_run_check_refuses_the_librarys_own_object() -> None:
     from mlc_lab.tuning.space import factorizations
 
     with pytest.raises(AssertionError, match="mlc_lab.tuning.space's own function"):
-        run_check("04_tuning", "check_tile_splits", {"tile_splits": factorizations})
+        run_check("05_tuning", "check_tile_splits", {"tile_splits": factorizations})
 
 
 def test_md_without_myst_header_is_an_error_not_an_empty_notebook(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def peak_never_frees(graph: Graph) -> int:
     return sum(n.type.nbytes for n in graph.nodes if n.op != "constant")
 
 
-# -- chapter 4 ---------------------------------------------------------------------------------------
+# -- chapter 5 ---------------------------------------------------------------------------------------
 
 
 def unordered_splits(extent, parts):
@@ -141,7 +141,7 @@ def least_squares(X, y, alpha):
     return np.linalg.lstsq(np.asarray(X, float), np.asarray(y, float), rcond=None)[0]
 
 
-# -- chapter 5 ---------------------------------------------------------------------------------------
+# -- chapter 6 ---------------------------------------------------------------------------------------
 
 
 def folds_always_os(m, n, k, rows, cols, dataflow):
@@ -156,7 +156,7 @@ def minimum_cores(work, min_cores, total):
     return list(min_cores)
 
 
-# -- chapter 6 ---------------------------------------------------------------------------------------
+# -- chapter 7 ---------------------------------------------------------------------------------------
 
 
 def relu_with_reduction(rows: int, cols: int) -> str:
@@ -185,7 +185,7 @@ class FoldAnySub(RewritePattern):
             rewriter.replace(op, [], [op.lhs])
 
 
-# -- chapter 7 ---------------------------------------------------------------------------------------
+# -- chapter 8 ---------------------------------------------------------------------------------------
 
 
 def elu_ignoring_alpha(cx, x, alpha=1.0, scale=1.0, input_scale=1.0):
@@ -207,7 +207,7 @@ def counting_every_node(gm, example_inputs):
     return gm.forward
 
 
-# -- chapter 8 ---------------------------------------------------------------------------------------
+# -- chapter 9 ---------------------------------------------------------------------------------------
 
 
 def interleaved_in_blocks(fns, rounds):
@@ -220,7 +220,7 @@ def interleaved_in_blocks(fns, rounds):
     return {name: statistics.median(t) for name, t in samples.items()}
 
 
-# -- chapter 9 ---------------------------------------------------------------------------------------
+# -- chapter 10 ---------------------------------------------------------------------------------------
 
 
 def bind_blocks_only(sch):
@@ -254,30 +254,30 @@ WRONG = {
     ("03_layout", "check_cancel_transforms"): ({"SimplifyTransforms": CancelPairsOnly}, "remaining transforms"),
     ("03_layout", "check_offsets"): ({"offset": offset_blocked_as_nchw}, "NCHW8c"),
     ("03_layout", "check_peak_live"): ({"peak_live_bytes": peak_never_frees}, "wrong answer"),
-    ("04_tuning", "check_tile_splits"): ({"tile_splits": unordered_splits}, "wrong answer"),
-    ("04_tuning", "check_hill_climb"): ({"HillClimb": _random_strategy}, "optimum"),
-    ("04_tuning", "check_ridge"): ({"fit_ridge": least_squares}, "alpha="),
-    ("05_accelerators", "check_fold_count"): ({"fold_count": folds_always_os}, "wrong answer"),
-    ("05_accelerators", "check_os_cycles_match_scalesim"): ({"os_compute_cycles": os_cycles_counted_from_one}, "wrong"),
-    ("05_accelerators", "check_allocate_cores"): ({"allocate_cores": minimum_cores}, "slowest stage"),
-    ("06_mlir", "check_relu_generic"): ({"relu_generic_text": relu_with_reduction}, "both loops are parallel"),
-    ("06_mlir", "check_fold_sub_zero"): ({"FoldSubZero": FoldAnySub}, "x - 1.0 must stay"),
-    ("06_mlir", "check_loops_pipeline"): ({"loops_pipeline": lambda: "canonicalize"}, "linalg ops remain"),
-    ("07_frameworks", "check_elu_converter"): ({"elu": elu_ignoring_alpha}, "alpha=0.5"),
-    ("07_frameworks", "check_register_backend"): ({"build_tvm_naive": backend_returning_zeros}, "differs"),
-    ("07_frameworks", "check_counting_backend"): (
+    ("05_tuning", "check_tile_splits"): ({"tile_splits": unordered_splits}, "wrong answer"),
+    ("05_tuning", "check_hill_climb"): ({"HillClimb": _random_strategy}, "optimum"),
+    ("05_tuning", "check_ridge"): ({"fit_ridge": least_squares}, "alpha="),
+    ("06_accelerators", "check_fold_count"): ({"fold_count": folds_always_os}, "wrong answer"),
+    ("06_accelerators", "check_os_cycles_match_scalesim"): ({"os_compute_cycles": os_cycles_counted_from_one}, "wrong"),
+    ("06_accelerators", "check_allocate_cores"): ({"allocate_cores": minimum_cores}, "slowest stage"),
+    ("07_mlir", "check_relu_generic"): ({"relu_generic_text": relu_with_reduction}, "both loops are parallel"),
+    ("07_mlir", "check_fold_sub_zero"): ({"FoldSubZero": FoldAnySub}, "x - 1.0 must stay"),
+    ("07_mlir", "check_loops_pipeline"): ({"loops_pipeline": lambda: "canonicalize"}, "linalg ops remain"),
+    ("08_frameworks", "check_elu_converter"): ({"elu": elu_ignoring_alpha}, "alpha=0.5"),
+    ("08_frameworks", "check_register_backend"): ({"build_tvm_naive": backend_returning_zeros}, "differs"),
+    ("08_frameworks", "check_counting_backend"): (
         {"counting_backend": counting_every_node, "CAPTURED": WRONG_CAPTURED},
         "CAPTURED is",
     ),
-    ("08_performance", "check_geomean"): ({"geomean": lambda r: sum(r) / len(r)}, "geomean([2.0, 0.5])"),
-    ("08_performance", "check_amdahl"): ({"amdahl": lambda f, s: (1 - f) + f * s}, "amdahl(0.5, 2.0)"),
-    ("08_performance", "check_interleaved_timer"): ({"interleaved": interleaved_in_blocks}, "not interleaved"),
-    ("09_gpus", "check_bind_to_threads"): ({"bind_to_threads": bind_blocks_only}, "threadIdx"),
-    ("09_gpus", "check_tile_shared"): ({"tile_shared": tile_without_shared}, "no __shared__"),
-    ("09_gpus", "check_blocks_per_sm"): ({"blocks_per_sm": blocks_ignoring_registers}, "wrong answer"),
+    ("09_performance", "check_geomean"): ({"geomean": lambda r: sum(r) / len(r)}, "geomean([2.0, 0.5])"),
+    ("09_performance", "check_amdahl"): ({"amdahl": lambda f, s: (1 - f) + f * s}, "amdahl(0.5, 2.0)"),
+    ("09_performance", "check_interleaved_timer"): ({"interleaved": interleaved_in_blocks}, "not interleaved"),
+    ("10_gpus", "check_bind_to_threads"): ({"bind_to_threads": bind_blocks_only}, "threadIdx"),
+    ("10_gpus", "check_tile_shared"): ({"tile_shared": tile_without_shared}, "no __shared__"),
+    ("10_gpus", "check_blocks_per_sm"): ({"blocks_per_sm": blocks_ignoring_registers}, "wrong answer"),
 }
 #: Classes built lazily (they import the tuner): the entry holds a factory.
-FACTORIES = {("04_tuning", "check_hill_climb")}
+FACTORIES = {("05_tuning", "check_hill_climb")}
 
 
 def test_every_official_check_has_a_wrong_answer_case() -> None:
@@ -301,9 +301,9 @@ def test_wrong_answer_fails(key: tuple[str, str]) -> None:
 
 
 def test_the_standard_pipeline_spelling_is_accepted() -> None:
-    """06.3: `builtin.module(...)` around the passes is how MLIR prints pipelines; the stage adds it too."""
+    """07.3: `builtin.module(...)` around the passes is how MLIR prints pipelines; the stage adds it too."""
     run_check(
-        "06_mlir",
+        "07_mlir",
         "check_loops_pipeline",
         {"loops_pipeline": lambda: "builtin.module(func.func(convert-linalg-to-loops))"},
     )

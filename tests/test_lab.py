@@ -47,7 +47,7 @@ def test_lab_serves_exercises_as_notebooks(tmp_path):
                 assert time.monotonic() < deadline, "JupyterLab did not answer within 90 s"
                 time.sleep(1)
         names = {item["name"] for item in listing["content"]}
-        assert {"01_ir.md", "08_performance.md"} <= names
+        assert {"01_ir.md", "09_performance.md"} <= names
         nb = get_json(f"{base}/api/contents/exercises/01_ir.md?token={token}")
         assert nb["type"] == "notebook", f"01_ir.md is served as {nb['type']!r}, not as a notebook"
         sources = [c["source"] for c in nb["content"]["cells"] if c["cell_type"] == "code"]

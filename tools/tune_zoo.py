@@ -1,5 +1,5 @@
 """Write the shipped zoo logs: every tunable kernel mlc_lab.compile builds for the zoo, tuned at one thread
-for one x86-64 feature level, each kernel's best record kept (chapter 8's "tvm tuned" column; the
+for one x86-64 feature level, each kernel's best record kept (chapter 9's "tvm tuned" column; the
 schedule sources' "exact" and "transferred" records, `mlc_lab.tuning.sources`).
 
     .venv/bin/python tools/tune_zoo.py --level x86-64-v3            # AVX2 + FMA -> data/zoo_x86-64-v3.jsonl

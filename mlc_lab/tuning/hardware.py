@@ -1,7 +1,7 @@
 """A model of this machine for the roofline: attainable FLOP/s and memory bandwidth, measured.
 
 - Peak compute: the faster of a large fp32 matrix multiply through NumPy's BLAS (OpenBLAS) and a
-  register-tiled TVM matmul whose operands sit in the L2 cache (a schedule the tuner found, chapter 4).
+  register-tiled TVM matmul whose operands sit in the L2 cache (a schedule the tuner found, chapter 5).
   Both are *attainable* peaks, below the data-sheet figure (cores x GHz x FMA units x lanes x 2); on
   some CPUs the BLAS build does not use every vector unit, and the TVM micro-kernel is the faster.
 - Bandwidth: a STREAM-style kernel `a[i] = b[i] + 3 * c[i]` over arrays far bigger than the caches,
