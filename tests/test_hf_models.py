@@ -142,10 +142,8 @@ def assert_same_outputs(got, expected) -> None:
 
 
 #: Known failures, each with its cause; strict, so a fix shows up as XPASS and the mark must go.
-KNOWN_FAILURES = {
-    ("convnext", "tvm"): "LLVM 'Instruction does not dominate all uses' in the depthwise conv + bias + transpose "
-    "kernel since fd7177c (elementwise TE inputs read into Let variables); passes at fd7177c~1",
-}
+#: (architecture, backend) -> why it is expected to fail; strict, so a fix shows up as a failure to remove it
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
