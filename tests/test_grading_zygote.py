@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import mlc_lab
-from mlc_lab.grading import grade, grader, zygote
+from mlc_lab.grading import cleanup, grade, grader, zygote
 from mlc_lab.grading.grader import Options
 from mlc_lab.grading.sandbox import MARKER, Limits
 
@@ -244,8 +245,16 @@ def test_no_zygote_or_its_folder_outlives_grading(
     assert len(starts) == 1 and running(str(temp)) == starts
     zygote.close_servers()
     assert not running(str(temp)) and not list(temp.glob("mlc-lab-zygote-*"))
-    # the folder remover's thread is alive now, and still the grading processes are forked (no re-import)
-    assert grader._pool_context().get_start_method() == "fork"
+    # the folder remover's thread is alive now, and still the grading processes are forked (no re-import);
+    # other threads (left by earlier tests in a full run) rightly make it spawn, so only the remover is shown
+    remover = [t for t in threading.enumerate() if t.name == cleanup.THREAD]
+    with monkeypatch.context() as only_remover:
+        only_remover.setattr(grader.threading, "enumerate", lambda: [threading.main_thread(), *remover])
+        assert grader._pool_context().get_start_method() == "fork"
+    stray = threading.Thread(target=time.sleep, args=(0.5,), name="stray")
+    stray.start()
+    assert grader._pool_context().get_start_method() == "spawn"  # a thread that might hold a lock: no fork
+    stray.join()
 
     report = grade(tmp_path / "class", checks=CHECKS, options=Options(guard=()), jobs=2)
     assert all(n.ok for n in report.notebooks)
