@@ -78,37 +78,27 @@ with open("@@OUT@@", "a") as f:
 ```
 """
 
-KILLER = """
-```{code-cell} ipython3
+def _signal_zygote(signal_name: str) -> str:
+    """A notebook cell that sends `signal_name` to this grader's zygote (a sibling: both are the grader's children)."""
+    return f"""
+```{{code-cell}} ipython3
 import os, signal
 
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-        parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        cmdline = open(f"/proc/{{pid}}/cmdline", "rb").read()
+        parent = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
     except OSError:
         continue
-    # this grader's zygote (a sibling: both are the grader's children); this process has the same cmdline
+    # this grader's zygote; this process has the same cmdline, so it skips itself
     if b"mlc_lab.grading.zygote import main" in cmdline and parent == os.getppid() and int(pid) != os.getpid():
-        os.kill(int(pid), signal.SIGKILL)
+        os.kill(int(pid), signal.{signal_name})
 ```
 """
 
-STOPPER = """
-```{code-cell} ipython3
-import os, signal
 
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-        parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        continue
-    # this grader's zygote (a sibling: both are the grader's children); this process has the same cmdline
-    if b"mlc_lab.grading.zygote import main" in cmdline and parent == os.getppid() and int(pid) != os.getpid():
-        os.kill(int(pid), signal.SIGSTOP)
-```
-"""
+KILLER = _signal_zygote("SIGKILL")
+STOPPER = _signal_zygote("SIGSTOP")
 
 
 #: A student's descriptors besides IPython's history database: stdin, stdout, stderr, the two pipes.

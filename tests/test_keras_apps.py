@@ -20,35 +20,17 @@ import tensorflow as tf  # noqa: E402
 
 import mlc_lab  # noqa: E402
 from mlc_lab.frontends.tensorflow import from_tensorflow  # noqa: E402
+from mlc_lab.interop.model_suites import KERAS_APPS, keras_app  # noqa: E402
 
-SIZE = 32  #: the smallest input MobileNetV2 and ResNet50 accept
-APPS = {"MobileNetV2": keras.applications.MobileNetV2, "ResNet50": keras.applications.ResNet50}
 BACKENDS = ["interpreter", "tvm", "mlir"]
 
 
-def _randomize_batch_norms(model: keras.Model, rng: np.random.Generator) -> None:
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, gamma.shape),
-                    rng.normal(0, 0.1, beta.shape),
-                    rng.normal(0, 0.1, mean.shape),
-                    rng.uniform(0.5, 1.5, var.shape),
-                ]
-            )
-
-
-@pytest.fixture(scope="module", params=list(APPS))
+@pytest.fixture(scope="module", params=list(KERAS_APPS))
 def app(request) -> tuple[keras.Model, mlc_lab.Graph, np.ndarray, np.ndarray]:
-    """(Keras model, its imported Graph, an input, TensorFlow's logits for it)."""
-    keras.utils.set_random_seed(0)
-    model = APPS[request.param](weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
-    _randomize_batch_norms(model, np.random.default_rng(1))
-    x = np.random.default_rng(0).standard_normal((1, SIZE, SIZE, 3)).astype(np.float32)
-    reference = model(x, training=False).numpy()
-    return model, from_tensorflow(model, (x,), name=request.param), x, reference
+    """(Keras model, its imported Graph, an input, TensorFlow's logits for it), built as `mlc-lab coverage` does."""
+    suite = keras_app(request.param)
+    (x,), (reference,) = suite.inputs, suite.reference
+    return suite.model, from_tensorflow(suite.model, (x,), name=request.param), x, reference
 
 
 def test_the_whole_architecture_is_imported(app) -> None:
