@@ -20,9 +20,9 @@ import transformers as hf
 import mlc_lab
 from mlc_lab.api import import_model
 from mlc_lab.frontends.errors import FrontendError
+from mlc_lab.interop.model_suites import IMAGE, SEQ, VOCAB, hf_configs, hf_module
 
 BACKENDS = ["interpreter", "tvm", "mlir"]
-SEQ, VOCAB, IMAGE = 8, 100, 32
 #: max |compiled - PyTorch| over max |PyTorch|, per output tensor
 RELATIVE_TOLERANCE = 1e-4
 
@@ -41,78 +41,23 @@ def _image() -> torch.Tensor:
     return torch.randn(1, 3, IMAGE, IMAGE, generator=torch.Generator().manual_seed(0))
 
 
-class Keywords(torch.nn.Module):
-    """Calls the model with keyword arguments (HF's positional order puts the KV cache second)."""
-
-    def __init__(self, model: torch.nn.Module, names: tuple[str, ...]) -> None:
-        super().__init__()
-        self.model, self.names = model, names
-
-    def forward(self, *args: torch.Tensor):
-        return self.model(**dict(zip(self.names, args)))
-
-
-def gpt2() -> torch.nn.Module:
-    config = hf.GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=2, n_head=2, use_cache=False)
-    return hf.GPT2LMHeadModel(config)
-
-
-def llama() -> torch.nn.Module:
-    """Grouped-query attention: 4 query heads share 2 key/value heads."""
-    config = hf.LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=16,
-        use_cache=False,
-    )
-    return hf.LlamaForCausalLM(config)
-
-
-def bert() -> torch.nn.Module:
-    config = hf.BertConfig(
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=16,
-    )  # fmt: skip
-    return hf.BertModel(config)
-
-
-def vit() -> torch.nn.Module:
-    config = hf.ViTConfig(
-        image_size=IMAGE, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64,
-    )  # fmt: skip
-    return hf.ViTModel(config)
-
-
-def resnet() -> torch.nn.Module:
-    return hf.ResNetModel(hf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], layer_type="basic"))
-
-
-def mobilenet_v2() -> torch.nn.Module:
-    return hf.MobileNetV2Model(hf.MobileNetV2Config(image_size=IMAGE, depth_multiplier=0.35))
-
-
-def convnext() -> torch.nn.Module:
-    return hf.ConvNextModel(hf.ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2))
+#: name -> model builder: the tiny configs `mlc-lab coverage` uses
+BUILD = {name: build for name, (build, _) in hf_configs().items()}
 
 
 #: name -> (model builder, example inputs, keyword names of those inputs)
 CASES: dict[str, tuple[Callable[[], torch.nn.Module], Callable[[], tuple[torch.Tensor, ...]], tuple[str, ...]]] = {
-    "gpt2": (gpt2, lambda: (_ids(),), ("input_ids",)),
-    "llama": (llama, lambda: (_ids(),), ("input_ids",)),
-    "bert": (bert, lambda: (_ids(),), ("input_ids",)),
-    "vit": (vit, lambda: (_image(),), ("pixel_values",)),
-    "resnet": (resnet, lambda: (_image(),), ("pixel_values",)),
-    "mobilenet_v2": (mobilenet_v2, lambda: (_image(),), ("pixel_values",)),
-    "convnext": (convnext, lambda: (_image(),), ("pixel_values",)),
+    "gpt2": (BUILD["gpt2"], lambda: (_ids(),), ("input_ids",)),
+    "llama": (BUILD["llama"], lambda: (_ids(),), ("input_ids",)),
+    "bert": (BUILD["bert"], lambda: (_ids(),), ("input_ids",)),
+    "vit": (BUILD["vit"], lambda: (_image(),), ("pixel_values",)),
+    "resnet": (BUILD["resnet"], lambda: (_image(),), ("pixel_values",)),
+    "mobilenet_v2": (BUILD["mobilenet_v2"], lambda: (_image(),), ("pixel_values",)),
+    "convnext": (BUILD["convnext"], lambda: (_image(),), ("pixel_values",)),
     # the same models reading a padding mask: int64 ids and masks, comparisons and where at run time
-    "gpt2_masked": (gpt2, lambda: (_ids(), _padding_mask()), ("input_ids", "attention_mask")),
-    "llama_masked": (llama, lambda: (_ids(), _padding_mask()), ("input_ids", "attention_mask")),
-    "bert_masked": (bert, lambda: (_ids(), _padding_mask()), ("input_ids", "attention_mask")),
+    "gpt2_masked": (BUILD["gpt2"], lambda: (_ids(), _padding_mask()), ("input_ids", "attention_mask")),
+    "llama_masked": (BUILD["llama"], lambda: (_ids(), _padding_mask()), ("input_ids", "attention_mask")),
+    "bert_masked": (BUILD["bert"], lambda: (_ids(), _padding_mask()), ("input_ids", "attention_mask")),
 }
 
 
@@ -121,7 +66,7 @@ def case(name: str):
     """(model in eval mode, example inputs, PyTorch's output, the imported graph), built once per module run."""
     build, inputs, names = CASES[name]
     torch.manual_seed(0)
-    model = Keywords(build(), names).eval()
+    model = hf_module(build(), names)
     args = inputs()
     with torch.no_grad():
         expected = model(*args)
@@ -141,7 +86,6 @@ def assert_same_outputs(got, expected) -> None:
         assert error <= RELATIVE_TOLERANCE, f"{key}: max error {error:.2e} of the output's scale"
 
 
-#: Known failures, each with its cause; strict, so a fix shows up as XPASS and the mark must go.
 #: (architecture, backend) -> why it is expected to fail; strict, so a fix shows up as a failure to remove it
 KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 

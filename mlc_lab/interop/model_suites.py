@@ -46,7 +46,8 @@ class SuiteModel:
 
 
 # == Hugging Face transformers, tiny configs ======================================================
-def _hf_module(model: Any, names: tuple[str, ...]) -> Any:
+def hf_module(model: Any, names: tuple[str, ...]) -> Any:
+    """`model` in eval mode, called with its inputs as keywords `names` (the order `torch.export` sees)."""
     import torch
 
     class Keywords(torch.nn.Module):
@@ -62,7 +63,7 @@ def _hf_module(model: Any, names: tuple[str, ...]) -> Any:
     return Keywords().eval()
 
 
-def _hf_configs() -> dict[str, tuple[Callable[[], Any], str]]:
+def hf_configs() -> dict[str, tuple[Callable[[], Any], str]]:
     """name -> (model builder, input kind: "ids" or "image")."""
     import transformers as hf
 
@@ -95,7 +96,7 @@ def hf_model(name: str) -> SuiteModel:
     """A tiny-config HF model (seed 0), its input (token ids or an image) and PyTorch's outputs."""
     import torch
 
-    configs = _hf_configs()
+    configs = hf_configs()
     if name not in configs:
         raise KeyError(f"unknown HF architecture {name!r}; known: {', '.join(configs)}")
     build, kind = configs[name]
@@ -105,7 +106,7 @@ def hf_model(name: str) -> SuiteModel:
         args, names = (torch.randint(0, VOCAB, (1, SEQ), generator=g),), ("input_ids",)
     else:
         args, names = (torch.randn(1, 3, IMAGE, IMAGE, generator=g),), ("pixel_values",)
-    module = _hf_module(_randomize_batch_norms(build()), names)
+    module = hf_module(_randomize_batch_norms(build()), names)
     with torch.no_grad():
         out = module(*args)
     reference = [v.numpy() for v in out.values()] if hasattr(out, "values") else [out.numpy()]
