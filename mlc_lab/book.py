@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     lab.add_argument("--ip", default=None, help="address to listen on (e.g. 0.0.0.0 in a container)")
     lab.set_defaults(func=_run_lab)
+
+
+#: What a chapter's prose is: the markdown between code cells, without front matter or directive fences.
+_CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```\s*$", re.S | re.M)
+_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def prose_words(chapter: Path) -> int:
+    """Words of explanation in a MyST chapter: code cells, their outputs and the header do not count.
+
+    The depth standard (at least 2,000 words a chapter) is about what the reader is told, so a chapter
+    cannot meet it by printing more.
+    """
+    text = _FRONT_MATTER.sub("", chapter.read_text())
+    return len(_WORD.findall(_CODE_CELL.sub("", text)))
