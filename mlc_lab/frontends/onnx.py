@@ -49,6 +49,15 @@ from mlc_lab.frontends.base import (
     converting,
     same,
 )
+from mlc_lab.frontends.composites import (
+    chain,
+    conv_nd,
+    conv_transpose_nd,
+    group_norm,
+    pool_nd,
+    resize_axes,
+    spatial_dims,
+)
 from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
 from mlc_lab.frontends.onnx_load import DEFAULT_DOMAINS, describe_node, load_checked
 from mlc_lab.ir.builder import GraphBuilder
@@ -292,18 +301,8 @@ def _is_int(node: Node) -> bool:
 
 
 # == converters: convolution and pooling ==========================================================
-# The IR has 2-D windows (conv2d, max_pool2d, avg_pool2d). A 1-d window is a 2-D one over (1, L); a 3-d
-# window is a sum (or max) over its depth taps of 2-D windows over strided depth slices (`_depth_taps`).
-def _spatial_dims(x: Node, op: str) -> int:
-    """The number of spatial axes (1, 2 or 3) of an (N, C, spatial...) input."""
-    if x.type.rank not in (3, 4, 5):
-        raise UnsupportedOpError(
-            f"{op} over {x.type.rank - 2} spatial axes is not supported (1-d, 2-d and 3-d windows are): "
-            f"input shape {list(x.shape)}"
-        )
-    return x.type.rank - 2
-
-
+# The IR has 2-D windows (conv2d, max_pool2d, avg_pool2d); 1-d and 3-d ones are composed of them in
+# `mlc_lab.frontends.composites` (shared with the PyTorch frontend).
 def _pads(pads: Sequence[int] | None, n: int = 2) -> tuple[int, ...]:
     """ONNX pads are (begin per axis..., end per axis...): for 2-D the IR's (top, left, bottom, right)."""
     if pads and len(pads) != 2 * n:
@@ -341,79 +340,14 @@ def _pair(values: Sequence[int] | None, what: str) -> tuple[int, int]:
     return _ntuple(values, 2, what)
 
 
-def _as_2d(cx, x: Node) -> Node:
-    """(N, C, L) -> (N, C, 1, L): a 1-d window is a 2-D one of height 1."""
-    return cx.op("reshape", x, shape=(*x.shape[:2], 1, x.shape[2]))
-
-
-def _from_2d(cx, y: Node) -> Node:
-    return cx.op("reshape", y, shape=(*y.shape[:2], y.shape[3]))
-
-
-def _depth_taps(cx, x: Node, taps: int, stride: int, dilation: int, out_depth: int, window_2d) -> list[Node]:
-    """A 3-d window as 2-D ones: tap k reads depth slices k*dilation + i*stride (i < out_depth) of
-    (N, C, D, H, W), folded into the batch, and `window_2d(slices, k)` computes over (H, W); each result
-    comes back as (N, C', out_depth, H', W')."""
-    n, c, _, h, w = x.shape
-    results = []
-    for k in range(taps):
-        start = k * dilation
-        xs = cx.op(
-            "slice", x, axes=(2,), starts=(start,), ends=(start + (out_depth - 1) * stride + 1,), steps=(stride,)
-        )
-        xs = cx.op("reshape", cx.op("transpose", xs, perm=(0, 2, 1, 3, 4)), shape=(n * out_depth, c, h, w))
-        y = window_2d(xs, k)
-        y = cx.op("reshape", y, shape=(n, out_depth, *y.shape[1:]))
-        results.append(cx.op("transpose", y, perm=(0, 2, 1, 3, 4)))
-    return results
-
-
-def _pad_depth(cx, x: Node, begin: int, end: int, fill: float) -> Node:
-    if not begin and not end:
-        return x
-    return cx.op("pad", x, pads=(0, 0, 0, 0, begin, end, 0, 0, 0, 0), value=fill)
-
-
-def _chain(cx, op: str, values: Sequence[Node]) -> Node:
-    y = values[0]
-    for v in values[1:]:
-        y = cx.op(op, y, v)
-    return y
-
-
 def conv(cx, x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
-    """1-d, 2-d and 3-d convolution (see `_depth_taps` for 3-d)."""
-    n = _spatial_dims(x, "Conv")
+    """1-d, 2-d and 3-d convolution (`composites.conv_nd`)."""
+    n = spatial_dims(x, "Conv")
     if kernel_shape is not None and tuple(kernel_shape) != w.shape[2:]:
         raise FrontendError(f"kernel_shape {list(kernel_shape)} differs from the weight's {list(w.shape[2:])}")
     strides, dilations = _ntuple(strides, n, "strides"), _ntuple(dilations, n, "dilations")
     padding = _window_padding(auto_pad, pads, x, w.shape[2:], strides, dilations)
-    if n == 2:
-        y = cx.op("conv2d", x, w, strides=strides, padding=padding, dilation=dilations, groups=group)
-    elif n == 1:
-        w2 = cx.op("reshape", w, shape=(*w.shape[:2], 1, w.shape[2]))
-        y = cx.op(
-            "conv2d",
-            _as_2d(cx, x),
-            w2,
-            strides=(1, strides[0]),
-            padding=(0, padding[0], 0, padding[1]),
-            dilation=(1, dilations[0]),
-            groups=group,
-        )
-        y = _from_2d(cx, y)
-    else:
-        x = _pad_depth(cx, x, padding[0], padding[3], 0.0)
-        kd = w.shape[2]
-        out_depth = (x.shape[2] - dilations[0] * (kd - 1) - 1) // strides[0] + 1
-
-        def tap(xs: Node, k: int) -> Node:
-            wk = cx.op("slice", w, axes=(2,), starts=(k,), ends=(k + 1,))
-            wk = cx.op("reshape", wk, shape=(*w.shape[:2], *w.shape[3:]))
-            pad_hw = (padding[1], padding[2], padding[4], padding[5])
-            return cx.op("conv2d", xs, wk, strides=strides[1:], padding=pad_hw, dilation=dilations[1:], groups=group)
-
-        y = _chain(cx, "add", _depth_taps(cx, x, kd, strides[0], dilations[0], out_depth, tap))
+    y = conv_nd(cx, x, w, strides, padding, dilations, group)
     return y if b is None else cx.op("bias_add", y, b, axis=1)
 
 
@@ -442,49 +376,17 @@ def _ceil_mode_shape(cx) -> None:
 
 
 def _pool(cx, x, op: str, kernel, strides, padding, ceil_mode: int, dilations, **attrs) -> Node:
-    """A 1-d, 2-d or 3-d pooling window through the IR's 2-D `op` (max_pool2d or avg_pool2d)."""
-    n = len(kernel)
+    """A 1-d, 2-d or 3-d pooling window (`composites.pool_nd`)."""
     if ceil_mode:
         _ceil_mode_shape(cx)
-    if dilations is not None:
-        attrs["dilation"] = dilations[-2:] if n > 1 else (1, dilations[0])
-    if n == 2:
-        return cx.op(op, x, kernel=kernel, strides=strides, padding=padding, ceil_mode=bool(ceil_mode), **attrs)
-    if n == 1:
-        y = cx.op(
-            op,
-            _as_2d(cx, x),
-            kernel=(1, kernel[0]),
-            strides=(1, strides[0]),
-            padding=(0, padding[0], 0, padding[1]),
-            ceil_mode=bool(ceil_mode),
-            **attrs,
-        )
-        return _from_2d(cx, y)
-    if ceil_mode:
-        raise UnsupportedOpError("3-d pooling with ceil_mode=1 is not supported")
-    average = op == "avg_pool2d"
-    if average and (padding[0] or padding[3]) and not attrs["count_include_pad"]:
-        raise UnsupportedOpError("3-d AveragePool with depth padding and count_include_pad=0 is not supported")
-    dd = dilations[0] if dilations is not None else 1
-    x = _pad_depth(cx, x, padding[0], padding[3], 0.0 if average else -np.inf)
-    out_depth = (x.shape[2] - dd * (kernel[0] - 1) - 1) // strides[0] + 1
-    pad_hw = (padding[1], padding[2], padding[4], padding[5])
-
-    def tap(xs: Node, k: int) -> Node:
-        return cx.op(op, xs, kernel=kernel[1:], strides=strides[1:], padding=pad_hw, ceil_mode=False, **attrs)
-
-    taps = _depth_taps(cx, x, kernel[0], strides[0], dd, out_depth, tap)
-    if not average:
-        return _chain(cx, "maximum", taps)
-    return cx.op("div", _chain(cx, "add", taps), cx.const(kernel[0], x.dtype))
+    return pool_nd(cx, x, op, kernel, strides, padding, bool(ceil_mode), dilations, **attrs)
 
 
 def max_pool(
     cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, dilations=None, storage_order=0
 ):
     """ONNX strides default to 1 (not to the kernel, as in PyTorch). storage_order only shapes Indices."""
-    n = _spatial_dims(x, "MaxPool")
+    n = spatial_dims(x, "MaxPool")
     kernel, strides, dilations = (
         _ntuple(kernel_shape, n, "kernel_shape"),
         _ntuple(strides, n, "strides"),
@@ -497,7 +399,7 @@ def max_pool(
 def average_pool(
     cx, x, *, kernel_shape, strides=None, pads=None, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None
 ):
-    n = _spatial_dims(x, "AveragePool")
+    n = spatial_dims(x, "AveragePool")
     if dilations is not None and any(d != 1 for d in dilations):
         raise UnsupportedOpError(f"AveragePool with dilations {list(dilations)} is not supported (only 1)")
     kernel, strides = _ntuple(kernel_shape, n, "kernel_shape"), _ntuple(strides, n, "strides")
@@ -949,7 +851,7 @@ def _sum_or_mean(mean: bool) -> Converter:
             raise FrontendError("needs at least one input")
         if cx.version < 8 and len({x.shape for x in xs}) > 1:
             raise FrontendError(f"inputs must have equal shapes before opset 8, got {[list(x.shape) for x in xs]}")
-        y = _chain(cx, "add", xs)
+        y = chain(cx, "add", xs)
         return cx.op("div", y, cx.const(len(xs), y.dtype)) if mean and len(xs) > 1 else y
 
     convert.__name__ = "mean" if mean else "sum"
@@ -986,16 +888,7 @@ def instance_norm(cx, x, scale, bias, *, epsilon=1e-5):
     """(x - mean) / sqrt(var + epsilon) * scale + bias, statistics per sample and channel over the spatial axes."""
     if x.type.rank < 3:
         raise FrontendError(f"InstanceNormalization needs an (N, C, spatial...) input, got shape {list(x.shape)}")
-    axes = tuple(range(2, x.type.rank))
-    centred = cx.op("sub", x, cx.op("mean", x, axes=axes, keepdims=True))
-    var = cx.op("mean", cx.op("mul", centred, centred), axes=axes, keepdims=True)
-    normal = cx.op("mul", centred, cx.op("rsqrt", cx.op("add", var, cx.const(epsilon, x.dtype))))
-    return cx.op("bias_add", cx.op("mul", normal, _per_channel(cx, scale, x)), bias, axis=1)
-
-
-def _per_channel(cx, v: Node, x: Node) -> Node:
-    """A (C,) parameter shaped (C, 1, ...) to broadcast along axis 1 of x."""
-    return cx.op("reshape", v, shape=(v.shape[0], *(1,) * (x.type.rank - 2)))
+    return group_norm(cx, x, x.shape[1], scale, bias, epsilon)
 
 
 # == converters: transposed convolution ===========================================================
@@ -1014,12 +907,8 @@ def conv_transpose(
     pads=None,
     strides=None,
 ):
-    """The gradient of a strided convolution, as a convolution: insert stride - 1 zeros between input
-    elements, pad by dilation * (kernel - 1) - pads on each side (+ output_padding at the end), and
-    convolve with the weight flipped in space and its in/out channels swapped per group (a constant)."""
-    n = _spatial_dims(x, "ConvTranspose")
-    if n == 3:
-        raise UnsupportedOpError("3-d ConvTranspose is not supported (1-d and 2-d are)")
+    """1-d and 2-d transposed convolution with explicit pads (`composites.conv_transpose_nd`)."""
+    n = spatial_dims(x, "ConvTranspose")
     if auto_pad != "NOTSET" or output_shape is not None:
         raise UnsupportedOpError("ConvTranspose with auto_pad or output_shape is not supported: give explicit pads")
     kernel = w.shape[2:]
@@ -1027,51 +916,8 @@ def conv_transpose(
         raise FrontendError(f"kernel_shape {list(kernel_shape)} differs from the weight's {list(kernel)}")
     strides, dilations = _ntuple(strides, n, "strides"), _ntuple(dilations, n, "dilations")
     extra = _ntuple(output_padding, n, "output_padding") if output_padding is not None else (0,) * n
-    padding = _pads(pads, n)
-    weight = cx.value(w, "ConvTranspose's weight")  # (C, O / group, k...)
-    c, og = weight.shape[:2]
-    flipped = weight.reshape(group, c // group, og, *kernel).swapaxes(1, 2).reshape(group * og, c // group, *kernel)
-    flipped = np.ascontiguousarray(np.flip(flipped, axis=tuple(range(2, 2 + n))))
-    if n == 1:
-        x, flipped = _as_2d(cx, x), flipped[:, :, None, :]
-        strides, dilations, extra = (1, *strides), (1, *dilations), (0, *extra)
-        padding = (0, padding[0], 0, padding[1])
-        kernel = (1, *kernel)
-    y = _insert_zeros(cx, x, strides)
-    conv_pads = []
-    for axis in range(2):
-        full = dilations[axis] * (kernel[axis] - 1)
-        conv_pads.append((full - padding[axis], full - padding[axis + 2] + extra[axis]))
-    if any(p < 0 for pair in conv_pads for p in pair):
-        crop = [(max(-lo, 0), max(-hi, 0)) for lo, hi in conv_pads]
-        y = cx.op(
-            "slice",
-            y,
-            axes=(2, 3),
-            starts=(crop[0][0], crop[1][0]),
-            ends=(y.shape[2] - crop[0][1], y.shape[3] - crop[1][1]),
-        )
-        conv_pads = [(max(lo, 0), max(hi, 0)) for lo, hi in conv_pads]
-    (top, bottom), (left, right) = conv_pads
-    kernel_node = cx.b.constant(flipped, name=cx.const_name("weight"))
-    y = cx.op(
-        "conv2d", y, kernel_node, strides=(1, 1), padding=(top, left, bottom, right), dilation=dilations, groups=group
-    )
-    if n == 1:
-        y = _from_2d(cx, y)
+    y = conv_transpose_nd(cx, x, w, strides, _pads(pads, n), dilations, extra, group)
     return y if b is None else cx.op("bias_add", y, b, axis=1)
-
-
-def _insert_zeros(cx, x: Node, strides: Sequence[int]) -> Node:
-    """(N, C, H, W) -> (N, C, (H-1)*sh + 1, (W-1)*sw + 1) with the elements stride apart, zeros between."""
-    sh, sw = strides
-    if sh == sw == 1:
-        return x
-    n, c, h, w = x.shape
-    y = cx.op("reshape", x, shape=(n, c, h, 1, w, 1))
-    y = cx.op("pad", y, pads=(0, 0, 0, 0, 0, 0, 0, sh - 1, 0, 0, 0, sw - 1), value=0.0)
-    y = cx.op("reshape", y, shape=(n, c, h * sh, w * sw))
-    return cx.op("slice", y, axes=(2, 3), starts=(0, 0), ends=((h - 1) * sh + 1, (w - 1) * sw + 1))
 
 
 # == converters: shapes and indexing ==============================================================
@@ -1301,65 +1147,6 @@ def range_(cx, start, limit, delta, *, stash_type=1):
 
 
 # == converters: resizing and einsum ==============================================================
-def _resize_matrix(in_size: int, out_size: int, scale: float, mode: str, coordinate: str, nearest: str) -> np.ndarray:
-    """The (out, in) matrix one resized axis multiplies by: one-hot rows (nearest) or two weights (linear)."""
-    x = np.arange(out_size, dtype=np.float64)
-    if coordinate == "half_pixel":
-        src = (x + 0.5) / scale - 0.5
-    elif coordinate == "half_pixel_symmetric":
-        adjustment = out_size / (scale * in_size)
-        centre = in_size / 2
-        src = centre * (1 - adjustment) + (x + 0.5) / scale - 0.5
-    elif coordinate == "pytorch_half_pixel":
-        src = (x + 0.5) / scale - 0.5 if out_size > 1 else np.zeros_like(x)
-    elif coordinate == "align_corners":
-        src = x * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(x)
-    elif coordinate == "asymmetric":
-        src = x / scale
-    else:
-        raise UnsupportedOpError(f"Resize coordinate_transformation_mode {coordinate!r} is not supported")
-    matrix = np.zeros((out_size, in_size), dtype=np.float64)
-    rows = np.arange(out_size)
-    if mode == "nearest":
-        rounding = {
-            "round_prefer_floor": lambda v: np.where(v == np.floor(v) + 0.5, np.floor(v), np.round(v)),
-            "round_prefer_ceil": lambda v: np.where(v == np.floor(v) + 0.5, np.ceil(v), np.round(v)),
-            "floor": np.floor,
-            "ceil": np.ceil,
-        }
-        if nearest not in rounding:
-            raise FrontendError(f"Resize nearest_mode {nearest!r} is not one of {sorted(rounding)}")
-        index = np.clip(rounding[nearest](src), 0, in_size - 1).astype(np.int64)
-        matrix[rows, index] = 1.0
-        return matrix
-    src = np.clip(src, 0, in_size - 1)
-    low = np.floor(src).astype(np.int64)
-    high = np.minimum(low + 1, in_size - 1)
-    weight = src - low
-    np.add.at(matrix, (rows, low), 1 - weight)
-    np.add.at(matrix, (rows, high), weight)
-    return matrix
-
-
-def _resize_axes(cx, x: Node, sizes: Sequence[int], scales: Sequence[float], mode: str, coordinate: str, nearest: str):
-    """Resize each axis whose size changes (or whose scale is not 1) by a constant interpolation matrix."""
-    if mode not in ("nearest", "linear"):
-        raise UnsupportedOpError(f"Resize mode {mode!r} is not supported (nearest and linear are)")
-    if _is_int(x):
-        raise UnsupportedOpError(f"Resize of {x.dtype} data is not supported (floating-point only)")
-    y = x
-    for axis, (size, out, scale) in enumerate(zip(x.shape, sizes, scales)):
-        if out == size and scale == 1:
-            continue
-        matrix = _resize_matrix(size, out, scale, mode, coordinate, nearest).astype(x.dtype)
-        last = y.type.rank - 1
-        perm = tuple(i for i in range(y.type.rank) if i != axis) + (axis,)
-        moved = cx.op("transpose", y, perm=perm) if axis != last else y
-        resized = cx.op("matmul", moved, cx.const(matrix.T, x.dtype, name=f"resize{axis}"))
-        y = cx.op("transpose", resized, perm=tuple(int(i) for i in np.argsort(perm))) if axis != last else resized
-    return y
-
-
 def resize(
     cx,
     x,
@@ -1399,7 +1186,7 @@ def resize(
             scales[a], sizes[a] = float(s), int(math.floor(x.shape[a] * s))
     else:
         raise FrontendError("Resize needs scales or sizes")
-    return _resize_axes(cx, x, sizes, scales, mode, coordinate_transformation_mode, nearest_mode)
+    return resize_axes(cx, x, sizes, scales, mode, coordinate_transformation_mode, nearest_mode)
 
 
 def upsample(cx, x, scales_node=None, *, mode="nearest", scales=None, height_scale=None, width_scale=None):
@@ -1411,7 +1198,7 @@ def upsample(cx, x, scales_node=None, *, mode="nearest", scales=None, height_sca
     if len(scales) != x.type.rank:
         raise FrontendError(f"Upsample's scales {list(scales)} must have one value per axis ({x.type.rank})")
     sizes = [int(math.floor(d * s)) for d, s in zip(x.shape, scales)]
-    return _resize_axes(cx, x, sizes, [float(s) for s in scales], mode, "asymmetric", "floor")
+    return resize_axes(cx, x, sizes, [float(s) for s in scales], mode, "asymmetric", "floor")
 
 
 def _einsum_terms(equation: str, ranks: Sequence[int]) -> tuple[list[str], str]:
