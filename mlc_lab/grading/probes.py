@@ -75,6 +75,48 @@ def apply_pass(ns: dict[str, Any], cls_name: str, graph: Any) -> Any:
     return {"out": out, "input_unchanged": str(graph) == before}
 
 
+def apply_rewrites(ns: dict[str, Any], cls_names: Any, graph: Any) -> Any:
+    """The student's RewritePattern classes applied by the library's greedy driver to `graph`."""
+    from mlc_lab.passes.rewrite import apply_patterns
+
+    patterns = [_need(ns, name)() for name in _arg(cls_names)]
+    graph = _arg(graph)
+    before = str(graph)
+    out = apply_patterns(graph, patterns)
+    return {"out": out, "input_unchanged": str(graph) == before}
+
+
+def new_op(ns: dict[str, Any], fn_name: str, op_name: str, x: Any) -> Any:
+    """Call the student's function that registers `op_name`, then run `op(x) + x` on the interpreter
+    and on TVM (default passes: fused). The registry is restored afterwards, whatever happened."""
+    import mlc_lab
+    from mlc_lab.ir import GraphBuilder, get_op
+    from mlc_lab.ir.ops import OPS
+
+    fn, x = _need(ns, fn_name), _arg(x)
+    saved = OPS.pop(op_name, None)
+    try:
+        fn()
+        if op_name not in OPS:
+            return {"registered": False}
+        opdef = get_op(op_name)
+        b = GraphBuilder(f"{op_name}_plus_x")
+        xin = b.input("x", x.shape, dtype=str(x.dtype))
+        graph = b.build(b.add(getattr(b, op_name)(xin), xin))
+        return {
+            "registered": True,
+            "kind": str(opdef.kind),
+            "has_formula": opdef.scalar is not None or opdef.decompose is not None,
+            "type": graph.outputs[0].inputs[0].type,
+            "interpreter": mlc_lab.interpret(graph, x)[0],
+            "tvm": mlc_lab.compile(graph, backend="tvm")(x),
+        }
+    finally:
+        OPS.pop(op_name, None)
+        if saved is not None:
+            OPS[op_name] = saved
+
+
 def match_chain(ns: dict[str, Any], fn_name: str, graph: Any, patterns: Any) -> Any:
     """For every pattern and node: the names of the nodes the student's matcher returns (or None)."""
     fn = _need(ns, fn_name)
@@ -226,6 +268,8 @@ PROBES: dict[str, Callable[..., Any]] = {
     "value": value,
     "apply_pass": apply_pass,
     "match_chain": match_chain,
+    "apply_rewrites": apply_rewrites,
+    "new_op": new_op,
     "tune": tune,
     "fold_sub_zero": fold_sub_zero,
     "import_with_converter": import_with_converter,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlc_lab.grading.session import Grading, check
+from mlc_lab.grading.session import Grading, check, show
 
 
 def _graph(value, what: str):
@@ -100,3 +100,39 @@ def check_simplify_pass(g: Grading) -> None:
             x = g.rng.standard_normal((rows, cols)).astype(np.float32)
             for got, want in zip(interpret(out, x), interpret(graph, x), strict=True):
                 assert np.array_equal(got, want), "the simplified graph computes something different"
+
+
+def _hard_swish(x: np.ndarray) -> np.ndarray:
+    """The reference, in float64: x * relu6(x + 3) / 6 (PyTorch's Hardswish)."""
+    x64 = x.astype(np.float64)
+    return x64 * np.clip(x64 + 3.0, 0.0, 6.0) / 6.0
+
+
+@check(points=4)
+def check_new_op(g: Grading) -> None:
+    """register_hard_swish() adds `hard_swish` to the registry; it then runs on the interpreter and TVM."""
+    g.need("register_hard_swish")
+    rows, cols = int(g.rng.integers(2, 6)), int(g.rng.integers(3, 17))
+    for dtype in ("float32", "float64"):
+        x = (g.rng.standard_normal((rows, cols)) * 4).astype(dtype)
+        x.flat[:5] = [-3.0, 3.0, -4.5, 4.5, 0.0][: x.size]  # the corners of relu6 and both flat sides
+        with g.case(f"hard_swish(x) + x on {dtype}[{rows}, {cols}]") as case:
+            answer = g.probe("new_op", "register_hard_swish", "hard_swish", x)
+            assert answer["registered"], "after register_hard_swish() the registry has no op 'hard_swish'"
+            assert answer["kind"] == "OpKind.ELEMWISE", (
+                f"hard_swish is elementwise (it fuses like relu); you registered it as {answer['kind']}"
+            )
+            assert answer["has_formula"], "give the op a scalar definition (scalar=) or a decomposition (decompose=)"
+            assert answer["type"].shape == x.shape and answer["type"].dtype == dtype, (
+                f"the type rule gives {answer['type']} for an input of {dtype}{list(x.shape)}"
+            )
+            want = _hard_swish(x) + x
+            tol = 1e-5 if dtype == "float32" else 1e-12
+            for backend in ("interpreter", "tvm"):
+                got = np.asarray(answer[backend])
+                case.got = show(got)
+                assert got.dtype == np.dtype(dtype), f"{backend}: the result is {got.dtype}, the input {dtype}"
+                err = float(np.abs(got - want).max())
+                assert err <= tol * (1 + float(np.abs(want).max())), (
+                    f"{backend}: hard_swish(x) + x differs from x * relu6(x + 3) / 6 + x by up to {err:.3g}"
+                )

@@ -111,3 +111,74 @@ def check_intermediate_traffic(g: Grading) -> None:
             lambda gr=graph: fn(gr),
             want,
         )
+
+
+#: the kinds of x * sigmoid(x) sites the fusion-rule check draws, and whether each one must fuse
+SILU_SITES = {
+    "x * sigmoid(x)": True,
+    "sigmoid(x) * x": True,
+    "x * sigmoid(y)": False,  # a different value under the sigmoid: not SiLU
+    "sigmoid read twice": False,  # fusing would compute the sigmoid twice
+    "sigmoid is an output": False,  # it must be written anyway
+}
+
+
+def _silu_sites(rng: np.random.Generator, kinds: list[str]):
+    """A chain of sites of these kinds (and how many must become `silu`), on a drawn shape."""
+    from mlc_lab.ir import GraphBuilder
+
+    shape = (int(rng.integers(1, 5)), int(rng.integers(2, 17)))
+    b = GraphBuilder("silu_sites")
+    h = b.input("x", shape)
+    outputs, fusable = [], 0
+    for i, kind in enumerate(kinds):
+        fusable += SILU_SITES[kind]
+        if kind == "x * sigmoid(x)":
+            h = b.mul(h, b.sigmoid(h, name=f"s{i}"), name=f"m{i}")
+        elif kind == "sigmoid(x) * x":
+            h = b.mul(b.sigmoid(h, name=f"s{i}"), h, name=f"m{i}")
+        elif kind == "x * sigmoid(y)":
+            h = b.mul(h, b.sigmoid(b.neg(h, name=f"y{i}"), name=f"s{i}"), name=f"m{i}")
+        elif kind == "sigmoid read twice":
+            s = b.sigmoid(h, name=f"s{i}")
+            h = b.add(b.mul(h, s, name=f"m{i}"), s, name=f"a{i}")
+        else:
+            s = b.sigmoid(h, name=f"s{i}")
+            outputs.append(s)
+            h = b.mul(h, s, name=f"m{i}")
+        if rng.random() < 0.5:  # sometimes the next site reads this one directly: nested matches
+            h = b.tanh(h, name=f"t{i}")
+    return b.build([h, *outputs]), fusable
+
+
+@check(points=4, forbids=("mlc_lab.passes.fusion.ElementwiseFusionPass",))
+def check_silu_rule(g: Grading) -> None:
+    """FuseSiLU, a RewritePattern: mul(x, sigmoid(x)) in either order becomes silu(x), only where that saves work."""
+    from mlc_lab.ir import Graph, interpret
+
+    g.need("FuseSiLU")
+    every_kind = [str(k) for k in g.rng.permutation(list(SILU_SITES))]
+    drawn = [[str(k) for k in g.rng.choice(list(SILU_SITES), int(g.rng.integers(6, 12)))] for _ in range(2)]
+    for kinds in (every_kind, *drawn):
+        graph, fusable = _silu_sites(g.rng, kinds)
+        count = len(kinds)
+        sigmoids = graph.op_counts().get("sigmoid", 0)
+        with g.case(f"apply_patterns(<{count} drawn sites, {fusable} of them SiLU>, [FuseSiLU()])") as case:
+            answer = g.probe("apply_rewrites", ["FuseSiLU"], graph)
+            out = answer["out"]
+            assert isinstance(out, Graph), f"the driver returned a {type(out).__name__}, not a Graph"
+            out.verify()
+            case.got = str(out)
+            assert answer["input_unchanged"], "your rewrite edited the input graph: build nodes with rw.make"
+            counts = out.op_counts()
+            assert counts.get("silu", 0) == fusable, (
+                f"{counts.get('silu', 0)} silu nodes, expected {fusable}: only x * sigmoid(x) with the same x, "
+                "whose sigmoid is read once and is no graph output, fuses"
+            )
+            assert counts.get("sigmoid", 0) == sigmoids - fusable, (
+                f"{counts.get('sigmoid', 0)} sigmoids remain, expected {sigmoids - fusable}"
+            )
+            x = g.rng.standard_normal(graph.inputs[0].type.shape).astype(np.float32) * 3
+            for got, want in zip(interpret(out, x), interpret(graph, x), strict=True):
+                err = float(np.abs(got - want).max())
+                assert err < 1e-5, f"the rewritten graph differs from the original by up to {err:.3g}"
