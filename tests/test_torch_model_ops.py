@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 import mlc_lab
 from mlc_lab.api import import_model
+from mlc_lab.frontends.errors import UnsupportedOpError
 from mlc_lab.ir.interpreter import InterpreterError
 
 
@@ -107,7 +108,6 @@ def test_out_of_range_position_is_named_by_the_interpreter() -> None:
         compiled(torch.tensor([0, 9]))
 
 
-
 def test_grad_mode_regions_are_inlined() -> None:
     """`with torch.no_grad():` in forward becomes a `wrap_with_set_grad_enabled` region in the export;
     its ops are converted inline (and a static region, a mask from constants, is folded)."""
@@ -131,3 +131,76 @@ def test_grad_mode_regions_are_inlined() -> None:
     compiled = mlc_lab.compile(model, (x,), backend="interpreter")
     with torch.no_grad():
         np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+class LayerOps(torch.nn.Module):
+    """The layers of audio, video, segmentation and generative models: 1-d/3-d convolution and pooling,
+    transposed convolution, group/instance norm, flip/roll, nearest and (bi)linear interpolation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=1)
+        self.conv3 = torch.nn.Conv3d(3, 4, (2, 3, 3), stride=(2, 1, 1), padding=(1, 1, 0), groups=1)
+        self.up1 = torch.nn.ConvTranspose1d(3, 2, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2)
+        self.group = torch.nn.GroupNorm(2, 4)
+        self.instance = torch.nn.InstanceNorm2d(2, affine=True)
+        with torch.no_grad():  # not the identity affine map a fresh layer starts with
+            for norm in (self.group, self.instance):
+                norm.weight.uniform_(0.5, 1.5)
+                norm.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, seq: torch.Tensor, img: torch.Tensor, vol: torch.Tensor):
+        return (
+            self.conv1(seq),
+            F.conv1d(seq, self.conv1.weight, padding="same"),
+            self.conv3(vol),
+            self.up1(seq),
+            self.up2(torch.cat([img, img.flip(1)], dim=1)),
+            F.max_pool1d(seq, 3, stride=2, padding=1),
+            F.avg_pool1d(seq, 2, ceil_mode=True, count_include_pad=False),
+            F.max_pool3d(vol, (2, 2, 2), stride=(1, 2, 2)),
+            F.avg_pool3d(vol, 2, padding=(1, 0, 0)),
+            self.group(self.conv3(vol)),
+            self.instance(img),
+            F.instance_norm(seq),
+            torch.flip(img, [1, -1]),
+            torch.roll(img, shifts=(1, -2), dims=(2, 3)) + torch.roll(img, 5),
+            F.interpolate(img, scale_factor=2, mode="nearest"),
+            F.interpolate(img, size=(5, 9), mode="nearest"),
+            F.interpolate(img, size=(5, 9), mode="bilinear", align_corners=False),
+            F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=True),
+            F.interpolate(seq, scale_factor=1.5, mode="linear"),
+            F.interpolate(img, size=(4, 10), mode="nearest-exact"),
+        )
+
+
+@pytest.fixture(scope="module")
+def layers():
+    torch.manual_seed(0)
+    model = LayerOps().eval()
+    g = torch.Generator().manual_seed(1)
+    args = (
+        torch.randn(2, 3, 9, generator=g),
+        torch.randn(1, 2, 6, 7, generator=g),
+        torch.randn(1, 3, 4, 5, 6, generator=g),
+    )
+    with torch.no_grad():
+        expected = model(*args)
+    return args, expected, import_model(model, args)
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "tvm", "mlir"])
+def test_layer_ops_equal_pytorch(layers, backend: str) -> None:
+    args, expected, graph = layers
+    got = mlc_lab.compile(graph, backend=backend)(*args)
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert g.dtype == e.dtype and g.shape == e.shape, f"output {i}: {g.dtype} {tuple(g.shape)}"
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-4, atol=1e-5, err_msg=f"output {i}")
+
+
+def test_3d_transposed_convolution_is_refused_by_name() -> None:
+    model = torch.nn.ConvTranspose3d(2, 2, 2).eval()
+    with pytest.raises(UnsupportedOpError, match=r"aten.conv_transpose3d.*3-d transposed convolution is not supported"):
+        import_model(model, (torch.randn(1, 2, 3, 3, 3),))

@@ -21,7 +21,7 @@ import math
 import operator
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from mlc_lab.frontends.base import (
     converting,
     same,
 )
+from mlc_lab.frontends.composites import conv_nd, conv_transpose_nd, flip, group_norm, pool_nd, resize_axes, roll
 from mlc_lab.frontends.errors import FrontendError, UnsupportedOpError
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
@@ -595,22 +596,76 @@ def _add_bias(cx: Context, y: Node, bias: Node | None, axis: int) -> Node:
 
 
 # == converters: neural-network layers ============================================================
-def conv2d(cx: Context, x, weight, bias, stride, padding, dilation, groups) -> Node:
-    """Convolution without bias, then bias_add on the channel axis (fusion puts them back together)."""
-    if isinstance(padding, str):  # the aten.conv2d.padding overload: "valid" or "same"
-        padding = _string_padding(padding, weight.shape[2:], _pair(dilation))
-    else:
-        padding = _pair(padding)
-    y = cx.op("conv2d", x, weight, strides=_pair(stride), padding=padding, dilation=_pair(dilation), groups=groups)
-    return _add_bias(cx, y, bias, axis=1)
+def _ntuple(value: int | Sequence[int], n: int) -> tuple[int, ...]:
+    """aten writes `2` or `[2]` for `[2, 2]` (or `[2, 2, 2]`)."""
+    v = [value] if isinstance(value, int) else list(value)
+    return tuple(v * n) if len(v) == 1 else tuple(v)
 
 
-def _string_padding(mode: str, kernel: Sequence[int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    """padding="valid" is 0; "same" pads d*(k-1) in total, the odd one at the bottom/right as PyTorch does."""
+def _symmetric(padding: int | Sequence[int], n: int) -> tuple[int, ...]:
+    """PyTorch pads both sides of each spatial axis alike; composites take (begins..., ends...)."""
+    p = _ntuple(padding, n)
+    return (*p, *p)
+
+
+def _batched(cx: Context, x: Node, n: int, layer: Callable[[Node], Node]) -> Node:
+    """Run an (N, C, spatial...) layer over n spatial axes also on an unbatched (C, spatial...) input."""
+    if x.type.rank == n + 2:
+        return layer(x)
+    if x.type.rank != n + 1:
+        raise FrontendError(f"a {n}-d layer needs a rank {n + 1} or {n + 2} input, got shape {list(x.shape)}")
+    y = layer(cx.op("reshape", x, shape=(1, *x.shape)))
+    return cx.op("reshape", y, shape=y.shape[1:])
+
+
+def _conv(n: int) -> Converter:
+    def convert(cx: Context, x, weight, bias, stride, padding, dilation, groups) -> Node:
+        """Convolution without bias (1-d and 3-d composed of conv2d), then bias_add on the channel axis."""
+        dilation = _ntuple(dilation, n)
+        if isinstance(padding, str):  # the aten.convNd.padding overloads: "valid" or "same"
+            padding = _string_padding(padding, weight.shape[2:], dilation)
+        else:
+            padding = _symmetric(padding, n)
+        layer = lambda x: conv_nd(cx, x, weight, _ntuple(stride, n), padding, dilation, groups)  # noqa: E731
+        return _add_bias(cx, _batched(cx, x, n, layer), bias, axis=1 if x.type.rank == n + 2 else 0)
+
+    convert.__name__ = f"conv{n}d"
+    return convert
+
+
+def _string_padding(mode: str, kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """padding="valid" is 0; "same" pads d*(k-1) in total, the odd one at the end as PyTorch does."""
     if mode == "valid":
-        return (0, 0, 0, 0)
-    (th, tw) = (d * (k - 1) for d, k in zip(dilation, kernel))
-    return (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+        return (0,) * (2 * len(kernel))
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    return (*(t // 2 for t in totals), *(t - t // 2 for t in totals))
+
+
+def _conv_transpose(n: int) -> Converter:
+    def convert(cx: Context, x, weight, bias, stride, padding, output_padding, groups, dilation) -> Node:
+        """Transposed convolution as a convolution of the zero-interleaved input (composites.conv_transpose_nd)."""
+        layer = lambda x: conv_transpose_nd(  # noqa: E731
+            cx,
+            x,
+            weight,
+            _ntuple(stride, n),
+            _symmetric(padding, n),
+            _ntuple(dilation, n),
+            _ntuple(output_padding, n),
+            groups,
+        )
+        return _add_bias(cx, _batched(cx, x, n, layer), bias, axis=1 if x.type.rank == n + 2 else 0)
+
+    convert.__name__ = f"conv_transpose{n}d"
+    return convert
+
+
+def convolution(cx: Context, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups) -> Node:
+    """aten.convolution, what every conv layer becomes after decompositions: dispatch on the weight's rank."""
+    n = weight.type.rank - 2
+    if transposed:
+        return _conv_transpose(n)(cx, x, weight, bias, stride, padding, output_padding, groups, dilation)
+    return _conv(n)(cx, x, weight, bias, stride, padding, dilation, groups)
 
 
 def linear(cx: Context, x, weight, bias) -> Node:
@@ -655,33 +710,44 @@ def layer_norm(cx: Context, x, normalized_shape, weight, bias, eps, cudnn_enable
     return cx.op("layer_norm", x, gamma, beta, eps=eps, axis=-len(shape))
 
 
-def max_pool2d(cx: Context, x, kernel_size, stride, padding, dilation, ceil_mode) -> Node:
-    """An empty stride means stride = kernel size."""
-    kernel = _pair(kernel_size)
-    return cx.op(
-        "max_pool2d",
-        x,
-        kernel=kernel,
-        strides=_pair(stride) if stride else kernel,
-        padding=_pair(padding),
-        dilation=_pair(dilation),
-        ceil_mode=bool(ceil_mode),
-    )
+def _max_pool(n: int) -> Converter:
+    def convert(cx: Context, x, kernel_size, stride, padding, dilation, ceil_mode) -> Node:
+        """An empty stride means stride = kernel size; 1-d and 3-d windows are composed of max_pool2d."""
+        kernel = _ntuple(kernel_size, n)
+        strides = _ntuple(stride, n) if stride else kernel
+        layer = lambda x: pool_nd(  # noqa: E731
+            cx, x, "max_pool2d", kernel, strides, _symmetric(padding, n), bool(ceil_mode), _ntuple(dilation, n)
+        )
+        return _batched(cx, x, n, layer)
+
+    convert.__name__ = f"max_pool{n}d"
+    return convert
 
 
-def avg_pool2d(cx: Context, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> Node:
-    if divisor_override is not None:
-        raise FrontendError("avg_pool2d with divisor_override is not supported")
-    kernel = _pair(kernel_size)
-    return cx.op(
-        "avg_pool2d",
-        x,
-        kernel=kernel,
-        strides=_pair(stride) if stride else kernel,
-        padding=_pair(padding),
-        ceil_mode=bool(ceil_mode),
-        count_include_pad=bool(count_include_pad),
-    )
+def _avg_pool(n: int) -> Converter:
+    def convert(
+        cx: Context, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override=None
+    ) -> Node:
+        """PyTorch's divisor rules (avg_pool2d's); 1-d and 3-d windows are composed of avg_pool2d."""
+        if divisor_override is not None:
+            raise FrontendError(f"avg_pool{n}d with divisor_override is not supported")
+        kernel = _ntuple(kernel_size, n)
+        strides = _ntuple(stride, n) if stride else kernel
+        layer = lambda x: pool_nd(  # noqa: E731
+            cx,
+            x,
+            "avg_pool2d",
+            kernel,
+            strides,
+            _symmetric(padding, n),
+            bool(ceil_mode),
+            None,
+            count_include_pad=bool(count_include_pad),
+        )
+        return _batched(cx, x, n, layer)
+
+    convert.__name__ = f"avg_pool{n}d"
+    return convert
 
 
 def adaptive_avg_pool2d(cx: Context, x, output_size) -> Node:
@@ -1225,18 +1291,90 @@ def constant_pad_nd(cx: Context, x, pad, value=0) -> Node:
     return pad_(cx, x, pad, "constant", value)
 
 
+# == converters: normalisation, reordering, resizing (composed in mlc_lab.frontends.composites) ====
+def group_norm_(cx: Context, x, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enabled=True) -> Node:
+    return group_norm(cx, x, num_groups, weight, bias, eps)
+
+
+def instance_norm(
+    cx: Context, x, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled
+) -> Node:
+    """Each sample's own statistics per channel (a group norm with one channel per group); an instance
+    norm with track_running_stats in eval mode normalises with the running statistics (a batch norm)."""
+    if use_input_stats:
+        return group_norm(cx, x, x.shape[1], weight, bias, eps)
+    return batch_norm(cx, x, weight, bias, running_mean, running_var, False, momentum, eps, cudnn_enabled)
+
+
+def flip_(cx: Context, x, dims) -> Node:
+    return flip(cx, x, dims)
+
+
+def roll_(cx: Context, x, shifts, dims=()) -> Node:
+    """No dims: roll the flattened tensor and restore its shape."""
+    shifts = _ntuple(shifts, 1) if isinstance(shifts, int) else tuple(shifts)
+    if dims:
+        return roll(cx, x, shifts, _ntuple(dims, len(shifts)))
+    flat = roll(cx, cx.op("reshape", x, shape=(x.type.numel,)), shifts, (0,))
+    return cx.op("reshape", flat, shape=x.shape)
+
+
+def _upsample(n: int, mode: str) -> Converter:
+    """F.interpolate's nearest, nearest-exact and (bi/tri)linear modes over the last n axes: one constant
+    interpolation matrix per resized axis (composites.resize_axes). The output size is PyTorch's."""
+
+    def convert(cx: Context, x, output_size=None, scale_factors=None, align_corners=False) -> Node:
+        out = tuple(cx.fx_node.meta["val"].shape[-n:])
+        given = scale_factors if scale_factors is not None else [o / i for o, i in zip(out, x.shape[-n:])]
+        if mode == "linear":
+            coordinate, nearest = ("align_corners" if align_corners else "half_pixel"), ""
+        elif mode == "nearest":
+            coordinate, nearest = "asymmetric", "floor"
+        else:  # nearest-exact
+            coordinate, nearest = "half_pixel", "round_prefer_ceil"
+        keep = x.type.rank - n
+        sizes, scales = (*x.shape[:keep], *out), (*(1.0,) * keep, *(float(s) for s in given))
+        return resize_axes(cx, x, sizes, scales, "nearest" if mode != "linear" else mode, coordinate, nearest)
+
+    convert.__name__ = f"upsample_{mode}{n}d"
+    return convert
+
+
 # == the table ====================================================================================
 ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     # layers
-    aten.conv2d.default: conv2d,
-    aten.conv2d.padding: conv2d,
+    aten.conv1d.default: _conv(1),
+    aten.conv1d.padding: _conv(1),
+    aten.conv2d.default: _conv(2),
+    aten.conv2d.padding: _conv(2),
+    aten.conv3d.default: _conv(3),
+    aten.conv3d.padding: _conv(3),
+    aten.conv_transpose1d.default: _conv_transpose(1),
+    aten.conv_transpose2d.input: _conv_transpose(2),
+    aten.conv_transpose3d.input: _conv_transpose(3),
+    aten.convolution.default: convolution,
     aten.linear.default: linear,
     aten.batch_norm.default: batch_norm,
     aten._native_batch_norm_legit_no_training.default: native_batch_norm_no_training,
     aten.layer_norm.default: layer_norm,
     aten.rms_norm.default: rms_norm,
-    aten.max_pool2d.default: max_pool2d,
-    aten.avg_pool2d.default: avg_pool2d,
+    aten.max_pool1d.default: _max_pool(1),
+    aten.max_pool2d.default: _max_pool(2),
+    aten.max_pool3d.default: _max_pool(3),
+    aten.avg_pool1d.default: _avg_pool(1),
+    aten.avg_pool2d.default: _avg_pool(2),
+    aten.avg_pool3d.default: _avg_pool(3),
+    aten.group_norm.default: group_norm_,
+    aten.instance_norm.default: instance_norm,
+    aten.upsample_nearest1d.vec: _upsample(1, "nearest"),
+    aten.upsample_nearest2d.vec: _upsample(2, "nearest"),
+    aten.upsample_nearest3d.vec: _upsample(3, "nearest"),
+    aten._upsample_nearest_exact1d.vec: _upsample(1, "nearest-exact"),
+    aten._upsample_nearest_exact2d.vec: _upsample(2, "nearest-exact"),
+    aten._upsample_nearest_exact3d.vec: _upsample(3, "nearest-exact"),
+    aten.upsample_linear1d.vec: _upsample(1, "linear"),
+    aten.upsample_bilinear2d.vec: _upsample(2, "linear"),
+    aten.upsample_trilinear3d.vec: _upsample(3, "linear"),
     aten.adaptive_avg_pool2d.default: adaptive_avg_pool2d,
     aten.adaptive_avg_pool1d.default: adaptive_avg_pool1d,
     aten.softmax.int: softmax,
@@ -1349,6 +1487,8 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.stack.default: stack,
     aten.repeat.default: repeat,
     aten.tile.default: tile,
+    aten.flip.default: flip_,
+    aten.roll.default: roll_,
     aten.slice.Tensor: slice_,
     aten.select.int: select,
     aten.split.Tensor: split,
