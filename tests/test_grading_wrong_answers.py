@@ -19,6 +19,7 @@ from mlc_lab.codegen.mlir.custom_pass import _float_constant
 from mlc_lab.grading import list_checks, run_check
 from mlc_lab.ir import Graph, GraphBuilder, GraphRewriter
 from mlc_lab.passes import DeadCodeElimination, Pass
+from mlc_lab.passes import rewrite as graph_rewrite
 
 # -- chapter 1 ---------------------------------------------------------------------------------------
 
@@ -51,6 +52,17 @@ class SimplifyIgnoringTypes(Pass):
         return DeadCodeElimination().apply(Simplifier(graph).run())
 
 
+def register_hard_swish_without_six() -> None:
+    """x * relu(x + 3) / 6: forgets that relu6 also clips at 6."""
+    from mlc_lab.ir.ops import OpKind, register
+    from mlc_lab.ir.ops.elementwise import unary_type
+
+    def formula(ops, x):
+        return ops.div(ops.mul(x, ops.maximum(ops.add(x, 3), 0)), 6)
+
+    register("hard_swish", OpKind.ELEMWISE, unary_type("hard_swish"), None, scalar=formula)
+
+
 # -- chapter 2 ---------------------------------------------------------------------------------------
 
 
@@ -77,6 +89,18 @@ def attention_without_div():
 def traffic_one_read_each(graph: Graph) -> int:
     outputs = set(graph.outputs)
     return sum(2 * n.type.nbytes for n in graph.ops if n not in outputs)
+
+
+class FuseSiLUAnySigmoid(graph_rewrite.RewritePattern):
+    """Fuses mul(x, sigmoid(y)) whatever y is."""
+
+    gate = graph_rewrite.op("sigmoid")(graph_rewrite.wildcard()).one_use()
+    pattern = graph_rewrite.op("mul")(graph_rewrite.wildcard("x"), gate) | graph_rewrite.op("mul")(
+        gate, graph_rewrite.wildcard("x")
+    )
+
+    def rewrite(self, match, rw):
+        return rw.make("silu", (rw.value(match["x"]),), {}, name=match.root.name)
 
 
 # -- chapter 3 ---------------------------------------------------------------------------------------
@@ -248,9 +272,11 @@ WRONG = {
     ("01_ir", "check_build_mlp"): ({"build_mlp": build_mlp_without_relu}, "differ"),
     ("01_ir", "check_conv_output_shape"): ({"conv2d_output_shape": conv_shape_without_dilation}, "wrong answer"),
     ("01_ir", "check_simplify_pass"): ({"SimplifyAlgebra": SimplifyIgnoringTypes}, "widening add"),
+    ("01_ir", "check_new_op"): ({"register_hard_swish": register_hard_swish_without_six}, "differs from"),
     ("02_fusion", "check_match_chain"): ({"my_match_chain": match_chain_ignoring_users}, "you matched"),
     ("02_fusion", "check_attention_pattern"): ({"attention_scores_pattern": attention_without_div}, "fused group"),
     ("02_fusion", "check_intermediate_traffic"): ({"intermediate_traffic": traffic_one_read_each}, "wrong answer"),
+    ("02_fusion", "check_silu_rule"): ({"FuseSiLU": FuseSiLUAnySigmoid}, "silu nodes"),
     ("03_layout", "check_cancel_transforms"): ({"SimplifyTransforms": CancelPairsOnly}, "remaining transforms"),
     ("03_layout", "check_offsets"): ({"offset": offset_blocked_as_nchw}, "NCHW8c"),
     ("03_layout", "check_peak_live"): ({"peak_live_bytes": peak_never_frees}, "wrong answer"),
