@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 from xdsl.context import Context
 from xdsl.dialects import arith, builtin, get_all_dialects
-from xdsl.dialects.linalg.ops import GenericOp, YieldOp
+from xdsl.dialects.linalg.ops import FillOp, GenericOp, MatmulOp, YieldOp
+from xdsl.dialects.tensor import EmptyOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 from xdsl.parser import Parser
@@ -30,7 +31,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 from xdsl.printer import Printer
-from xdsl.rewriter import InsertPoint
+from xdsl.rewriter import InsertPoint, Rewriter
 
 from mlc_lab.codegen.mlir.module import MLIRModule
 
@@ -146,15 +147,23 @@ def rewrite_text(text: str, patterns: Sequence[type[RewritePattern]] = PATTERNS)
     return out.getvalue()
 
 
+#: Ops that only compute their results (on tensors): unused, they can go.
+PURE_OPS = (arith.ConstantOp, GenericOp, FillOp, MatmulOp, EmptyOp)
+
+
 def _remove_dead(module: Operation) -> None:
-    """Erase side-effect-free ops whose results nobody reads (constants a pattern made unused)."""
+    """Erase side-effect-free ops whose results nobody reads (constants, fills, ops a pattern made unused).
+
+    Only ops with results: a linalg op on memrefs has none, and writes memory.
+    """
     changed = True
     while changed:
         changed = False
         for op in list(module.walk(reverse=True)):
-            if isinstance(op, (arith.ConstantOp, GenericOp)) and all(not r.uses for r in op.results):
-                op.erase()
+            if isinstance(op, PURE_OPS) and op.results and all(not r.uses for r in op.results):
+                Rewriter.erase_op(op)  # detaches it from its block first
                 changed = True
+                break  # the walk's list holds ops nested in the erased one: walk again
 
 
 def fold_trivial_arith(module: MLIRModule, patterns: Sequence[type[RewritePattern]] = PATTERNS) -> MLIRModule:

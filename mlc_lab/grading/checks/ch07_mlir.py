@@ -114,3 +114,95 @@ def check_loops_pipeline(g: Grading) -> None:
         linalg = sorted(op for op in counts if op.startswith("linalg."))
         assert not linalg, f"linalg ops remain after your pipeline: {linalg}"
         assert counts.get("scf.for", 0) >= 3, f"expected scf.for loop nests, op counts are {counts}"
+
+
+def _dense_chain(name: str, batch: int, widths: list[int], seed: int, combine: str = "bias_add"):
+    """x -> (dense -> `combine` with a bias -> relu) per layer, the last layer without relu."""
+    from mlc_lab.ir import GraphBuilder
+
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(name)
+    h = b.input("x", (batch, widths[0]))
+    for i, (k, n) in enumerate(zip(widths, widths[1:])):
+        w = b.constant((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), f"w{i}")
+        bias = b.constant(rng.standard_normal(n).astype(np.float32), f"b{i}")
+        d = b.dense(h, w, name=f"fc{i}")
+        h = b.bias_add(d, bias, axis=-1) if combine == "bias_add" else b.sub(d, bias)
+        if i < len(widths) - 2:
+            h = b.relu(h)
+    return b.build(h)
+
+
+def fold_bias_checks(batch: int, widths: list[int]) -> str:
+    """FileCheck directives for a dense chain after the fold: per layer, the bias broadcast into the
+    accumulator by a copy generic, then the matmul accumulating into exactly that value."""
+    lines = ["// CHECK-LABEL: func.func @main"]
+    for i, (k, n) in enumerate(zip(widths, widths[1:])):
+        lines += [
+            f"// CHECK: %[[INIT{i}:[^ ]+]] = linalg.generic {{{{.*}}}} ins(%{{{{[^ ]+}}}} : tensor<{n}xf32>)"
+            f" outs(%{{{{[^ ]+}}}} : tensor<{batch}x{n}xf32>)",
+            "// CHECK-NEXT: ^bb0(%[[IN:[^:]+]]: f32, %{{[^:]+}}: f32):",
+            "// CHECK-NEXT: linalg.yield %[[IN]] : f32",
+            f"// CHECK: linalg.matmul ins(%{{{{[^ ]+}}}}, %{{{{[^ ]+}}}} : tensor<{batch}x{k}xf32>,"
+            f" tensor<{k}x{n}xf32>) outs(%[[INIT{i}]] : tensor<{batch}x{n}xf32>)",
+        ]
+    return "\n".join([*lines, "// CHECK: return"])
+
+
+NO_ZERO_ACCUMULATORS = "// CHECK-NOT: linalg.fill\n// CHECK-NOT: arith.addf"
+SUB_KEPT = "// CHECK: linalg.fill\n// CHECK: linalg.matmul\n// CHECK: arith.subf"
+
+
+def _listing(module) -> str:
+    """The bindings' printout with plain SSA numbers: what the FileCheck directives match."""
+    return module.module.operation.get_asm(large_elements_limit=16)
+
+
+@check(points=4)
+def check_fold_bias_into_matmul(g: Grading) -> None:
+    """fold_bias_into_matmul(text): on the book's own emitted MLIR (zoo mlp, a random dense chain),
+    each bias add folds into its matmul's accumulator (FileCheck on the output), the result computes
+    what the interpreter computes (run by IREE), and `x @ W - b` is left alone."""
+    from mlc_lab import zoo
+    from mlc_lab.codegen.mlir import MLIRModule, emit
+    from mlc_lab.codegen.mlir.execute import compile_iree
+    from mlc_lab.codegen.mlir.filecheck import filecheck
+    from mlc_lab.ir import interpret
+
+    fn = g.need("fold_bias_into_matmul")
+    batch, hidden = int(g.rng.integers(2, 6)), int(g.rng.integers(3, 20))
+    widths = [int(g.rng.integers(3, 20)), hidden, int(g.rng.integers(2, 12))]
+    cases = [
+        ("the zoo's mlp", zoo.load("mlp").graph(), 1, [784, 256, 128, 10], True),
+        (f"a dense chain {widths}, batch {batch}", _dense_chain("chain", batch, widths, 7), batch, widths, True),
+        (
+            f"x @ W - b (a subtraction, not a bias add), widths {widths[:2]}",
+            _dense_chain("sub", batch, widths[:2], 8, combine="sub"),
+            batch,
+            widths[:2],
+            False,
+        ),
+    ]
+    for label, graph, m, dims, folds in cases:
+        with g.case(f"fold_bias_into_matmul on {label}") as case:
+            text = fn(emit(graph).text)
+            assert isinstance(text, str), f"fold_bias_into_matmul must return MLIR text, not a {type(text).__name__}"
+            after = MLIRModule(text)  # raises with MLIR's diagnostics if the output does not parse or verify
+            listing = _listing(after)
+            case.got = "\n".join(line for line in listing.splitlines() if "linalg." in line or "arith.subf" in line)
+            if folds:
+                fills = after.op_counts().get("linalg.fill", 0)
+                assert not fills, (
+                    f"{fills} linalg.fill left: each matmul should accumulate into its broadcast bias, not into zeros"
+                )
+                filecheck(listing, NO_ZERO_ACCUMULATORS, "no zero accumulators, no bias add")
+                filecheck(listing, fold_bias_checks(m, dims), "bias broadcast, then matmul into it")
+            else:
+                filecheck(listing, SUB_KEPT, "x @ W - b must stay a subtraction")
+            x = g.rng.standard_normal(graph.inputs[0].shape).astype(np.float32)
+            (got,) = compile_iree(after)(x)
+            (want,) = interpret(graph, x)
+            err = float(np.abs(got - want).max())
+            assert err <= 1e-4 * (1 + float(np.abs(want).max())), (
+                f"the rewritten module computes something different: max |IREE - interpreter| = {err:.3g}"
+            )
