@@ -82,12 +82,12 @@ def test_every_attack_notebook_was_graded(attacked) -> None:
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_does_not_pass(attacked, attack: str) -> None:
     notebook = by_student(attacked[0])[attack]
-    if attack == "delegation":  # fit_ridge is honestly solved; the two delegations are flagged
+    if attack == "delegation":  # tile_features is honestly solved; the two delegations are flagged
         verdicts = {r.name: (r.passed, r.flagged) for r in notebook.results}
         assert verdicts == {
             "check_tile_splits": (False, True),
             "check_hill_climb": (False, True),
-            "check_ridge": (True, False),
+            "check_cost_model_feature": (True, False),
         }, notebook.results
         messages = {r.name: r.message for r in notebook.results}
         assert "factorizations" in messages["check_tile_splits"]
