@@ -4,6 +4,7 @@ from mlc_lab.passes.base import Pass, PassError, PassManager, PassRecord, ir_dif
 from mlc_lab.passes.dce import DeadCodeElimination, live_nodes
 from mlc_lab.passes.decompose import Decompose
 from mlc_lab.passes.fold import ConstantFolding, FoldConstants
+from mlc_lab.passes.fuse_attention import FuseAttention
 from mlc_lab.passes.fusion import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ElementwiseFusionPass",
     "FoldBatchNorm",
     "FoldConstants",
+    "FuseAttention",
     "OperatorFusionPass",
     "Pass",
     "PassError",

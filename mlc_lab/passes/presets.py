@@ -12,9 +12,15 @@ from mlc_lab.ir.graph import Graph
 from mlc_lab.passes.base import Pass
 from mlc_lab.passes.dce import DeadCodeElimination
 from mlc_lab.passes.fold import FoldConstants
+from mlc_lab.passes.fuse_attention import FuseAttention
 from mlc_lab.passes.fusion import ElementwiseFusionPass, FoldBatchNorm
 
-__all__ = ["DEFAULT_CONV_LAYOUT", "PASS_PRESETS", "default_passes", "resolve_passes"]
+__all__ = ["DEFAULT_CONV_LAYOUT", "NATIVE_ATTENTION", "PASS_PRESETS", "default_passes", "resolve_passes"]
+
+#: Backends whose "default" preset fuses attention (`FuseAttention`): those with a native kernel for
+#: `fused_attention` that never writes the score matrix (TVM on the CPU: benchmarks/attention.py). The
+#: others would only decompose it back into the same ops.
+NATIVE_ATTENTION: frozenset[str] = frozenset({"tvm"})
 
 #: Activation layout the "default" preset gives convolutions on each backend. Measured on ResNet-18
 #: (batch 1, one core, default schedules): NCHW 8.2 ms, NHWC 5.7, NCHW8c 5.7, NCHW16c 3.9 (eager 3.3);
@@ -25,7 +31,8 @@ DEFAULT_CONV_LAYOUT: dict[str, str] = {"tvm": "NCHW16c"}
 def default_passes(graph: Graph | None = None, backend: str | None = None) -> list[Pass]:
     """Fold what is known at compile time, fold BatchNorm into convs, fuse elementwise chains, clean up.
 
-    Convolutions also change layout where that was measured to help (`DEFAULT_CONV_LAYOUT`).
+    Convolutions also change layout where that was measured to help (`DEFAULT_CONV_LAYOUT`), and
+    attention becomes one kernel where the backend has one (`NATIVE_ATTENTION`).
     """
     passes: list[Pass] = [FoldConstants(), FoldBatchNorm()]
     layout = DEFAULT_CONV_LAYOUT.get(backend or "")
@@ -33,6 +40,8 @@ def default_passes(graph: Graph | None = None, backend: str | None = None) -> li
         from mlc_lab.passes.memory import MemoryLayoutOptimizer
 
         passes.append(MemoryLayoutOptimizer(target_layout=layout))
+    if backend in NATIVE_ATTENTION:
+        passes.append(FuseAttention())
     return [*passes, ElementwiseFusionPass(), DeadCodeElimination()]
 
 

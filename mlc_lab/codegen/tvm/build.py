@@ -25,6 +25,7 @@ from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 from mlc_lab.codegen.target import TargetLike, resolve_target
 from mlc_lab.codegen.target import host_target as host_target  # re-exported: build.py was its home
 from mlc_lab.codegen.tvm.lower import Kernel, ScheduleFn
+from mlc_lab.codegen.tvm.native import native_kernel
 from mlc_lab.codegen.tvm.prepack import prepack_constants
 from mlc_lab.codegen.tvm.relax_module import lower_kernels, to_relax
 from mlc_lab.codegen.tvm.schedule import default_schedule
@@ -141,7 +142,7 @@ def build(
     nests exactly as `te.create_prim_func` wrote them (after fusion's inlining).
     """
     graph.verify()
-    graph = Decompose(native=lambda op: te_function(op) is not None).apply(graph)  # composites with no TE
+    graph = Decompose(native=lambda op: te_function(op) is not None or native_kernel(op) is not None).apply(graph)
     target = resolve_target(target)
     start = _time.perf_counter()
     kernels = lower_kernels(graph, schedule)

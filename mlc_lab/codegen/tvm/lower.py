@@ -26,14 +26,15 @@ import tvm
 from tvm import s_tir, te
 
 from mlc_lab.codegen.tiling import PREPACK_ANNOTATION
+from mlc_lab.codegen.tvm.native import native_kernel
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
 from mlc_lab.codegen.tvm.te_ops.elementwise import te_function
-from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, compute, const
+from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, SYMBOLS, compute, const, extent
 from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.empty_inputs import data_free_value
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.ops import OpKind, get_op, is_source
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import SymDim, TensorType
 
 ScheduleFn = Callable[[s_tir.Schedule, Node], None]
 
@@ -89,12 +90,19 @@ def te_compute(node: Node, inputs: Sequence[te.Tensor], prefix: str = "") -> te.
             f"(supported: {', '.join(sorted(TE_OPS))})"
         )
     result = fn(*inputs, **node.attrs, out=node.type, name=sanitize(prefix + node.name))
-    shape = tuple(int(d) for d in result.shape)
-    if shape != node.type.shape or str(result.dtype) != node.type.dtype:
+    if not _same_shape(result.shape, node.type.shape) or str(result.dtype) != node.type.dtype:
         raise LoweringError(
-            f"node %{node.name} ({node.op}): TE gave {result.dtype}{list(shape)}, the IR type is {node.type}"
+            f"node %{node.name} ({node.op}): TE gave {result.dtype}{list(result.shape)}, the IR type is {node.type}"
         )
     return result
+
+
+def _same_shape(te_shape: Sequence, ir_shape: tuple) -> bool:
+    """A TE shape (ints, or the kernel's TIR variables for symbolic dimensions) against an IR shape."""
+    if len(te_shape) != len(ir_shape):
+        return False
+    return all(a.same_as(extent(b)) if isinstance(b, SymDim) else
+               isinstance(a, tvm.tirx.IntImm) and int(a) == b for a, b in zip(te_shape, ir_shape))  # fmt: skip
 
 
 def _bool_via_int32(fn, node: Node, inputs: Sequence[te.Tensor], name: str) -> te.Tensor:
@@ -261,27 +269,43 @@ def _collect_allocations(stmt, found: dict[str, tuple[int, ...]]) -> None:
         _collect_allocations(child, found)
 
 
+def is_static_kernel(node: Node) -> bool:
+    """No symbolic dimension in the node's inputs or output."""
+    return node.type.is_static and all(x.type.is_static for x in node.inputs)
+
+
 # -- the whole lowering -----------------------------------------------------------------------------------
 def lower_node(node: Node, schedule: ScheduleFn | None = None, name: str | None = None) -> Kernel:
     """Lower one op node or fused node to one PrimFunc (steps 1-5 of the module docstring)."""
     if is_source(node.op):
         raise ValueError(f"node %{node.name} is a {node.op}: it has no kernel")
     name = sanitize(name or node.name)
-    params = [te.placeholder(x.shape, x.dtype, name=sanitize(x.name)) for x in node.inputs]
-    if node.op == "fused":
-        output, lifted = compose(node.subgraph, params)
-    else:
-        output, lifted = te_compute(node, params), []
-    output = _as_compute(output, f"{name}_out")
+    builder = native_kernel(node.op)
+    if builder is not None:  # a hand-written, already scheduled TensorIR kernel (codegen/tvm/native)
+        return Kernel(name, builder(node).with_attr("global_symbol", name), node)
+    token = SYMBOLS.set({})  # this kernel's TIR variables for symbolic dimensions
+    try:
+        params = [te.placeholder([extent(d) for d in x.shape], x.dtype, name=sanitize(x.name)) for x in node.inputs]
+        if node.op == "fused":
+            output, lifted = compose(node.subgraph, params)
+        else:
+            output, lifted = te_compute(node, params), []
+        output = _as_compute(output, f"{name}_out")
+    finally:
+        SYMBOLS.reset(token)
     func = te.create_prim_func([*params, *(t for t, _ in lifted), output])
     sch = s_tir.Schedule(func)
     inline_stages(sch, pad_stage_names(output))
+    static = is_static_kernel(node)
+    if not static:  # the schedules assume static loop extents: a symbolic kernel keeps its plain loops
+        schedule = None
     if schedule is not None:
         try:
             schedule(sch, node)
         except s_tir.ScheduleError as e:
             raise LoweringError(f"schedule {schedule!r} failed on kernel {name}: {e}") from e
-    attach_epilogue(sch)
+    if static:
+        attach_epilogue(sch)
     constant_params = {sanitize(x.name) for x in node.inputs if x.op == "constant"} | {t.op.name for t, _ in lifted}
     prepack_only_constants(sch, constant_params)
     func = sch.mod["main"].with_attr("global_symbol", name)  # create_prim_func names every function "main"
