@@ -127,11 +127,21 @@ class TVMRunner:
 
         self.compiled = compiled  #: the CompiledGraph (module, kernels, .time())
         self._main = compiled.vm["main"]
+        self._constant_outputs = compiled.constant_outputs()
+        if not all(x.type.is_static for x in compiled.graph.inputs):
+            self._buffers = None  # symbolic input shapes (SymDim): no buffer can be allocated once
+            return
         self._buffers = [tvm.runtime.empty(x.type.shape, x.type.dtype, compiled.device) for x in compiled.graph.inputs]
         self._buffer_arrays = [np.from_dlpack(b) for b in self._buffers]  # the same memory, to compare with
-        self._constant_outputs = compiled.constant_outputs()
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        if self._buffers is None:  # symbolic input shapes: tensors of this call's sizes, outputs copied
+            import tvm
+
+            device = self.compiled.device
+            with self.compiled.lock:
+                return [t.numpy() for t in self._main(*(tvm.runtime.tensor(np.require(a, requirements="C"), device)
+                                                        for a in arrays))]  # fmt: skip
         with self.compiled.lock:
             for buffer, array in zip(self._buffers, arrays):
                 buffer.copyfrom(np.require(array, requirements="C"))

@@ -13,6 +13,7 @@ import numpy as np
 from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.memory import check_graph_fits
 from mlc_lab.ir.ops import OPS
+from mlc_lab.ir.types import SymDim
 
 if TYPE_CHECKING:  # annotations only: graph.py calls this module, so a runtime import back would be a cycle
     from mlc_lab.ir.graph import Graph, Node
@@ -31,13 +32,25 @@ def to_numpy(value: Any) -> np.ndarray:
 
 def check_inputs(graph: Graph, inputs: tuple[Any, ...]) -> list[np.ndarray]:
     """Match the caller's arrays against the graph's inputs, naming the first that does not fit."""
+    arrays, _ = bind_inputs(graph, inputs)
+    return arrays
+
+
+def bind_inputs(graph: Graph, inputs: tuple[Any, ...]) -> tuple[list[np.ndarray], dict[str, int]]:
+    """`check_inputs`, plus the size each symbolic dimension (`SymDim`) takes in these inputs.
+
+    A symbolic dimension must have one size across all inputs, and at most its upper bound.
+    """
     if len(inputs) != len(graph.inputs):
         names = ", ".join(f"%{x.name}: {x.type}" for x in graph.inputs)
         raise InterpreterError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs ({names}), got {len(inputs)}")
     arrays = []
+    sizes: dict[str, int] = {}
     for node, value in zip(graph.inputs, inputs):
         array = to_numpy(value)
-        if tuple(array.shape) != node.type.shape:
+        if not node.type.is_static and array.ndim == node.type.rank:
+            _bind_symbols(node, array.shape, sizes)
+        if tuple(array.shape) != node.type.bind(sizes).shape:
             raise InterpreterError(
                 f"input %{node.name}: expected shape {list(node.type.shape)}, got {list(array.shape)}"
             )
@@ -46,26 +59,55 @@ def check_inputs(graph: Graph, inputs: tuple[Any, ...]) -> list[np.ndarray]:
                 f"input %{node.name}: expected dtype {node.type.dtype}, got {array.dtype.name} (use .astype)"
             )
         arrays.append(array)
-    return arrays
+    return arrays, sizes
+
+
+def _bind_symbols(node: Node, shape: tuple[int, ...], sizes: dict[str, int]) -> None:
+    for axis, (dim, size) in enumerate(zip(node.type.shape, shape)):
+        if not isinstance(dim, SymDim):
+            continue
+        if size > dim.upper:
+            raise InterpreterError(
+                f"input %{node.name}: axis {axis} has size {size}, above the bound of its symbolic dimension {dim}"
+            )
+        if sizes.setdefault(dim.name, size) != size:
+            raise InterpreterError(
+                f"input %{node.name}: axis {axis} has size {size}, but symbolic dimension {dim.name!r} "
+                f"is {sizes[dim.name]} in an earlier input"
+            )
+
+
+def bind_attrs(attrs: Any, sizes: dict[str, int]) -> Any:
+    """Attributes with every SymDim (inside tuples, e.g. a reshape's target) replaced by its size."""
+    if isinstance(attrs, SymDim):
+        return sizes[attrs.name]
+    if isinstance(attrs, tuple):
+        return tuple(bind_attrs(a, sizes) for a in attrs)
+    if isinstance(attrs, dict) or hasattr(attrs, "items") and not isinstance(attrs, np.ndarray):
+        return {k: bind_attrs(v, sizes) for k, v in attrs.items()}
+    return attrs
 
 
 def evaluate(graph: Graph, *inputs: Any) -> dict[Node, np.ndarray]:
     """Every node's value, for inspecting intermediate results."""
-    env: dict[Node, np.ndarray] = dict(zip(graph.inputs, check_inputs(graph, inputs)))
+    arrays, sizes = bind_inputs(graph, inputs)
+    env: dict[Node, np.ndarray] = dict(zip(graph.inputs, arrays))
     check_graph_fits(graph, f"interpreting graph {graph.name!r}", held=False)  # it keeps every value
     for node in graph.nodes:
         if node.op == "input":
             continue
         opdef = OPS[node.op]
         args = [env[x] for x in node.inputs]
+        attrs = bind_attrs(node.attrs, sizes) if sizes else node.attrs
+        ty = node.type.bind(sizes) if sizes else node.type
         try:
-            result = np.asarray(opdef.compute(*args, **node.attrs))
+            result = np.asarray(opdef.compute(*args, **attrs))
         except Exception as e:
             raise InterpreterError(f"node %{node.name} ({node.op}) failed: {type(e).__name__}: {e}") from e
-        if result.shape != node.type.shape or result.dtype.name != node.type.dtype:
+        if result.shape != ty.shape or result.dtype.name != ty.dtype:
             raise InterpreterError(
                 f"node %{node.name} ({node.op}) produced {result.dtype.name}{list(result.shape)}, "
-                f"its type says {node.type}"
+                f"its type says {ty}"
             )
         env[node] = result
     return env

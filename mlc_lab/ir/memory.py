@@ -15,13 +15,12 @@ types), so an element count cannot overflow int64 the way `np.prod(shape)` silen
 
 from __future__ import annotations
 
-import math
 import os
 from typing import TYPE_CHECKING
 
 from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.ops.registry import is_source
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import TensorType, upper
 
 if TYPE_CHECKING:
     from mlc_lab.ir.graph import Graph, Node
@@ -55,15 +54,15 @@ def gib(nbytes: float) -> str:
 
 def tensor_bytes(ty: TensorType) -> int:
     """Bytes of a tensor of type `ty`, exactly, as a Python int (no overflow)."""
-    return math.prod(ty.shape) * ty.itemsize
+    return ty.numel * ty.itemsize  # symbolic dimensions at their upper bound
 
 
 def shape_problem(ty: TensorType) -> str | None:
     """Why a tensor type is beyond the stated limit, or None when it is within it."""
     shape = list(ty.shape)
-    if any(d > MAX_TENSOR_BYTES for d in ty.shape):
+    if any(upper(d) > MAX_TENSOR_BYTES for d in ty.shape):
         return f"shape {shape} has a dimension larger than the limit of {MAX_TENSOR_BYTES:,} (MAX_TENSOR_BYTES)"
-    elements = math.prod(ty.shape)
+    elements = ty.numel  # symbolic dimensions at their upper bound
     nbytes = elements * ty.itemsize
     if nbytes > MAX_TENSOR_BYTES:
         return (

@@ -19,7 +19,7 @@ import numpy as np
 
 from mlc_lab.ir.builder import GraphBuilder
 from mlc_lab.ir.graph import Graph, Node
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import Dim, TensorType
 from mlc_lab.llm.spec import DecoderSpec, DecoderWeights, LayerWeights
 
 #: Added to masked attention scores (transformers uses the dtype's minimum; any value whose exp is 0 does).
@@ -140,11 +140,15 @@ class _Writer:
         return b.concat(*parts, axis=0, name=name)
 
 
-def prefill_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int, n: int) -> Graph:
+def prefill_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int, n: Dim) -> Graph:
     """(ids [1, n] int64, positions [n] int64, last [1] int64) -> (logits [1, 1, vocab] at token `last`,
-    k cache, v cache [layers, 1, kv, n, d]).
+    k cache, v cache [layers, 1, kv, max_seq_len, d]).
 
-    Causal attention among the n tokens; `last` picks the token whose next-token logits are returned.
+    `n` is a `SymDim` (one compiled prefill for every prompt length up to its bound) or a static
+    length. Causal attention among the n tokens; `last` (= n - 1 for an unpadded prompt) picks the
+    token whose next-token logits are returned. The caches come out at their full length, ready for
+    decode: row r holds token min(r, last)'s K/V (a `take` from the n rows), and rows past `last`
+    are never read before decode overwrites them (it masks rows past its position).
     """
     b = GraphBuilder(f"{spec.model_type}_prefill")
     w = _Writer(b, spec, weights, max_seq_len)
@@ -164,7 +168,15 @@ def prefill_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int, 
     for i in range(spec.num_layers):
         x = w.block(x, i, attend)
     logits = w.logits(b.take(x, last, axis=1, name="last_hidden"))
-    return b.build([logits, w.stack(ks, "k_cache"), w.stack(vs, "v_cache")])
+    rows = b.constant(np.arange(max_seq_len, dtype=np.int64), name="rows")
+    source_rows = b.minimum(rows, last, name="source_rows")  # [max_seq_len]: row r reads token min(r, last)
+
+    def full_length(stacked: Node, name: str) -> Node:
+        return b.take(stacked, source_rows, axis=3, name=name)
+
+    k_cache = full_length(w.stack(ks, "k_rows"), "k_cache")
+    v_cache = full_length(w.stack(vs, "v_rows"), "v_cache")
+    return b.build([logits, k_cache, v_cache])
 
 
 def decode_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int) -> Graph:

@@ -7,6 +7,11 @@
 Prefill runs the prompt once and fills the K/V cache; each decode step runs one token against the
 cache (`mlc_lab.llm.decoder`). The loop itself (argmax, stopping) is Python: one argmax over the
 vocabulary per token, as transformers' greedy search does.
+
+Prefill's prompt length: on TVM it is a symbolic dimension (`SymDim("n", upper=max_seq_len)`), so one
+compiled prefill runs every length at its own size. The MLIR backend compiles static shapes only, so
+there the prompt is padded to max_seq_len (causal attention: the padding never reaches a real token);
+also one compiled prefill for every length, at max_seq_len's cost.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from typing import Any
 import numpy as np
 
 from mlc_lab.errors import MlcLabError
-from mlc_lab.llm.decoder import cache_type, decode_graph, prefill_graph
+from mlc_lab.ir.types import SymDim
+from mlc_lab.llm.decoder import decode_graph, prefill_graph
+from mlc_lab.llm.runtime import steps_for
 from mlc_lab.llm.spec import DecoderSpec, UnsupportedModelError, model_type, read_model
 
 QUANTIZE_MODES = (None, "int8")
+#: Backends whose code generator takes symbolic dimensions (the others get a padded, static prefill).
+SYMBOLIC_BACKENDS = ("tvm", "interpreter")
 
 
 class GenerationError(MlcLabError, ValueError):
@@ -54,11 +63,15 @@ class CompiledCausalLM:
 
     def __init__(self, spec: DecoderSpec, prefill: Any, decode: Any, max_seq_len: int, backend: str) -> None:
         self.spec = spec
-        self.prefill = prefill  #: prompt -> logits of its last token, K/V cache
-        self.decode = decode  #: one token at a position + cache -> logits, cache
+        self.prefill = prefill  #: prompt -> logits of its last token, K/V cache (a CompiledModel)
+        self.decode = decode  #: one token at a position + cache -> logits, cache (a CompiledModel)
         self.max_seq_len = max_seq_len
         self.backend = backend
+        #: the prompt is padded to max_seq_len (a static-shape prefill) rather than run at its own length
+        self.pads_prompt = all(x.type.is_static for x in prefill.optimized.inputs)
         self.stats: GenerationStats | None = None  #: timings of the last generate() call
+        self._prefill_step = steps_for(prefill)
+        self._decode_step = steps_for(decode)
 
     def _check_prompt(self, input_ids: Any, max_new_tokens: int) -> np.ndarray:
         ids = np.asarray(input_ids.detach().cpu().numpy() if hasattr(input_ids, "detach") else input_ids)
@@ -84,12 +97,13 @@ class CompiledCausalLM:
         return ids.astype(np.int64)
 
     def _prefill(self, ids: np.ndarray) -> tuple[np.ndarray, Any, Any]:
-        """Logits after the prompt, and the caches, the prompt padded to max_seq_len (causal: padding is never seen)."""
+        """Logits after the prompt, and the caches (padded to max_seq_len first if `pads_prompt`)."""
         n = ids.shape[1]
-        padded = np.zeros((1, self.max_seq_len), np.int64)
-        padded[0, :n] = ids[0]
-        logits, k, v = self.prefill.run_numpy(padded, np.arange(self.max_seq_len), np.array([n - 1]))
-        return logits, k, v
+        if self.pads_prompt:
+            padded = np.zeros((1, self.max_seq_len), np.int64)
+            padded[0, :n] = ids[0]
+            return self._prefill_step(padded, np.arange(self.max_seq_len), np.array([n - 1]))
+        return self._prefill_step(ids, np.arange(n), np.array([n - 1]))
 
     def generate(self, input_ids: Any, max_new_tokens: int = 20, eos_token_id: int | None = None) -> Any:
         """Greedy decoding: the prompt followed by `max_new_tokens` tokens (fewer only if `eos_token_id` is
@@ -107,7 +121,7 @@ class CompiledCausalLM:
             out.append(int(np.argmax(logits[0, -1])))
             while len(out) < max_new_tokens and out[-1] != eos_token_id:
                 position = np.array([n + len(out) - 1])
-                logits, k, v = self.decode.run_numpy(np.array([[out[-1]]]), position, k, v)
+                logits, k, v = self._decode_step(np.array([[out[-1]]]), position, k, v)
                 out.append(int(np.argmax(logits[0, -1])))
         end = time.perf_counter()
         self.stats = GenerationStats(n, len(out), (decode_start - start) * 1e3, end - decode_start)
@@ -142,9 +156,9 @@ def compile_causal_lm(
             f"{spec.max_positions} learned positions"
         )
     passes = _passes(quantize)
-    prefill = compile_graph(prefill_graph(spec, weights, max_seq_len, max_seq_len), backend=backend, passes=passes)
+    n = SymDim("n", upper=max_seq_len) if backend in SYMBOLIC_BACKENDS else max_seq_len
+    prefill = compile_graph(prefill_graph(spec, weights, max_seq_len, n), backend=backend, passes=passes)
     decode = compile_graph(decode_graph(spec, weights, max_seq_len), backend=backend, passes=passes)
-    cache_type(spec, max_seq_len)
     return CompiledCausalLM(spec, prefill, decode, max_seq_len, backend)
 
 

@@ -260,6 +260,12 @@ def emit_text(graph: Graph, name: str = "main") -> str:
     Composite ops with no emitter of their own are first replaced by their decompositions (`Decompose`).
     """
     graph.verify()
+    symbolic = next((x for x in graph.nodes if not x.type.is_static), None)
+    if symbolic is not None:  # dynamic dims (`?`) are not emitted yet: say so instead of writing a symbol as a size
+        raise MLIRLoweringError(
+            f"graph {graph.name!r}, node %{symbolic.name}: type {symbolic.type} has a symbolic dimension; "
+            "the MLIR backend compiles static shapes only (bind the length, or use backend='tvm')"
+        )
     graph = Decompose(native=lambda op: emitter_for(op) is not None).apply(graph)
     module = ModuleEmitter()
     module.add_function(graph, name)

@@ -23,6 +23,7 @@ from tvm import relax
 
 from mlc_lab.codegen.tvm.lower import Kernel, ScheduleFn, lower_node, sanitize
 from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.types import SymDim
 
 
 def kernel_key(node: Node) -> Hashable:
@@ -89,16 +90,26 @@ def constant(array: np.ndarray) -> relax.Constant:
     return relax.const(np.require(array, requirements="C"), array.dtype.name)
 
 
-def tensor_type(node: Node) -> relax.TensorType:
-    return relax.TensorType(list(node.shape), node.dtype)
+def tensor_type(node: Node, symbols: dict[str, tvm.tirx.Var] | None = None) -> relax.TensorType:
+    """The node's Relax type; a symbolic dimension is the function's shape variable of that name (int64)."""
+    shape = [symbols.setdefault(d.name, tvm.tirx.Var(d.name, "int64")) if isinstance(d, SymDim) else d
+             for d in node.shape] if symbols is not None else list(node.shape)  # fmt: skip
+    return relax.TensorType(shape, node.dtype)
 
 
 def to_relax(graph: Graph, kernels: dict[Node, Kernel]) -> tvm.IRModule:
-    """The Relax module: `main(inputs...) -> tuple of outputs`, each op a call_tir of its kernel."""
+    """The Relax module: `main(inputs...) -> tuple of outputs`, each op a call_tir of its kernel.
+
+    Symbolic dimensions become Relax shape variables, bound from the arguments' shapes at each call;
+    their upper bounds go to the function's `tir_var_upper_bound`, so memory planning still allocates
+    every intermediate once, at its largest size.
+    """
     bb = relax.BlockBuilder()
-    params = [relax.Var(sanitize(x.name), tensor_type(x)) for x in graph.inputs]
+    symbols: dict[str, tvm.tirx.Var] = {}
+    params = [relax.Var(sanitize(x.name), tensor_type(x, symbols)) for x in graph.inputs]
+    bounds = {d.name: d.upper for node in graph.nodes for d in node.type.symbols.values()}
     gvars: dict[str, relax.GlobalVar] = {}
-    with bb.function("main", params):
+    with bb.function("main", params, attrs={"tir_var_upper_bound": bounds} if bounds else None):
         with bb.dataflow():
             env: dict[Node, relax.Expr] = dict(zip(graph.inputs, params))
             for node in graph.nodes:
@@ -111,7 +122,7 @@ def to_relax(graph: Graph, kernels: dict[Node, Kernel]) -> tvm.IRModule:
                 if kernel.name not in gvars:
                     gvars[kernel.name] = bb.add_func(kernel.func, kernel.name)
                 args = [env[x] for x in node.inputs] + [constant(c) for c in kernel.constants]
-                call = relax.call_tir(gvars[kernel.name], args, tensor_type(node))
+                call = relax.call_tir(gvars[kernel.name], args, tensor_type(node, symbols))
                 env[node] = bb.emit(call, name_hint=sanitize(node.name))
             result = bb.emit_output(relax.Tuple([env[o] for o in graph.outputs]))
         bb.emit_func_output(result)

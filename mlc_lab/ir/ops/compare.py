@@ -8,15 +8,13 @@ the logical ops take and give bool.
 
 from __future__ import annotations
 
-import numpy as np
-
 from mlc_lab.ir.ops.registry import OpError, OpKind, register, same_dtype
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import TensorType, broadcast_shapes
 
 
 def _broadcast_shape(op: str, types) -> tuple[int, ...]:
     try:
-        return tuple(np.broadcast_shapes(*(t.shape for t in types)))
+        return broadcast_shapes(*(t.shape for t in types))
     except ValueError:
         raise OpError(f"{op}: shapes {[list(t.shape) for t in types]} do not broadcast") from None
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, register, require_float, same_dtype
 from mlc_lab.ir.ops.scalar import SQRT1_2, SQRT_2_OVER_PI, int_pow  # noqa: F401  (int_pow: its old home)
-from mlc_lab.ir.types import TensorType, canonical_dtype
+from mlc_lab.ir.types import TensorType, broadcast_shapes, canonical_dtype
 
 #: Ops with no meaning on booleans (NumPy and PyTorch refuse them too): cast first.
 _NOT_FOR_BOOL = ("neg", "abs", "sub", "div", "pow")
@@ -134,7 +132,7 @@ def _broadcast_type(op: str):
         dtype = same_dtype(op, types)
         _refuse_bool(op, dtype)
         try:
-            shape = np.broadcast_shapes(*(t.shape for t in types))
+            shape = broadcast_shapes(*(t.shape for t in types))
         except ValueError:
             raise OpError(f"{op}: shapes {[list(t.shape) for t in types]} do not broadcast") from None
         return TensorType(shape, dtype)

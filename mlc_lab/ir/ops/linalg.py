@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, register, same_dtype
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import TensorType, broadcast_shapes
 
 
 def _matmul_type(types, attrs):
@@ -16,7 +16,7 @@ def _matmul_type(types, attrs):
     if a.shape[-1] != b.shape[-2]:
         raise OpError(f"matmul: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
     try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise OpError(f"matmul: batch dimensions of {list(a.shape)} and {list(b.shape)} do not broadcast") from None
     return TensorType((*batch, a.shape[-2], b.shape[-1]), dtype)

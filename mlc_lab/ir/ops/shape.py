@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, norm_axis, register, same_dtype
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import SymDim, TensorType, is_static
 
 
 def resolve_shape(op: str, shape: tuple[int, ...], numel: int, source: tuple[int, ...]) -> tuple[int, ...]:
@@ -23,8 +25,25 @@ def resolve_shape(op: str, shape: tuple[int, ...], numel: int, source: tuple[int
     return shape
 
 
+def resolve_symbolic_shape(op: str, shape: tuple, source: tuple) -> tuple:
+    """A target shape with symbolic dimensions: it must keep the source's SymDims (each as often), and its
+    static sizes must multiply to the source's (one -1 takes the static rest)."""
+    symbols = lambda dims: sorted((d.name, d.upper) for d in dims if isinstance(d, SymDim))  # noqa: E731
+    if symbols(shape) != symbols(source):
+        raise OpError(
+            f"{op}: cannot reshape {[str(d) for d in source]} into {[str(d) for d in shape]}: "
+            "the symbolic dimensions must stay as they are (the same ones, each unsplit)"
+        )
+    static_source = math.prod(d for d in source if not isinstance(d, SymDim))
+    static_target = tuple(d for d in shape if not isinstance(d, SymDim))
+    resolved = iter(resolve_shape(op, static_target, static_source, source))
+    return tuple(d if isinstance(d, SymDim) else next(resolved) for d in shape)
+
+
 def _reshape_type(types, attrs):
     (x,) = types
+    if not (x.is_static and is_static(attrs["shape"])):
+        return TensorType(resolve_symbolic_shape("reshape", attrs["shape"], x.shape), x.dtype)
     return TensorType(resolve_shape("reshape", attrs["shape"], x.numel, x.shape), x.dtype)
 
 
@@ -104,7 +123,12 @@ def _slice_indices(op, x: TensorType, attrs) -> tuple[slice, ...]:
 def _slice_type(types, attrs):
     (x,) = types
     index = _slice_indices("slice", x, attrs)
-    return TensorType(tuple(len(range(*s.indices(d))) for s, d in zip(index, x.shape)), x.dtype)
+    for s, d in zip(index, x.shape):
+        if isinstance(d, SymDim) and s != slice(None):
+            raise OpError(f"slice: axis of symbolic size {d} cannot be sliced (slice static axes only)")
+    return TensorType(
+        tuple(d if isinstance(d, SymDim) else len(range(*s.indices(d))) for s, d in zip(index, x.shape)), x.dtype
+    )
 
 
 register(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tvm
 from tvm import te
 
-from mlc_lab.codegen.tvm.te_ops.registry import compute, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import compute, extent, te_op
 from mlc_lab.ir.types import TensorType
 
 
@@ -14,7 +14,7 @@ def take(x: te.Tensor, indices: te.Tensor, *, axis: int, out: TensorType, name: 
     """out[a, i, b] = x[a, indices[i], b]; a negative position counts from the end, and one out of range
     is clamped (a kernel cannot raise; the interpreter names it instead)."""
     axis %= len(x.shape)
-    n, k = int(x.shape[axis]), len(indices.shape)
+    n, k = extent(x.shape[axis]), len(indices.shape)
 
     def element(*index):
         position = indices[index[axis : axis + k]].astype("int64")

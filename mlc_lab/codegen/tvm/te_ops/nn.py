@@ -16,13 +16,22 @@ import tvm
 from tvm import te
 
 from mlc_lab.codegen.tvm.te_ops.layout import from_canonical, to_canonical
-from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, PAD_TAG, compute, const, nan_max_reducer, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import (
+    MATERIALIZE_TAG,
+    PAD_TAG,
+    compute,
+    const,
+    extent,
+    nan_max_reducer,
+    te_op,
+)
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.types import TensorType
 
 
 def _ints(shape: Sequence) -> tuple[int, ...]:
-    return tuple(int(d) for d in shape)
+    """Static sizes as ints; a symbolic one stays the kernel's TIR variable (`extent`)."""
+    return tuple(extent(d) for d in shape)
 
 
 def pad_spatial(
@@ -181,10 +190,10 @@ def _softmax_parts(x: te.Tensor, axis: int, name: str) -> tuple[int, te.Tensor, 
     """(axis, row max, row sum of exp(x - max)): the two reductions softmax and log_softmax share."""
     axis %= len(x.shape)
     reduced = _ints(x.shape[:axis] + x.shape[axis + 1 :])
-    r1 = te.reduce_axis((0, int(x.shape[axis])), "r")
+    r1 = te.reduce_axis((0, extent(x.shape[axis])), "r")
     at = lambda i, r: (*i[:axis], r, *i[axis:])  # noqa: E731  (row index i with r inserted at `axis`)
     row_max = compute(reduced, lambda *i: te.max(x[*at(i, r1)], axis=r1), name=f"{name}_max")
-    r2 = te.reduce_axis((0, int(x.shape[axis])), "r")
+    r2 = te.reduce_axis((0, extent(x.shape[axis])), "r")
     row_sum = compute(reduced, lambda *i: te.sum(te.exp(x[*at(i, r2)] - row_max[*i]), axis=r2), name=f"{name}_expsum")
     return axis, row_max, row_sum
 
@@ -208,14 +217,14 @@ def softmax(x: te.Tensor, *, axis: int, out: TensorType, name: str) -> te.Tensor
     """
     axis %= len(x.shape)
     reduced = _ints(x.shape[:axis] + x.shape[axis + 1 :])
-    r1 = te.reduce_axis((0, int(x.shape[axis])), "r")
+    r1 = te.reduce_axis((0, extent(x.shape[axis])), "r")
     at = lambda i, r: (*i[:axis], r, *i[axis:])  # noqa: E731  (row index i with r inserted at `axis`)
     row = lambda i: (*i[:axis], *i[axis + 1 :])  # noqa: E731
     row_max = compute(reduced, lambda *i: te.max(x[*at(i, r1)], axis=r1), name=f"{name}_max")
     centred = compute(x.shape, lambda *i: x[*i] - row_max[*row(i)], name=f"{name}_centred")
     exp = _vector_exp(centred)
     shifted = compute(x.shape, lambda *i: exp[*i], name=f"{name}_exp", tag=MATERIALIZE_TAG)
-    r2 = te.reduce_axis((0, int(x.shape[axis])), "r")
+    r2 = te.reduce_axis((0, extent(x.shape[axis])), "r")
     row_sum = compute(reduced, lambda *i: te.sum(shifted[*at(i, r2)], axis=r2), name=f"{name}_expsum")
     return compute(x.shape, lambda *i: shifted[*i] / row_sum[*row(i)], name=name)
 

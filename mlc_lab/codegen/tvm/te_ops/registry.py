@@ -17,7 +17,7 @@ from tvm import te
 from tvm.sym import Analyzer
 
 from mlc_lab.errors import MlcLabError
-from mlc_lab.ir.types import TensorType
+from mlc_lab.ir.types import SymDim, TensorType
 
 TEFunction = Callable[..., te.Tensor]
 
@@ -46,6 +46,28 @@ def te_op(*names: str) -> Callable[[TEFunction], TEFunction]:
     return register
 
 
+#: SymDim name -> the TIR variable standing for it in the kernel being lowered (set by `lower.py` per kernel).
+SYMBOLS: ContextVar[dict[str, tvm.tirx.Var] | None] = ContextVar("symbols", default=None)
+
+
+def extent(d: Any) -> Any:
+    """A dimension as TE wants it: a Python int when static, the kernel's TIR variable for a `SymDim`.
+
+    One variable per name per kernel, so every buffer of a kernel that has length n uses the same n
+    (TVM binds it from the argument's shape when the kernel is called).
+    """
+    if isinstance(d, SymDim):
+        table = SYMBOLS.get()
+        if table is None:
+            raise UnsupportedOpError(f"symbolic dimension {d} outside a kernel being lowered (no SYMBOLS table)")
+        if d.name not in table:
+            table[d.name] = te.var(d.name, "int64")
+        return table[d.name]
+    if isinstance(d, tvm.tirx.IntImm):
+        return int(d)
+    return d if isinstance(d, tvm.tirx.Expr) else int(d)
+
+
 def const(value: Any, dtype: Any) -> tvm.tirx.Expr:
     """A literal of `dtype`; float bounds given for an integer tensor are truncated as NumPy's cast does."""
     dtype = str(dtype)  # TE tensors and expressions carry a PrimType, not a string
@@ -67,7 +89,7 @@ def compute(shape: Sequence[Any], fcompute: Callable[..., Any], name: str, tag: 
     Only indices are simplified, never the arithmetic on values (TVM 0.27's simplifier also fails
     on some TE expressions, e.g. a Select reading a placeholder).
     """
-    extents = [int(d) for d in shape]
+    extents = [extent(d) for d in shape]
 
     def with_bounds(*index: Any) -> Any:
         analyzer = Analyzer()

@@ -9,7 +9,15 @@ import tvm
 from tvm import te
 
 from mlc_lab.codegen.tvm.te_ops.layout import from_canonical, to_canonical
-from mlc_lab.codegen.tvm.te_ops.registry import broadcast_index, compute, const, nan_max_reducer, nan_min_reducer, te_op
+from mlc_lab.codegen.tvm.te_ops.registry import (
+    broadcast_index,
+    compute,
+    const,
+    extent,
+    nan_max_reducer,
+    nan_min_reducer,
+    te_op,
+)
 from mlc_lab.ir.layout import primal_axes
 from mlc_lab.ir.types import TensorType
 
@@ -18,7 +26,7 @@ from mlc_lab.ir.types import TensorType
 @te_op("matmul")
 def matmul(a: te.Tensor, b: te.Tensor, *, out: TensorType, name: str) -> te.Tensor:
     """out[..., i, j] = sum_k a[..., i, k] * b[..., k, j], batch axes broadcast as in NumPy."""
-    k = te.reduce_axis((0, int(a.shape[-1])), "k")
+    k = te.reduce_axis((0, extent(a.shape[-1])), "k")
 
     def element(*index):
         *lead, i, j = index
@@ -46,7 +54,7 @@ def _reduction(x: te.Tensor, axes, keepdims: bool, out: TensorType, name: str, r
     reduced = _reduce_axes_of(axes, rank)
     if not reduced:
         return compute(x.shape, lambda *i: x[*i], name=name)
-    raxes = {a: te.reduce_axis((0, int(x.shape[a])), f"r{a}") for a in reduced}
+    raxes = {a: te.reduce_axis((0, extent(x.shape[a])), f"r{a}") for a in reduced}
     kept = [a for a in range(rank) if a not in raxes]
 
     def element(*index):
@@ -104,8 +112,8 @@ def _ravel(index: Sequence, shape: Sequence[int]):
 @te_op("reshape")
 def reshape(x: te.Tensor, *, shape, out: TensorType, name: str) -> te.Tensor:
     """Same row-major order: output index -> flat position -> input index."""
-    in_shape = [int(d) for d in x.shape]
-    return compute(out.shape, lambda *i: x[*_unravel(_ravel(i, out.shape), in_shape)], name=name)
+    in_shape, out_shape = [extent(d) for d in x.shape], [extent(d) for d in out.shape]
+    return compute(out_shape, lambda *i: x[*_unravel(_ravel(i, out_shape), in_shape)], name=name)
 
 
 @te_op("transpose")

@@ -1,0 +1,53 @@
+"""How the generation loop calls a compiled prefill/decode: `(arrays...) -> (logits, k cache, v cache)`.
+
+On TVM the caches stay TVM tensors from one call to the next (the VM's outputs are passed straight
+back as inputs): no NumPy copy of the cache is ever made, and only the logits come back to NumPy for
+the argmax. Other backends go through `CompiledModel.run_numpy` (NumPy in and out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class TVMSteps:
+    """A TVM-compiled graph called on the Relax VM with TVM tensors."""
+
+    def __init__(self, compiled_model: Any) -> None:
+        import tvm
+
+        graph = compiled_model.runner.compiled  # the CompiledGraph behind mlc_lab.api's TVMRunner
+        self._tensor_type = tvm.runtime.Tensor
+        self._to_tensor = tvm.runtime.tensor
+        self._main = graph.vm["main"]
+        self._device = graph.device
+        self._lock = graph.lock
+
+    def __call__(self, *args: Any) -> tuple[np.ndarray, Any, Any]:
+        tensors = [
+            a if isinstance(a, self._tensor_type) else self._to_tensor(np.require(a, requirements="C"), self._device)
+            for a in args
+        ]
+        with self._lock:
+            logits, k, v = self._main(*tensors)
+        return logits.numpy(), k, v
+
+
+class NumPySteps:
+    """Any backend's CompiledModel, on NumPy arrays."""
+
+    def __init__(self, compiled_model: Any) -> None:
+        self._run = compiled_model.run_numpy
+
+    def __call__(self, *args: Any) -> tuple[np.ndarray, Any, Any]:
+        logits, k, v = self._run(*args)
+        return logits, k, v
+
+
+def steps_for(compiled_model: Any) -> TVMSteps | NumPySteps:
+    """The fastest call path this compiled model has."""
+    if compiled_model.backend == "tvm" and hasattr(getattr(compiled_model.runner, "compiled", None), "vm"):
+        return TVMSteps(compiled_model)
+    return NumPySteps(compiled_model)
