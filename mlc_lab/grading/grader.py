@@ -28,7 +28,7 @@ import numpy as np
 
 import mlc_lab
 from mlc_lab.grading import cleanup, integrity, zygote
-from mlc_lab.grading.notebooks import NotebookFormatError, find_notebooks, read_notebook
+from mlc_lab.grading.notebooks import NotebookFormatError, find_notebooks, preload_readers, read_notebook
 from mlc_lab.grading.registry import NoChecksError, checks_file, list_checks, load_checks, module_name
 from mlc_lab.grading.report import CheckResult, GradeReport, NotebookReport
 from mlc_lab.grading.sandbox import CellOutcome, Limits, Sandbox, base_environment
@@ -209,6 +209,17 @@ class _Batch:
     targets: list[Path]
     root: Path | None
     contents: dict[Path, bytes] = field(default_factory=dict)
+    stats: dict[Path, tuple[int, ...] | None] = field(default_factory=dict)
+
+    def snapshot(self) -> None:
+        """The bytes of every submission (and their status), before any of them runs."""
+        for p in self.targets:
+            status = _status(p)
+            try:
+                self.contents[p] = p.read_bytes()
+            except OSError:
+                continue
+            self.stats[p] = status
 
     def student(self, path: Path) -> str:
         if self.root is None:
@@ -217,18 +228,34 @@ class _Batch:
         return where.relative_to(self.root).as_posix() if where.is_relative_to(self.root) else str(where)
 
     def changed_submissions(self) -> list[Path]:
+        """Submissions whose file changed since the snapshot (restored unless in a checkout). A file is
+        read again only when its status moved: a write always changes its ctime, which no call resets."""
         changed = []
         for p, data in self.contents.items():
+            status = _status(p)  # before the read: a write after it moves the status again
+            if status is not None and status == self.stats.get(p):
+                continue
             try:
                 now = p.read_bytes()
             except OSError:
                 now = None
+            self.stats[p] = status
             if now != data:
                 if not integrity.is_checkout(p):  # never undo someone's edit in a working tree
                     p.write_bytes(data)  # restore the victim's file
+                    self.stats[p] = None  # read it again next time
                 changed.append(p)
                 self.contents[p] = data if not integrity.is_checkout(p) else (now or b"")
         return changed
+
+
+def _status(path: Path) -> tuple[int, ...] | None:
+    """What a change to a file moves: inode, size, mtime and ctime (None when it is gone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _targets(path: Path, checks: Sequence[str]) -> list[Path]:
@@ -257,17 +284,21 @@ def grade(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
+    jobs = max(1, int(jobs))
+    if jobs == 1 or not path.is_dir():
+        _start_zygote()
     batch = _Batch(_targets(path, options.checks), path.resolve() if path.is_dir() else None)
-    for p in batch.targets:
-        try:
-            batch.contents[p] = p.read_bytes()
-        except OSError:
-            pass
+    batch.snapshot()
     with tempfile.TemporaryDirectory(prefix="mlc-lab-guard-") as keep:
         guards = [integrity.Guard(root, Path(keep) / str(i)) for i, root in enumerate(options.guarded())]
-        reports = _run_all(batch, options, guards, max(1, int(jobs)))
+        reports = _run_all(batch, options, guards, jobs)
     cleanup.drain()
     return GradeReport(reports, hide_hidden=hide_hidden)
+
+
+def _start_zygote() -> None:
+    """Start this grading process's zygote now: its imports run while we list and read notebooks."""
+    zygote.server_for(PACKAGE_DIR, base_environment()).start()
 
 
 def _one(path: Path, options: Options, content: bytes | None, student: str) -> NotebookReport:
@@ -315,7 +346,10 @@ def _run_all(batch: _Batch, options: Options, guards: list[integrity.Guard], job
             _verify(reports[p], batch, guards)
         return [reports[p] for p in batch.targets]
     suspects: list[Path] = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+    context = _pool_context()
+    if context.get_start_method() == "fork":
+        preload_readers()  # once here rather than once in every grading process
+    with concurrent.futures.ProcessPoolExecutor(jobs, context, initializer=_start_zygote) as pool:
         futures = {pool.submit(_one, *task(p)): p for p in batch.targets}
         for future in concurrent.futures.as_completed(futures):
             p = futures[future]

@@ -20,26 +20,61 @@ if TYPE_CHECKING:
 
 from mlc_lab.errors import MlcLabError
 
+#: Imports that reading a notebook never needs, blocked while jupytext and nbformat load (see `_readers`).
+SKIPPED_IMPORTS = ("rfc3987_syntax", "jupytext.sync_contentsmanager", "jupytext.async_contentsmanager")
+
 
 def _readers() -> tuple[Any, Any]:
-    """jupytext and nbformat, imported on first use (a class's main grading process never reads a
-    notebook: its grading processes do, in parallel) and without `rfc3987_syntax` (~1.3 s per process).
+    """jupytext and nbformat, imported on first use and without what only Jupyter's server needs.
 
     nbformat's validator imports jsonschema, whose format checker imports `rfc3987_syntax` when it is
-    installed, and that builds a Lark grammar for IRIs at import. The notebook schema has no IRI
-    formats, so the grader blocks that one import while these load (unless something imported it
-    already) and unblocks it afterwards: a later `import rfc3987_syntax` works as usual.
+    installed, and that builds a Lark grammar for IRIs at import (~1.3 s per process); the notebook
+    schema has no IRI formats. jupytext imports its contents managers, which import jupyter_server and
+    tornado (~half of its import time); reading needs neither. The grader blocks these imports while
+    the two load (unless something imported them already) and unblocks them afterwards: a later
+    `import rfc3987_syntax` works as usual, and `jupytext.TextFileContentsManager` imports on first use.
     """
-    blocked = "rfc3987_syntax" not in sys.modules
-    if blocked:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    blocked = [name for name in SKIPPED_IMPORTS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # an import of it raises ImportError
     try:
         import jupytext
         import nbformat
     finally:
-        if blocked and sys.modules.get("rfc3987_syntax", 0) is None:
-            del sys.modules["rfc3987_syntax"]
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    if "jupytext.sync_contentsmanager" in blocked and "__getattr__" not in vars(jupytext):
+        _contents_managers_on_demand(jupytext)
     return jupytext, nbformat
+
+
+def _contents_managers_on_demand(jupytext: Any) -> None:
+    """Replace the stubs jupytext left for its blocked contents managers by an import on first use."""
+    sources = {
+        "build_sync_jupytext_contents_manager_class": "sync_contentsmanager",
+        "TextFileContentsManager": "sync_contentsmanager",
+        "build_async_jupytext_contents_manager_class": "async_contentsmanager",
+        "AsyncTextFileContentsManager": "async_contentsmanager",
+    }
+    for name in sources:
+        vars(jupytext).pop(name, None)
+
+    def load(name: str) -> Any:
+        if name not in sources:
+            raise AttributeError(f"module 'jupytext' has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(f"jupytext.{sources[name]}"), name)
+        setattr(jupytext, name, value)
+        return value
+
+    jupytext.__getattr__ = load
+
+
+def preload_readers() -> None:
+    """Import the notebook readers now (a grader forking its grading processes pays for them once)."""
+    _readers()
 
 
 #: libyaml's safe loader when PyYAML has it: ~10x faster on a header (a class of 100 is read twice).

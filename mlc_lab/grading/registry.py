@@ -9,6 +9,7 @@ notebook, is what makes grading tamper-proof: the student's copy of a check is n
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import os
@@ -61,8 +62,16 @@ def checks_file(notebook: str, checks: str | os.PathLike[str] | None = None) -> 
 
 def list_checks(notebook: str, checks: str | os.PathLike[str] | None = None) -> list[str]:
     """Names of the `check_*` functions, in source order, read with `ast` (no import: checks may be heavy)."""
-    tree = ast.parse(checks_file(notebook, checks).read_text(encoding="utf-8"))
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("check_")]
+    path = checks_file(notebook, checks)
+    st = path.stat()
+    return list(_check_names(str(path), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _check_names(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """Parsed once per version of the file (a class asks for every notebook, twice)."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    return tuple(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("check_"))
 
 
 def load_checks(notebook: str, checks: str | os.PathLike[str] | None = None) -> ModuleType:
