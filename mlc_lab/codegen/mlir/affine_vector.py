@@ -10,7 +10,10 @@ registers). The result is JIT-compiled by MLIR's ExecutionEngine like `compile_j
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mlc_lab.codegen.mlir.execute import JITFunction
+from mlc_lab.codegen.mlir.module import MLIRModule
 from mlc_lab.codegen.mlir.pipeline import BUFFERIZE, STAGES, TO_LLVM, Stage, lower_to_llvm
 from mlc_lab.ir import Graph
 
@@ -41,3 +44,13 @@ def compile_affine_vector(graph: Graph, opt_level: int = 2) -> JITFunction:
     llvm = lower_to_llvm(emit(graph), AFFINE_VECTOR_STAGES)
     sig = lambda nodes: [(n.shape, n.dtype) for n in nodes]  # noqa: E731
     return JITFunction(llvm, sig(graph.inputs), sig(graph.outputs), opt_level=opt_level)
+
+
+def jit_module(
+    module: MLIRModule,
+    inputs: Sequence[tuple[tuple[int, ...], str]],
+    outputs: Sequence[tuple[tuple[int, ...], str]],
+    stages: Sequence[Stage] = STAGES,
+) -> JITFunction:
+    """JIT a hand-written or transformed module (no graph behind it): `inputs`/`outputs` are (shape, dtype)."""
+    return JITFunction(lower_to_llvm(module, stages), inputs, outputs)

@@ -133,6 +133,15 @@ def _dense_chain(name: str, batch: int, widths: list[int], seed: int, combine: s
     return b.build(h)
 
 
+def zoo_module_text(name: str = "mlp") -> str:
+    """The MLIR text `emit` writes for a zoo model: what exercise 4's pass runs on. (Exercise 1 forbids
+    `emit` itself, which would write its relu module for it; a zoo model's text cannot.)"""
+    from mlc_lab import zoo
+    from mlc_lab.codegen.mlir import emit
+
+    return emit(zoo.load(name).graph()).text
+
+
 def fold_bias_checks(batch: int, widths: list[int]) -> str:
     """FileCheck directives for a dense chain after the fold: per layer, the bias broadcast into the
     accumulator by a copy generic, then the matmul accumulating into exactly that value."""
