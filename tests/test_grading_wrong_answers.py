@@ -13,9 +13,11 @@ import time
 import numpy as np
 import pytest
 from xdsl.dialects import arith
+from xdsl.dialects.linalg.ops import GenericOp, MatmulOp, YieldOp
+from xdsl.ir import Block, Region
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
-from mlc_lab.codegen.mlir.custom_pass import _float_constant
+from mlc_lab.codegen.mlir.custom_pass import _float_constant, rewrite_text
 from mlc_lab.grading import list_checks, run_check
 from mlc_lab.ir import Graph, GraphBuilder, GraphRewriter
 from mlc_lab.passes import DeadCodeElimination, Pass
@@ -212,6 +214,23 @@ class FoldAnySub(RewritePattern):
             rewriter.replace(op, [], [op.lhs])
 
 
+class FoldAnyBiasIntoMatmul(RewritePattern):
+    """Folds `x @ W <any op> b` into the accumulator: `x @ W - b` becomes `x @ W + b`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: GenericOp, rewriter: PatternRewriter) -> None:
+        matmul = op.inputs[0].owner if len(op.inputs) == 2 else None
+        if not isinstance(matmul, MatmulOp):
+            return
+        init, maps = matmul.outputs[0].owner.outputs[0], list(op.indexing_maps.data)
+        body = Block(arg_types=[init.type.get_element_type()] * 2)
+        body.add_op(YieldOp(body.args[0]))
+        broadcast = GenericOp([op.inputs[1]], [init], Region(body), maps[1:], op.iterator_types, [init.type])
+        accumulate = MatmulOp(list(matmul.inputs), [broadcast.results[0]], [r.type for r in matmul.results])
+        rewriter.replace(op, [broadcast, accumulate])
+        rewriter.erase(matmul)
+
+
 # -- chapter 8 ---------------------------------------------------------------------------------------
 
 
@@ -292,6 +311,10 @@ WRONG = {
     ("07_mlir", "check_relu_generic"): ({"relu_generic_text": relu_with_reduction}, "both loops are parallel"),
     ("07_mlir", "check_fold_sub_zero"): ({"FoldSubZero": FoldAnySub}, "x - 1.0 must stay"),
     ("07_mlir", "check_loops_pipeline"): ({"loops_pipeline": lambda: "canonicalize"}, "linalg ops remain"),
+    ("07_mlir", "check_fold_bias_into_matmul"): (
+        {"fold_bias_into_matmul": lambda text: rewrite_text(text, [FoldAnyBiasIntoMatmul])},
+        "must stay a subtraction",
+    ),
     ("08_frameworks", "check_elu_converter"): ({"elu": elu_ignoring_alpha}, "alpha=0.5"),
     ("08_frameworks", "check_register_backend"): ({"build_tvm_naive": backend_returning_zeros}, "differs"),
     ("08_frameworks", "check_counting_backend"): (
