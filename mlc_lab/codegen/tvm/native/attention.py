@@ -32,7 +32,7 @@ from mlc_lab.codegen.tvm.te_ops.registry import UnsupportedOpError
 from mlc_lab.ir.graph import Node
 
 #: Query rows per task, rows per register tile, keys per block, fp32 lanes of one AVX-512 register.
-BQ, RT, BK, LANES = 16, 4, 64, 16
+BQ, RT, BK, LANES = 64, 4, 64, 16
 
 _LOG2E = 1.4426950408889634
 _LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4  # ln 2 in two parts (Cody-Waite): r stays exact
@@ -112,6 +112,7 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
     nb = math.prod(batch)
     bq, rt, bk = tile_sizes(q_len, k_len)
     nqb, nkb, nl = _blocks(q_len, bq), _blocks(k_len, bk), bk // LANES
+    k_pad = nkb * bk
     offset = k_len - q_len  # causal: query i sees keys j <= i + offset
     ninf = -math.inf
     has_mask = mask_shape is not None
@@ -134,12 +135,17 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
 
     @T.macro
     def body(Qf, Kf, Vf, Mf, Of):
+        KT = T.decl_buffer((nb * depth * k_pad,), dtype)  # k transposed once, zero-padded to whole blocks
+        for bb in T.parallel(nb):
+            for c, j in T.grid(depth, k_pad):
+                KT[(bb * depth + c) * k_pad + j] = T.if_then_else(
+                    j < k_len, Kf[(bb * k_len + T.min(j, k_len - 1)) * depth + c], T.float32(0)
+                )
         for task in T.parallel(nb * nqb):
             acc = T.decl_buffer((bq, v_depth), dtype, scope="local")
             row_max = T.decl_buffer((bq,), dtype, scope="local")
             row_sum = T.decl_buffer((bq,), dtype, scope="local")
             S = T.decl_buffer((bq, bk), dtype, scope="local")
-            KT = T.decl_buffer((depth, bk), dtype, scope="local")
             QS = T.decl_buffer((bq, depth), dtype, scope="local")
             R = T.decl_buffer((rt, bk), dtype, scope="local")
             A = T.decl_buffer((rt, v_depth), dtype, scope="local")
@@ -158,10 +164,6 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
                 ) * T.float32(scale)
             for kb in range(key_blocks(q0)):
                 k0 = kb * bk
-                for j, c in T.grid(bk, depth):
-                    KT[c, j] = T.if_then_else(
-                        k0 + j < k_len, Kf[(b * k_len + T.min(k0 + j, k_len - 1)) * depth + c], T.float32(0)
-                    )
                 for i0 in range(bq // rt):
                     for ii in T.unroll(rt):
                         for j in T.vectorized(bk):
@@ -169,7 +171,7 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
                     for c in range(depth):
                         for ii in T.unroll(rt):
                             for j in T.vectorized(bk):
-                                R[ii, j] = R[ii, j] + QS[i0 * rt + ii, c] * KT[c, j]
+                                R[ii, j] = R[ii, j] + QS[i0 * rt + ii, c] * KT[(b * depth + c) * k_pad + k0 + j]
                     for ii in T.unroll(rt):
                         for j in T.vectorized(bk):
                             S[i0 * rt + ii, j] = T.Select(
