@@ -4,7 +4,13 @@
 `.generate(input_ids, max_new_tokens=N, eos_token_id=None)`.
 """
 
-from mlc_lab.llm.generate import CompiledCausalLM, GenerationError, GenerationStats, compile_causal_lm
+from mlc_lab.llm.generate import (
+    CompiledCausalLM,
+    GenerationError,
+    GenerationStats,
+    QuantizationUnavailable,
+    compile_causal_lm,
+)
 from mlc_lab.llm.spec import SUPPORTED_MODEL_TYPES, DecoderSpec, UnsupportedModelError
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "DecoderSpec",
     "GenerationError",
     "GenerationStats",
+    "QuantizationUnavailable",
     "UnsupportedModelError",
     "compile_causal_lm",
 ]

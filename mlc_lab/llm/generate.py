@@ -33,6 +33,10 @@ QUANTIZE_MODES = (None, "int8")
 SYMBOLIC_BACKENDS = ("tvm", "interpreter")
 
 
+class QuantizationUnavailable(MlcLabError, RuntimeError):
+    """quantize= was asked for, but the passes that quantize are not part of this mlc_lab."""
+
+
 class GenerationError(MlcLabError, ValueError):
     """A generate() call the compiled model cannot serve (too long for its cache, a batch, bad ids)."""
 
@@ -61,8 +65,11 @@ class GenerationStats:
 class CompiledCausalLM:
     """A decoder compiled as `prefill` and `decode` (CompiledModels of the given backend)."""
 
-    def __init__(self, spec: DecoderSpec, prefill: Any, decode: Any, max_seq_len: int, backend: str) -> None:
+    def __init__(
+        self, spec: DecoderSpec, prefill: Any, decode: Any, max_seq_len: int, backend: str, quantize: str | None = None
+    ) -> None:
         self.spec = spec
+        self.quantize = quantize
         self.prefill = prefill  #: prompt -> logits of its last token, K/V cache (a CompiledModel)
         self.decode = decode  #: one token at a position + cache -> logits, cache (a CompiledModel)
         self.max_seq_len = max_seq_len
@@ -131,7 +138,8 @@ class CompiledCausalLM:
         s = self.spec
         return (
             f"<CompiledCausalLM {s.model_type} ({self.backend}): {s.num_layers} layers, hidden {s.hidden}, "
-            f"{s.num_heads} heads / {s.num_kv_heads} kv, max_seq_len {self.max_seq_len}>"
+            f"{s.num_heads} heads / {s.num_kv_heads} kv, max_seq_len {self.max_seq_len}, "
+            f"weights {self.quantize or 'fp32'}>"
         )
 
 
@@ -155,14 +163,18 @@ def compile_causal_lm(
             f"model type {model_type(model)!r}: max_seq_len={max_seq_len} exceeds its "
             f"{spec.max_positions} learned positions"
         )
-    passes = _passes(quantize)
     n = SymDim("n", upper=max_seq_len) if backend in SYMBOLIC_BACKENDS else max_seq_len
-    prefill = compile_graph(prefill_graph(spec, weights, max_seq_len, n), backend=backend, passes=passes)
-    decode = compile_graph(decode_graph(spec, weights, max_seq_len), backend=backend, passes=passes)
-    return CompiledCausalLM(spec, prefill, decode, max_seq_len, backend)
+    graphs = prefill_graph(spec, weights, max_seq_len, n), decode_graph(spec, weights, max_seq_len)
+    prefill, decode = (compile_graph(g, backend=backend, passes=_passes(g, backend, quantize)) for g in graphs)
+    return CompiledCausalLM(spec, prefill, decode, max_seq_len, backend, quantize)
 
 
-def _passes(quantize: str | None) -> Any:
+def _passes(graph: Any, backend: str, quantize: str | None) -> Any:
+    """The default pipeline, or with int8 weights the LLM preset (`mlc_lab.passes.presets.llm_passes`)."""
     if quantize is None:
         return "default"
-    raise NotImplementedError("quantize='int8' needs the int8 weight-quantization pass (issue 17, L17a)")
+    from mlc_lab.passes import presets
+
+    if not hasattr(presets, "llm_passes"):
+        raise QuantizationUnavailable(f"quantize={quantize!r}: this mlc_lab has no weight-quantization pass preset")
+    return presets.llm_passes(graph, backend, quantize=quantize)
