@@ -3,7 +3,7 @@
 `STAGES` (pipeline.py) lowers linalg straight to `scf.for` loops of scalar code. This variant goes
 through the dialects in between: `convert-linalg-to-affine-loops` gives `affine.for` nests whose
 bounds and subscripts are affine functions of the loop variables (so the compiler can reason about
-them exactly), and `affine-super-vectorize` turns the innermost parallel loop into operations on
+them exactly), and `affine-super-vectorize` turns a parallel loop over the last dimension into operations on
 `vector<8xf32>` values (`vector.transfer_read`/`transfer_write` move whole vectors between memory and
 registers). The result is JIT-compiled by MLIR's ExecutionEngine like `compile_jit`.
 """
@@ -27,7 +27,7 @@ AFFINE_VECTOR_STAGES: list[Stage] = [
     Stage(
         "vector",
         f"func.func(affine-super-vectorize{{virtual-vector-size={VECTOR_WIDTH}}}),canonicalize",
-        f"innermost parallel affine loops step by {VECTOR_WIDTH} on vector<{VECTOR_WIDTH}xf32> values",
+        f"loops over the last dimension step by {VECTOR_WIDTH} on vector<{VECTOR_WIDTH}xf32> values",
     ),
     Stage(
         "llvm",
