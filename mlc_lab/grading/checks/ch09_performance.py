@@ -2,37 +2,121 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
 
-from mlc_lab.grading.session import Grading, check, close
+from mlc_lab.grading.session import Grading, check, show
+
+
+def roofline_seconds(node: Any, peak_gflops: float, bandwidth_gbs: float) -> float:
+    """The cost model's time of one kernel: its FLOPs at peak or its bytes at full bandwidth, whichever is longer."""
+    from mlc_lab.ir import node_cost
+
+    cost = node_cost(node)
+    return max(cost.flops / (peak_gflops * 1e9), cost.bytes / (bandwidth_gbs * 1e9))
+
+
+def modelled_total(graph: Any, peak_gflops: float, bandwidth_gbs: float) -> float:
+    return sum(roofline_seconds(n, peak_gflops, bandwidth_gbs) for n in graph.ops)
+
+
+#: zoo networks the profile checks use (unfused: every op is a kernel), and the machines drawn per run
+PROFILE_MODELS = ("small_cnn", "transformer_block", "mlp")
+
+
+def _machine(g: Grading) -> tuple[float, float]:
+    return float(np.round(g.rng.uniform(20, 200), 1)), float(np.round(g.rng.uniform(5, 50), 1))
 
 
 @check(points=2)
-def check_geomean(g: Grading) -> None:
-    """geomean(ratios): the geometric mean, the only mean under which 2x faster and 2x slower cancel."""
-    fn = g.need("geomean")
-    g.compare("geomean([2.0, 0.5])", lambda: float(fn([2.0, 0.5])), 1.0, close(1e-9))
-    for _ in range(10):
-        r = [float(v) for v in g.rng.uniform(0.1, 10, int(g.rng.integers(1, 12)))]
-        want = float(np.exp(np.log(r).mean()))
-        g.compare(f"geomean({np.round(r, 3).tolist()})", lambda r=r: float(fn(r)), want, close(1e-9))
+def check_kernel_profile(g: Grading) -> None:
+    """kernel_profile(graph, peak_gflops, bandwidth_gbs): [(kernel name, modelled seconds)] hottest first,
+    one entry per top-level op, seconds = max(FLOPs / peak, bytes / bandwidth) from the op registry's cost."""
+    from mlc_lab.grading.probes import zoo_graph
+
+    fn = g.need("kernel_profile")
+    for name in PROFILE_MODELS:
+        for fused in (False, True):
+            peak, bandwidth = _machine(g)
+            graph = zoo_graph(name, fused)
+            want = {n.name: roofline_seconds(n, peak, bandwidth) for n in graph.ops}
+            label = (
+                f"kernel_profile({name}{' (fused)' if fused else ''}, peak={peak} GFLOP/s, bandwidth={bandwidth} GB/s)"
+            )
+            with g.case(label) as case:
+                got = fn(graph, peak, bandwidth)  # the graph travels: the student's process needs no zoo
+                case.got = show(got)
+                top = max(want, key=want.get)
+                case.expected = f"{len(want)} kernels, hottest {top} at {want[top]:.3g} s"
+                rows = [(str(r[0]), float(r[1])) for r in got]
+                assert len(rows) == len(want), f"expected one entry per kernel ({len(want)}), got {len(rows)}"
+                seconds = dict(rows)
+                assert set(seconds) == set(want), f"kernels not in the graph: {sorted(set(seconds) - set(want))[:3]}"
+                for kernel, t in want.items():
+                    assert np.isclose(seconds[kernel], t, rtol=1e-6), (
+                        f"{kernel}: {seconds[kernel]:.4g} s, the roofline model gives {t:.4g} s"
+                    )
+                times = [t for _, t in rows]
+                assert all(a >= b for a, b in zip(times, times[1:])), "the profile is not sorted hottest first"
 
 
-@check(points=2)
-def check_amdahl(g: Grading) -> None:
-    """amdahl(fraction, speedup): whole-program speed-up when `fraction` of the time gets `speedup`x faster."""
-    fn = g.need("amdahl")
-    drawn = [(float(np.round(g.rng.uniform(0, 1), 3)), float(np.round(g.rng.uniform(1, 50), 2))) for _ in range(3)]
-    for fraction, speedup in [(0.5, 2.0), (0.9, 10.0), (1.0, 4.0), (0.0, 100.0), (0.25, 1e9), *drawn]:
-        want = 1 / ((1 - fraction) + fraction / speedup)
-        g.compare(
-            f"amdahl({fraction}, {speedup})",
-            lambda fraction=fraction, speedup=speedup: float(fn(fraction, speedup)),
-            want,
-            lambda got, want: math.isclose(got, want, rel_tol=1e-9),
-        )
+def fusion_candidates(graph: Any, longest: int = 6) -> list[list[Any]]:
+    """Every chain producer -> its only user -> ... (2 to `longest` ops) that outlining accepts."""
+    from mlc_lab.ir.ops import is_source
+
+    users, outputs = graph.users(), set(graph.outputs)
+    chains = []
+    for start in graph.ops:
+        chain = [start]
+        while len(chain) < longest:
+            last = chain[-1]
+            if last in outputs or len(users[last]) != 1 or is_source(users[last][0].op):
+                break
+            chain = [*chain, users[last][0]]
+            chains.append(chain)
+    return chains
+
+
+def fusion_saving(graph: Any, members: list[Any], peak: float, bandwidth: float) -> float:
+    """Modelled seconds saved by outlining `members` into one fused kernel (FusionError if it cannot be)."""
+    from mlc_lab.passes.fusion.group import outline_groups
+
+    fused = outline_groups(graph, [(members, "exercise")])
+    return modelled_total(graph, peak, bandwidth) - modelled_total(fused, peak, bandwidth)
+
+
+@check(points=3, forbids=("mlc_lab.passes.fusion.ElementwiseFusionPass", "mlc_lab.passes.fusion.OperatorFusionPass"))
+def check_profile_guided_fusion(g: Grading) -> None:
+    """best_fusion(graph, peak_gflops, bandwidth_gbs) -> names of the ops to fuse into one kernel: the group
+    whose fusion saves the most modelled time (within 1% of the best chain the grader finds)."""
+    from mlc_lab.grading.probes import zoo_graph
+    from mlc_lab.passes.fusion.group import FusionError
+
+    fn = g.need("best_fusion")
+    for name in PROFILE_MODELS:
+        peak, bandwidth = _machine(g)
+        graph = zoo_graph(name, False)
+        best = max(fusion_saving(graph, c, peak, bandwidth) for c in fusion_candidates(graph))
+        with g.case(f"best_fusion({name}, peak={peak} GFLOP/s, bandwidth={bandwidth} GB/s)") as case:
+            case.expected = (
+                f"a group saving >= {0.99 * best:.4g} s of the modelled {modelled_total(graph, peak, bandwidth):.4g} s"
+            )
+            names = [str(n) for n in fn(graph, peak, bandwidth)]
+            case.got = show(names)
+            by_name = {n.name: n for n in graph.ops}
+            unknown = [n for n in names if n not in by_name]
+            assert not unknown, f"not ops of the graph: {unknown[:3]}"
+            assert len(set(names)) == len(names) >= 2, "a fused kernel needs at least two different ops"
+            try:
+                saved = fusion_saving(graph, [by_name[n] for n in names], peak, bandwidth)
+            except FusionError as exc:
+                raise AssertionError(f"that group cannot be one kernel: {exc}") from None
+            case.got = f"{show(names)} saves {saved:.4g} s"
+            assert saved >= 0.99 * best, (
+                f"fusing {names} saves {saved:.4g} s of modelled time, the best group saves {best:.4g} s: "
+                "look at the hottest memory-bound kernels and the intermediates their neighbours write"
+            )
 
 
 @check(points=2, forbids=("mlc_lab.bench.interleaved_medians",))
