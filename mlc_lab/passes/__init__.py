@@ -6,6 +6,7 @@ from mlc_lab.passes.decompose import Decompose
 from mlc_lab.passes.fold import ConstantFolding, FoldConstants
 from mlc_lab.passes.fuse_attention import FuseAttention
 from mlc_lab.passes.fusion import ElementwiseFusionPass, FoldBatchNorm, OperatorFusionPass
+from mlc_lab.passes.quantize import QuantizeWeights
 
 __all__ = [
     "ConstantFolding",
@@ -20,6 +21,7 @@ __all__ = [
     "PassError",
     "PassManager",
     "PassRecord",
+    "QuantizeWeights",
     "ir_diff",
     "live_nodes",
 ]

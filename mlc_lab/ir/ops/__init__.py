@@ -1,6 +1,6 @@
 """The operator set. Importing this package registers every op."""
 
-from mlc_lab.ir.ops import attention, compare, core, elementwise, index, linalg, nn, reduce, shape  # noqa: F401
+from mlc_lab.ir.ops import attention, compare, core, elementwise, index, linalg, nn, quant, reduce, shape  # noqa: F401
 from mlc_lab.ir.ops.registry import (
     OPS,
     REQUIRED,
