@@ -5,8 +5,8 @@ A screenshot of every page is kept in _build/screenshots/ for humans to look at.
 
 Legibility, measured in the rendered page (a script the test server adds to every page writes what
 it measured into the DOM): no listing is cut off (a printed output wraps at the column, a source
-`pre` wider than its box scrolls, and no ancestor clips either), and every graph drawing (`img.graph-drawing`) is shown large enough
-that its labels are at least 10 CSS pixels high.
+`pre` wider than its box scrolls, and no ancestor clips either), and every graph drawing
+(`img.graph-drawing`) is shown large enough that its labels are at least 10 CSS pixels high.
 
 Needs Debian's `chromium` (.ci/run installs it); without it the test is skipped, saying so.
 """
@@ -59,7 +59,8 @@ window.addEventListener("load", () => {
     const style = getComputedStyle(pre);
     const wide = pre.scrollWidth > pre.clientWidth + 1;
     // a printed output (IR, kernel) must wrap, so all of it shows; a source cell may scroll instead
-    let hidden = wide && (pre.closest(".cell_output, .output") !== null || !["auto", "scroll"].includes(style.overflowX));
+    const printed = pre.closest(".cell_output, .output") !== null;
+    let hidden = wide && (printed || !["auto", "scroll"].includes(style.overflowX));
     const right = pre.getBoundingClientRect().right;
     for (let up = pre.parentElement; up && up !== document.body && !hidden; up = up.parentElement) {
       const clip = ["hidden", "clip"].includes(getComputedStyle(up).overflowX);
