@@ -136,7 +136,12 @@ def _text_size(label: str, size: float) -> tuple[float, float]:
 
 def graph_layout(graph: Graph, show_constants: bool = False) -> GraphLayout:
     """Lay `graph` out top (inputs) to bottom (outputs) with Graphviz `dot`: boxes sized to their labels."""
-    import pygraphviz
+    try:
+        import pygraphviz
+    except ImportError as e:  # the one drawing dependency beyond matplotlib: say how to get it
+        raise ImportError(
+            f"drawing a graph needs pygraphviz (Graphviz's layout engine): pip install pygraphviz==2.0.4 ({e})"
+        ) from None
 
     shown = [n for n in graph.nodes if show_constants or n.op != "constant"]
     ids = {n: f"n{k}" for k, n in enumerate(shown)}
