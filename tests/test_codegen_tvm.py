@@ -219,6 +219,7 @@ OP_CASES: dict[str, Callable[[], Graph]] = {
     "logical_not": unary("logical_not", in_dtype="bool"),
     "take": take(),
     "take_axis1_int32": take((2, 10, 3), (4,), axis=1, dtype="int32"),
+    "cache_write": lambda: cache_write(),
 }
 POSITIVE = {"log", "sqrt", "rsqrt", "pow"}
 
@@ -228,6 +229,13 @@ def test_every_op_has_a_case_and_a_te_function():
     assert missing_lowerings(backends=["tvm"]) == {}  # a TE function, or a decomposition into ops with one
     covered = {g.ops[0].op for g in (make() for make in OP_CASES.values())}
     assert ops <= covered, f"ops without a test case: {sorted(ops - covered)}"
+
+
+def cache_write() -> Graph:
+    """Two rows into layer 1 of a K/V cache at position 3 (TVM writes them into the cache input's buffer)."""
+    b = GraphBuilder("cache_write")
+    cache, rows = b.input("cache", (2, 1, 2, 12, 4)), b.input("rows", (1, 2, 2, 4))
+    return b.build(b.cache_write(cache, rows, b.constant(np.array([3])), layer=1))
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero")  # NumPy's own warning for integer x // 0

@@ -97,3 +97,18 @@ def test_unsupported_architecture_is_named():
         compile_causal_lm(model)
     with pytest.raises(ValueError, match=r"quantize must be one of"):
         compile_causal_lm(example_model("llama"), quantize="int3")
+
+
+def test_decode_writes_the_cache_in_place(compiled):
+    """TVM decode returns the very cache buffers it was given, with only row `position` of each layer changed."""
+    lm = compiled("llama", "tvm")
+    logits, k, v = lm.prefill_step(prompt(5).numpy(), np.arange(5), np.array([4]))
+    k_before, v_before = np.from_dlpack(k).copy(), np.from_dlpack(v).copy()
+    pointers = np.from_dlpack(k).ctypes.data, np.from_dlpack(v).ctypes.data
+    _, k2, v2 = lm.decode_step(np.array([[int(logits.argmax())]]), np.array([5]), k, v)
+    assert (np.from_dlpack(k2).ctypes.data, np.from_dlpack(v2).ctypes.data) == pointers
+    for before, after in ((k_before, np.from_dlpack(k2)), (v_before, np.from_dlpack(v2))):
+        changed = np.argwhere((before != after).any(axis=(1, 2, 4)))  # (layer, row) pairs that changed
+        assert {tuple(x) for x in changed} == {(layer, 5) for layer in range(before.shape[0])}
+    main = lm.decode.runner.compiled.module["main"].script()
+    assert main.count("R.call_tir_inplace(") == 2 * lm.spec.num_layers  # K and V of every layer

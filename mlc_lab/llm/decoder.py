@@ -127,6 +127,9 @@ class _Writer:
         h = self.norm(x, layer.norm2, f"l{i}_norm2")
         return self.b.add(x, self.mlp(h, layer, f"l{i}_mlp"), name=f"l{i}_res2")
 
+    def layer_index(self, layer: LayerWeights) -> int:
+        return next(i for i, x in enumerate(self.w.layers) if x is layer)
+
     def logits(self, h: Node) -> Node:
         h = self.norm(h, self.w.final_norm, "final_norm")
         return self.b.dense(h, self.const(self.w.lm_head, "lm_head"), name="logits")
@@ -182,8 +185,9 @@ def prefill_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int, 
 def decode_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int) -> Graph:
     """(ids [1, 1] int64, position [1] int64, k cache, v cache) -> (logits [1, 1, vocab], new k cache, new v cache).
 
-    The token's K/V rows are written at `position` (a select over the cache rows), and attention reads
-    rows 0..position (the others are masked).
+    Each layer writes the token's K/V row at `position` (`cache_write`: on TVM, into the cache
+    argument's own buffer, so the returned caches are the buffers passed in), then attends over
+    rows 0..position of its layer (the later rows are masked).
     """
     b = GraphBuilder(f"{spec.model_type}_decode")
     w = _Writer(b, spec, weights, max_seq_len)
@@ -195,22 +199,19 @@ def decode_graph(spec: DecoderSpec, weights: DecoderWeights, max_seq_len: int) -
     x, cos, sin = w.embed(ids, position, 1)
     rows = b.constant(np.arange(max_seq_len, dtype=np.int64), name="rows")
     visible = b.less_equal(b.reshape(rows, shape=(1, max_seq_len)), b.reshape(position, shape=(1, 1)), name="visible")
-    here = b.equal(b.reshape(rows, shape=(1, 1, max_seq_len, 1)), b.reshape(position, shape=(1, 1, 1, 1)), name="here")
-    ks, vs = [], []
+    caches = {"k": k_cache, "v": v_cache}
     layer_shape = cache.shape[1:]
 
-    def layer_cache(c: Node, i: int) -> Node:
-        return b.reshape(b.slice(c, axes=(0,), starts=(i,), ends=(i + 1,)), shape=layer_shape)
+    def write(kind: str, row: Node, i: int) -> Node:
+        """The cache with this token's row in layer i; that layer of it, [1, kv, max_seq_len, d]."""
+        caches[kind] = b.cache_write(caches[kind], row, position, layer=i, name=f"l{i}_{kind}_cache")
+        return b.reshape(b.slice(caches[kind], axes=(0,), starts=(i,), ends=(i + 1,)), shape=layer_shape)
 
     def attend(h: Node, layer: LayerWeights, name: str) -> Node:
-        i = len(ks)
+        i = w.layer_index(layer)
         q, k, v = w.qkv(h, layer, cos, sin, 1, name)
-        keys = b.where(here, k, layer_cache(k_cache, i), name=f"{name}_keys")
-        values = b.where(here, v, layer_cache(v_cache, i), name=f"{name}_values")
-        ks.append(keys)
-        vs.append(values)
-        return w.attention(q, keys, values, visible, 1, name)
+        return w.attention(q, write("k", k, i), write("v", v, i), visible, 1, name)
 
     for i in range(spec.num_layers):
         x = w.block(x, i, attend)
-    return b.build([w.logits(x), w.stack(ks, "k_cache_out"), w.stack(vs, "v_cache_out")])
+    return b.build([w.logits(x), caches["k"], caches["v"]])

@@ -77,8 +77,11 @@ class CompiledCausalLM:
         #: the prompt is padded to max_seq_len (a static-shape prefill) rather than run at its own length
         self.pads_prompt = all(x.type.is_static for x in prefill.optimized.inputs)
         self.stats: GenerationStats | None = None  #: timings of the last generate() call
-        self._prefill_step = steps_for(prefill)
-        self._decode_step = steps_for(decode)
+        #: (ids, positions, last) -> (logits, k cache, v cache); on TVM the caches are TVM tensors
+        self.prefill_step = steps_for(prefill)
+        #: (ids, position, k cache, v cache) -> (logits, k cache, v cache); on TVM the caches returned are the
+        #: buffers passed in, written in place (`cache_write`)
+        self.decode_step = steps_for(decode)
 
     def _check_prompt(self, input_ids: Any, max_new_tokens: int) -> np.ndarray:
         ids = np.asarray(input_ids.detach().cpu().numpy() if hasattr(input_ids, "detach") else input_ids)
@@ -109,8 +112,8 @@ class CompiledCausalLM:
         if self.pads_prompt:
             padded = np.zeros((1, self.max_seq_len), np.int64)
             padded[0, :n] = ids[0]
-            return self._prefill_step(padded, np.arange(self.max_seq_len), np.array([n - 1]))
-        return self._prefill_step(ids, np.arange(n), np.array([n - 1]))
+            return self.prefill_step(padded, np.arange(self.max_seq_len), np.array([n - 1]))
+        return self.prefill_step(ids, np.arange(n), np.array([n - 1]))
 
     def generate(self, input_ids: Any, max_new_tokens: int = 20, eos_token_id: int | None = None) -> Any:
         """Greedy decoding: the prompt followed by `max_new_tokens` tokens (fewer only if `eos_token_id` is
@@ -128,7 +131,7 @@ class CompiledCausalLM:
             out.append(int(np.argmax(logits[0, -1])))
             while len(out) < max_new_tokens and out[-1] != eos_token_id:
                 position = np.array([n + len(out) - 1])
-                logits, k, v = self._decode_step(np.array([[out[-1]]]), position, k, v)
+                logits, k, v = self.decode_step(np.array([[out[-1]]]), position, k, v)
                 out.append(int(np.argmax(logits[0, -1])))
         end = time.perf_counter()
         self.stats = GenerationStats(n, len(out), (decode_start - start) * 1e3, end - decode_start)

@@ -55,6 +55,8 @@ class Kernel:
     func: tvm.tirx.PrimFunc
     node: Node
     constants: list[np.ndarray] = field(default_factory=list)
+    #: indices of the inputs the kernel overwrites (its result is that buffer: Relax call_tir_inplace)
+    inplace: tuple[int, ...] = ()
 
     def script(self) -> str:
         return self.func.script()

@@ -21,6 +21,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from mlc_lab.codegen.tvm.inplace import cache_write_inplace, writes_in_place
 from mlc_lab.codegen.tvm.lower import Kernel, ScheduleFn, lower_node, sanitize
 from mlc_lab.ir.graph import Graph, Node
 from mlc_lab.ir.types import SymDim
@@ -55,10 +56,17 @@ def lower_kernels(graph: Graph, schedule: ScheduleFn | None = None) -> dict[Node
     by_key: dict[Hashable, Kernel] = {}
     names: set[str] = set()
     kernels: dict[Node, Kernel] = {}
+    users = graph.users()
     for node in graph.ops:
-        key = kernel_key(node)
+        inplace = writes_in_place(node, graph, users)
+        key = (kernel_key(node), inplace)
         if key not in by_key:
-            by_key[key] = lower_node(node, schedule, _fresh(kernel_name(node), names))
+            name = _fresh(kernel_name(node) + ("_inplace" if inplace else ""), names)
+            by_key[key] = (
+                Kernel(name, cache_write_inplace(node, name), node, inplace=(0,))
+                if inplace
+                else lower_node(node, schedule, name)
+            )
         kernels[node] = by_key[key]
     return kernels
 
@@ -122,7 +130,11 @@ def to_relax(graph: Graph, kernels: dict[Node, Kernel]) -> tvm.IRModule:
                 if kernel.name not in gvars:
                     gvars[kernel.name] = bb.add_func(kernel.func, kernel.name)
                 args = [env[x] for x in node.inputs] + [constant(c) for c in kernel.constants]
-                call = relax.call_tir(gvars[kernel.name], args, tensor_type(node, symbols))
+                out_ty = tensor_type(node, symbols)
+                if kernel.inplace:  # the result is the argument's own buffer, written by the kernel
+                    call = relax.call_tir_inplace(gvars[kernel.name], args, list(kernel.inplace), out_ty)
+                else:
+                    call = relax.call_tir(gvars[kernel.name], args, out_ty)
                 env[node] = bb.emit(call, name_hint=sanitize(node.name))
             result = bb.emit_output(relax.Tuple([env[o] for o in graph.outputs]))
         bb.emit_func_output(result)

@@ -1,6 +1,18 @@
 """The operator set. Importing this package registers every op."""
 
-from mlc_lab.ir.ops import attention, compare, core, elementwise, index, linalg, nn, quant, reduce, shape  # noqa: F401
+from mlc_lab.ir.ops import (  # noqa: F401  (registration)
+    attention,
+    cache,
+    compare,
+    core,
+    elementwise,
+    index,
+    linalg,
+    nn,
+    quant,
+    reduce,
+    shape,
+)
 from mlc_lab.ir.ops.registry import (
     OPS,
     REQUIRED,
