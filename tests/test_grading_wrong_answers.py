@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from xdsl.ir import Block, Region
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
 from mlc_lab.codegen.mlir.custom_pass import _float_constant, rewrite_text
+from mlc_lab.grading import checks as checks_package
 from mlc_lab.grading import list_checks, run_check
 from mlc_lab.ir import Graph, GraphBuilder, GraphRewriter
 from mlc_lab.passes import DeadCodeElimination, Pass
@@ -134,6 +136,58 @@ def offset_blocked_as_nchw(layout, nchw_shape, n, c, h, w):
 
 def peak_never_frees(graph: Graph) -> int:
     return sum(n.type.nbytes for n in graph.nodes if n.op != "constant")
+
+
+# -- chapter 4 ---------------------------------------------------------------------------------------
+
+
+def batch_matmul_script_first_b(batch: int, m: int, n: int, k: int) -> str:
+    """Every batch multiplies by the first batch's B."""
+    from tvm import te
+
+    a = te.placeholder((batch, m, k), "float32", name="A")
+    b = te.placeholder((batch, k, n), "float32", name="B")
+    r = te.reduce_axis((0, k), name="r")
+    c = te.compute((batch, m, n), lambda q, i, j: te.sum(a[q, i, r] * b[0, r, j], axis=r), name="C")
+    return te.create_prim_func([a, b, c]).script()
+
+
+def target_script_without_init_split() -> str:
+    """The target's loops, but the reduction's init left inside the k loop (no decompose_reduction)."""
+    from tvm import s_tir
+
+    from mlc_lab.grading.checks.ch04_tensor_programs import TARGET_SIZE, exercise_kernel
+
+    sch = s_tir.Schedule(exercise_kernel(TARGET_SIZE))
+    i, j, k = sch.get_loops(sch.get_sblock("matmul"))
+    i0, i1 = sch.split(i, factors=[None, 4])
+    j0, j1 = sch.split(j, factors=[None, 32])
+    sch.reorder(i0, j0, k, i1, j1)
+    sch.parallel(sch.fuse(i0, j0))
+    sch.vectorize(j1)
+    return sch.mod.script()
+
+
+def parallel_only_trace() -> str:
+    """Only the outer loop in parallel: correct, but far from a register-tiled schedule."""
+    from tvm import s_tir
+
+    from mlc_lab.codegen.tvm.handwritten import trace_json
+    from mlc_lab.grading.checks.ch04_tensor_programs import FAST_SIZE, exercise_kernel
+
+    sch = s_tir.Schedule(exercise_kernel(FAST_SIZE))
+    sch.parallel(sch.get_loops(sch.get_sblock("matmul"))[0])
+    return trace_json(sch)
+
+
+def legality_everything_allowed(script: str, block: str, primitive: str) -> dict:
+    """Every loop may take every primitive: forgets that a reduction loop cannot run in parallel."""
+    import tvm
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(tvm.script.from_source(script))
+    loops = sch.get_loops(sch.get_sblock(block))[1 if primitive == "reorder" else 0 :]
+    return {str(sch.get(loop).loop_var.name): None for loop in loops}
 
 
 # -- chapter 5 ---------------------------------------------------------------------------------------
@@ -316,6 +370,19 @@ WRONG = {
     ("03_layout", "check_cancel_transforms"): ({"SimplifyTransforms": CancelPairsOnly}, "remaining transforms"),
     ("03_layout", "check_offsets"): ({"offset": offset_blocked_as_nchw}, "NCHW8c"),
     ("03_layout", "check_peak_live"): ({"peak_live_bytes": peak_never_frees}, "wrong answer"),
+    ("04_tensor_programs", "check_batch_matmul"): (
+        {"batch_matmul": lambda a, b: None, "batch_matmul_script": batch_matmul_script_first_b},
+        "C is not A @ B per batch",
+    ),
+    ("04_tensor_programs", "check_to_target"): (
+        {"to_target": lambda sch: None, "to_target_script": target_script_without_init_split},
+        "your module differs from the target",
+    ),
+    ("04_tensor_programs", "check_fast_schedule"): (
+        {"schedule_fast": lambda sch: None, "fast_trace": parallel_only_trace},
+        "the reference schedule's speed",
+    ),
+    ("04_tensor_programs", "check_legality"): ({"legality": legality_everything_allowed}, "wrong verdict"),
     ("05_tuning", "check_tile_splits"): ({"tile_splits": unordered_splits}, "wrong answer"),
     ("05_tuning", "check_hill_climb"): ({"HillClimb": _random_strategy}, "optimum"),
     ("05_tuning", "check_cost_model_feature"): ({"tile_features": tile_sizes_only}, "without them"),
@@ -348,11 +415,14 @@ FACTORIES = {("05_tuning", "check_hill_climb")}
 
 
 def test_every_official_check_has_a_wrong_answer_case() -> None:
+    """Every check of every shipped module (mlc_lab/grading/checks/chNN_*.py), not only those listed."""
     from mlc_lab.grading.grader import check_modules
 
-    stems = sorted({stem for stem, _ in WRONG})
+    modules = sorted(Path(checks_package.__file__).parent.glob("ch[0-9]*.py"))
+    stems = [m.stem[2:] for m in modules]  # ch04_tensor_programs -> 04_tensor_programs
+    assert len(stems) >= 10, stems
     official = {(stem, name) for stem in stems for name in list_checks(stem)}
-    assert official == set(WRONG)
+    assert official == set(WRONG), {"without a wrong answer": official - set(WRONG), "stale": set(WRONG) - official}
     assert all(check_modules(stem) for stem in stems)
 
 
