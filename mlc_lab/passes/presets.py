@@ -1,4 +1,4 @@
-"""Named pass pipelines ("default", "none") and how a `passes=` argument becomes a list of passes.
+"""Named pass pipelines ("default", "int8", "none") and how a `passes=` argument becomes a list of passes.
 
 Here, below the drivers, so that `mlc_lab.compile` and the tuner's `tune_model` pick the same passes
 (the tuning records' keys must match what compile builds) without the tuner importing `mlc_lab.api`.
@@ -14,8 +14,9 @@ from mlc_lab.passes.dce import DeadCodeElimination
 from mlc_lab.passes.fold import FoldConstants
 from mlc_lab.passes.fuse_attention import FuseAttention
 from mlc_lab.passes.fusion import ElementwiseFusionPass, FoldBatchNorm
+from mlc_lab.passes.quantize import QuantizeWeights
 
-__all__ = ["DEFAULT_CONV_LAYOUT", "NATIVE_ATTENTION", "PASS_PRESETS", "default_passes", "resolve_passes"]
+__all__ = ["DEFAULT_CONV_LAYOUT", "NATIVE_ATTENTION", "PASS_PRESETS", "default_passes", "int8_passes", "resolve_passes"]
 
 #: Backends whose "default" preset fuses attention (`FuseAttention`): those with a native kernel for
 #: `fused_attention` that never writes the score matrix (TVM on the CPU: benchmarks/attention.py). The
@@ -45,7 +46,21 @@ def default_passes(graph: Graph | None = None, backend: str | None = None) -> li
     return [*passes, ElementwiseFusionPass(), DeadCodeElimination()]
 
 
-PASS_PRESETS: dict[str, Callable[..., list[Pass]]] = {"default": default_passes, "none": lambda *_: []}
+def int8_passes(graph: Graph | None = None, backend: str | None = None) -> list[Pass]:
+    """The default pipeline with constant dense/matmul weights quantized to int8 first (`QuantizeWeights`).
+
+    After FoldConstants, so a weight the frontend transposed or reshaped is a constant by then, and
+    before fusion, so bias and activation epilogues fuse into the quantized product as into dense.
+    """
+    passes = default_passes(graph, backend)
+    return [passes[0], QuantizeWeights(bits=8), *passes[1:]]
+
+
+PASS_PRESETS: dict[str, Callable[..., list[Pass]]] = {
+    "default": default_passes,
+    "int8": int8_passes,
+    "none": lambda *_: [],
+}
 
 
 def resolve_passes(
