@@ -140,3 +140,36 @@ def test_int8_preset_on_an_hf_llama():
     (got,) = interpret(quantized, ids.numpy())
     assert np.abs(got - want).max() <= 0.05 * np.abs(want).max()
     assert (got[0].argmax(-1) == want[0].argmax(-1)).mean() >= 0.75
+
+
+@pytest.mark.parametrize("mode", ["fast", "cycle_accurate"])
+def test_systolic_array_runs_int8_with_int32_accumulators(mode):
+    """A quantized graph on the systolic array: activations quantized per tensor at the array, int8 x int8
+    summed in int32 (exactly NumPy's integer product), rescaled; within the rounding bounds of fp32; the
+    same (SCALE-Sim) cycles as the fp32 graph."""
+    from mlc_lab.backends.custom.systolic import SystolicArrayBackend
+    from mlc_lab.sim.systolic_int8 import activation_error_bound, quantize_activations
+
+    rng = np.random.default_rng(4)
+    b = GraphBuilder("int8")
+    x = b.input("x", (6, 20))
+    w = rng.standard_normal((12, 20)).astype(np.float32)
+    fp32 = b.build(b.relu(b.dense(x, b.constant(w, "w"))))
+    int8 = QuantizeWeights().apply(fp32)
+    xs = rng.standard_normal((6, 20)).astype(np.float32)
+    array = SystolicArrayBackend(rows=4, cols=4, mode=mode)
+    (y_fp32,), report_fp32 = array.execute(array.compile(fp32), [xs])
+    program = array.compile(int8)
+    (y_int8,), report_int8 = array.execute(program, [xs])
+    (node,) = [n for n in program.graph.ops if n.op == "matmul_dequant"]
+    w_q, scales = node.inputs[1].value, node.inputs[2].value
+    x_q, s_x = quantize_activations(xs)
+    assert x_q.dtype == np.int8 and np.abs(x_q.astype(int)).max() == 127
+    accumulators = x_q.astype(np.int32) @ w_q.T.astype(np.int32)
+    np.testing.assert_array_equal(y_int8, np.maximum(accumulators.astype(np.float32) * (s_x * scales), 0))
+    bound = activation_error_bound(xs, w_q, scales, True) + error_bound(xs, scales)
+    assert np.all(np.abs(y_int8 - y_fp32) <= bound * (1 + 1e-4)) and np.abs(y_int8 - y_fp32).max() > 0
+    assert report_int8.cycles == report_fp32.cycles
+    assert [la.compute_cycles for la in report_int8.layers] == [la.compute_cycles for la in report_fp32.layers]
+    if mode == "cycle_accurate":
+        assert [la.measured_cycles for la in report_int8.layers] == [la.measured_cycles for la in report_fp32.layers]

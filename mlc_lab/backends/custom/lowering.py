@@ -11,6 +11,7 @@ once per group. `dense` is x @ w.T; a batched `matmul` is one GEMM per batch ele
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,13 +36,14 @@ class GemmView:
         return self.m * self.n * self.k * self.count
 
 
-def flatten(graph: Graph) -> Graph:
+def flatten(graph: Graph, keep: Collection[str] = ()) -> Graph:
     """Inline every `fused` node's sub-graph, so backends see plain ops (they do their own grouping).
 
     An op known only by its decomposition is replaced by it, so its parts are costed (and mapped) like
-    any other op: the simulators need no code for a new composite op.
+    any other op: the simulators need no code for a new composite op. Ops in `keep` stay nodes (a
+    backend that runs them itself: the systolic array's int8 `matmul_dequant`).
     """
-    graph = Decompose(native=has_own_compute).apply(graph)
+    graph = Decompose(native=lambda op: op in keep or has_own_compute(op)).apply(graph)
     if not any(n.op == "fused" for n in graph.nodes):
         return graph
     b = GraphBuilder(graph.name)
@@ -50,7 +52,7 @@ def flatten(graph: Graph) -> Graph:
         if node.op == "input":
             mapping[node] = b.input(node.name, node.type.shape, node.type.dtype)
         elif node.op == "fused":
-            sub = flatten(node.subgraph)
+            sub = flatten(node.subgraph, keep)
             inner: dict[Node, Node] = dict(zip(sub.inputs, (mapping[x] for x in node.inputs)))
             for s in sub.nodes:
                 if s.op != "input":

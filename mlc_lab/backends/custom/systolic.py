@@ -32,9 +32,10 @@ from mlc_lab.backends.custom.base import (
     positive_int,
 )
 from mlc_lab.backends.custom.executor import run_graph
-from mlc_lab.backends.custom.lowering import flatten, gemm_view, vector_ops
+from mlc_lab.backends.custom.lowering import GemmView, flatten, gemm_view, vector_ops
 from mlc_lab.ir import Graph, Node, is_source
 from mlc_lab.sim.systolic import DATAFLOWS, FoldStats, check_dataflow, conv_as_gemm, gemm_folds
+from mlc_lab.sim.systolic_int8 import dequant_product
 from mlc_lab.sim.systolic_memory import fold_footprint, gemm_traffic
 from mlc_lab.sim.systolic_pe import DEFAULT_MAX_CYCLES, simulate_gemm_pe
 
@@ -42,6 +43,19 @@ if TYPE_CHECKING:
     import matplotlib.figure
 
 MODES = ("fast", "cycle_accurate")
+#: The weight-quantized product the array runs in integers (`mlc_lab.sim.systolic_int8`), not decomposed.
+INT8_GEMM = "matmul_dequant"
+
+
+def array_view(node: Node) -> GemmView | None:
+    """The GEMM a node puts on the array: conv2d/dense/matmul (`gemm_view`), or an int8 `matmul_dequant`,
+    which maps exactly as the dense/matmul it was quantized from (the same folds and cycles)."""
+    if node.op != INT8_GEMM:
+        return gemm_view(node)
+    x, w = node.inputs[0].type, node.inputs[1].type
+    n, k = w.shape if node.attrs["transpose_b"] else w.shape[::-1]
+    m = x.numel // max(k, 1)
+    return GemmView(m, n, k) if min(m, n, k) > 0 else None
 
 
 @dataclass
@@ -305,7 +319,7 @@ class SystolicArrayBackend:
     # -- whole graphs --------------------------------------------------------------------------------
     def compile(self, graph: Graph) -> SystolicProgram:
         """Lower every GEMM op to folds on the array and cost every other op on the vector unit."""
-        graph = flatten(graph).verify()
+        graph = flatten(graph, keep={INT8_GEMM}).verify()
         resident_limit = self.buffer_words["ifmap"]
         outputs = set(graph.outputs)
 
@@ -314,7 +328,7 @@ class SystolicArrayBackend:
 
         layers = []
         for node in graph.ops:
-            view = gemm_view(node)
+            view = array_view(node)
             if view is not None:
                 if self.mode == "cycle_accurate":
                     self._check_cycle_budget(node, view)
@@ -369,16 +383,20 @@ class SystolicArrayBackend:
             raise TypeError(f"execute needs a SystolicProgram from SystolicArrayBackend.compile, got {type(program)}")
         inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
         measured: dict[str, int] = {}
-        if self.mode == "cycle_accurate":
 
-            def gemm(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-                result = simulate_gemm_pe(a, b, self.rows, self.cols, self.dataflow, max_cycles=self.max_cycles)
-                measured[node.name] = measured.get(node.name, 0) + result.cycles
-                return result.output
+        def gemm(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            if self.mode != "cycle_accurate":
+                return a @ b
+            result = simulate_gemm_pe(a, b, self.rows, self.cols, self.dataflow, max_cycles=self.max_cycles)
+            measured[node.name] = measured.get(node.name, 0) + result.cycles
+            return result.output
 
-            outputs = run_graph(program.graph, inputs, gemm)
-        else:
-            outputs = run_graph(program.graph, inputs)
+        def int8(node: Node, args: list[np.ndarray]) -> np.ndarray:
+            """int8 activations x int8 weights, int32 accumulators on the array (`systolic_int8`)."""
+            x, w_q, scales = args
+            return dequant_product(x, w_q, scales, node.attrs["transpose_b"], lambda a, b: gemm(node, a, b))
+
+        outputs = run_graph(program.graph, inputs, gemm, kernels={INT8_GEMM: int8})
         layers = []
         for layer in program.layers:
             copy = SystolicLayerReport(**{**layer.__dict__})
