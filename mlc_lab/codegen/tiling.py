@@ -162,8 +162,9 @@ def _schedule_pad(sch, pad, vector: int, config: Config) -> None:
     loops = sch.get_loops(pad)
     if config.get("parallel", True):
         sch.parallel(loops[0])
-    if config.get("vectorize", True) and len(loops) > 1:
-        _vectorize_inner(sch, pad, vector)
+    width = math.gcd(int(sch.get(loops[-1]).extent), vector)  # 8 input channels under a 16-wide tile: 8
+    if config.get("vectorize", True) and len(loops) > 1 and width >= 4:
+        _vectorize_inner(sch, pad, width)
 
 
 def _vectorize_inner(sch, block, vector: int) -> None:
