@@ -81,6 +81,30 @@ def test_run_check_raises_assertion_with_message(capsys: pytest.CaptureFixture[s
     assert "add(2, 3): wrong answer" in text and "expected: 5" in text and "got:      -1" in text, text
 
 
+def test_feedback_cuts_long_values_to_one_readable_line() -> None:
+    """Failed cases show input, expected and got, cut sensibly: one line each, the start kept and '...'
+    marking the cut (a value of any size), the text report within its width, JSON with the whole cut value."""
+    import numpy as np
+
+    from mlc_lab.grading import GradeReport, NotebookReport, load_checks
+    from mlc_lab.grading.scoring import evaluate
+    from mlc_lab.grading.session import SHOW_CHARS, Grading, LocalStudent
+
+    squares = {"make_squares": lambda n: [i * i + 1 for i in range(100_000)]}  # off by one, and huge
+    g = Grading(LocalStudent(squares), np.random.default_rng(0))
+    result = evaluate(load_checks("toy", CHECKS).check_squares, g, "check_squares")
+    assert not result.passed and result.cases
+    case = result.cases[0]
+    assert case.got.startswith("[1, 2, 5, 10, 17") and case.got.endswith("...") and len(case.got) == SHOW_CHARS
+    assert case.input == "make_squares(4)" and case.expected == "[0, 1, 4, 9]"  # short values stay whole
+    report = GradeReport([NotebookReport(Path("alice/toy.md"), "toy", results=[result])])
+    text = report.format(width=80)
+    got_lines = [line for line in text.splitlines() if line.strip().startswith("got:")]
+    assert got_lines and all(len(line) <= 80 and line.endswith("...") for line in got_lines), text
+    (cases,) = [r["cases"] for r in report.to_dict()["notebooks"][0]["results"]]
+    assert cases[0]["got"] == case.got  # the JSON report keeps the value as cut for feedback, not the line
+
+
 def test_run_check_refuses_the_librarys_own_object() -> None:
     from mlc_lab.tuning.space import factorizations
 
