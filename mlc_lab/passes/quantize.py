@@ -65,5 +65,6 @@ class QuantizeWeights(Pass):
             raise ValueError(f"QuantizeWeights: bits={self.bits!r} is not supported; supported: {list(SUPPORTED_BITS)}")
 
     def run(self, graph: Graph) -> Graph:
-        patterns = [_QuantizeWeight(name, self.min_elements, self.bits) for name in ("dense", "matmul")]
+        patterns = [_QuantizeWeight("dense", self.min_elements, self.bits)]  # W [N, K]: torch.nn.Linear
+        patterns.append(_QuantizeWeight("matmul", self.min_elements, self.bits))  # W [K, N]: GPT-2's Conv1D
         return apply_patterns(graph, patterns)
