@@ -15,11 +15,13 @@ outputs (rtol 1e-3, atol 1e-7):
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 
 import numpy as np
 import onnx
+import onnx.reference
 import pytest
 from onnx import numpy_helper
 from onnx.backend.test import BackendTest
@@ -86,6 +88,38 @@ def _backend(name: str) -> type:
         return _COMPILED[key]
 
     return type(base.__name__, (base,), {"prepare": classmethod(prepare)})
+
+
+#: sha256 of (model, output names, inputs) -> the ReferenceEvaluator's outputs (see `_reference_once`).
+_REFERENCES: dict[bytes, list[np.ndarray]] = {}
+
+
+class _ReferenceOnce:
+    """Stands in for `onnx.reference.ReferenceEvaluator` while this module runs. The runner computes a
+    light network's reference with ONNX's (pure Python) evaluator in every backend's test; the outputs
+    depend only on the model and its inputs, so they are computed once and handed to each backend."""
+
+    evaluator = onnx.reference.ReferenceEvaluator
+
+    def __init__(self, model: onnx.ModelProto, *args, **kwargs) -> None:
+        self.model, self.args, self.kwargs = model, args, kwargs
+
+    def run(self, output_names, feeds: dict[str, np.ndarray], *args, **kwargs) -> list[np.ndarray]:
+        digest = hashlib.sha256(self.model.SerializeToString() + repr(output_names).encode())
+        for name, value in sorted(feeds.items()):
+            digest.update(f"{name}{value.dtype}{value.shape}".encode() + np.ascontiguousarray(value).tobytes())
+        key = digest.digest()
+        if key not in _REFERENCES:
+            evaluator = self.evaluator(self.model, *self.args, **self.kwargs)
+            _REFERENCES[key] = evaluator.run(output_names, feeds, *args, **kwargs)
+        return [np.array(o, copy=True) for o in _REFERENCES[key]]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reference_once():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx.reference, "ReferenceEvaluator", _ReferenceOnce)
+        yield
 
 
 @pytest.fixture(autouse=True, scope="module")
