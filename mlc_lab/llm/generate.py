@@ -173,11 +173,11 @@ def compile_causal_lm(
 
 
 def _passes(graph: Any, backend: str, quantize: str | None) -> Any:
-    """The default pipeline, or with int8 weights the LLM preset (`mlc_lab.passes.presets.llm_passes`)."""
+    """The default pass preset, or for int8 weights the "int8" one (default + per-channel weight quantization)."""
     if quantize is None:
         return "default"
-    from mlc_lab.passes import presets
+    from mlc_lab.passes.presets import PASS_PRESETS
 
-    if not hasattr(presets, "llm_passes"):
-        raise QuantizationUnavailable(f"quantize={quantize!r}: this mlc_lab has no weight-quantization pass preset")
-    return presets.llm_passes(graph, backend, quantize=quantize)
+    if quantize not in PASS_PRESETS:
+        raise QuantizationUnavailable(f"quantize={quantize!r}: this mlc_lab has no {quantize!r} pass preset")
+    return quantize
