@@ -102,3 +102,13 @@ def test_mlir_refuses_symbolic_dims_clearly():
 
     with pytest.raises(MLIRLoweringError, match=r"node %x: type f32\[1, n<=32, 8\] has a symbolic dimension"):
         emit(attention_graph())
+
+
+def test_text_form_round_trips():
+    from mlc_lab.ir import constant_payloads, format_graph, parse_graph
+    from mlc_lab.ir.equality import graphs_equal
+
+    g = attention_graph()
+    text = format_graph(g)
+    assert "%x: f32[1, n<=32, 8]" in text and "shape=[1, n<=32, 2, 4]" in text
+    assert graphs_equal(parse_graph(text, constants=constant_payloads(g)), g)

@@ -21,7 +21,7 @@ from mlc_lab.ir.graph import Graph
 from mlc_lab.ir.node import Node
 from mlc_lab.ir.ops import OpError, get_op
 from mlc_lab.ir.printer import default_subgraph_name
-from mlc_lab.ir.types import DTYPES, TensorType
+from mlc_lab.ir.types import DTYPES, SymDim, TensorType
 from mlc_lab.ir.verifier import VerificationError, verify
 
 __all__ = ["ParseError", "parse_graph"]
@@ -33,6 +33,7 @@ _BARE = re.compile(r"[A-Za-z0-9_.$\-]+")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT = re.compile(r"-?\d+(?![\d.eE])")
+_SYMDIM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*<=\s*(\d+)")
 _NUMBER = re.compile(r"-?(?:inf|nan)\b|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -110,8 +111,21 @@ def _type(r: _Reader) -> TensorType:
     while not r.accept("]"):
         if dims:
             r.expect(",", "',' or ']'")
-        dims.append(int(r.regex(_INT, "a dimension")))
+        dims.append(_symbolic_dim(r) or int(r.regex(_INT, "a dimension")))
     return TensorType(tuple(dims), _SHORT_DTYPE[short])
+
+
+def _symbolic_dim(r: _Reader) -> SymDim | None:
+    """`n<=256` (a SymDim as the printer writes it), or None (the reader has not moved) if none is next."""
+    r.skip()
+    match = _SYMDIM.match(r.text, r.pos)
+    if match is None:
+        return None
+    r.pos = match.end()
+    try:
+        return SymDim(match.group(1), int(match.group(2)))
+    except ValueError as e:
+        raise r.error(str(e)) from None
 
 
 def _attr_value(r: _Reader) -> Any:
@@ -129,6 +143,9 @@ def _attr_value(r: _Reader) -> Any:
         if r.text.startswith(word, r.pos) and not _WORD.match(r.text, r.pos + len(word)):
             r.pos += len(word)
             return value
+    symbolic = _symbolic_dim(r)
+    if symbolic is not None:
+        return symbolic
     text = r.regex(_NUMBER, "an attribute value (number, string, true/false/none or [list])")
     return int(text) if _INT.fullmatch(text) else float(text)
 
