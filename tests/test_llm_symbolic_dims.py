@@ -72,6 +72,15 @@ def inputs(n):
     return np.random.default_rng(n).standard_normal((1, n, 8)).astype(np.float32), np.arange(n), np.array([n - 1])
 
 
+def test_costs_count_symbolic_dims_at_their_bound():
+    from mlc_lab.ir import node_cost
+
+    g = attention_graph()
+    scores, mixed = [n for n in g.ops if n.op == "matmul"]
+    assert node_cost(scores).flops == 2 * 32 * 32 * 8 and node_cost(mixed).flops == 2 * 32 * 8 * 32
+    assert all(node_cost(n).flops >= 0 for n in g.ops)
+
+
 def test_interpreter_binds_lengths_and_checks_bounds():
     g = attention_graph()
     for n in (1, 5, 32):

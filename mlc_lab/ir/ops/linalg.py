@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlc_lab.ir.ops.registry import OpError, OpKind, Trait, register, same_dtype
-from mlc_lab.ir.types import TensorType, broadcast_shapes
+from mlc_lab.ir.types import TensorType, broadcast_shapes, upper
 
 
 def _matmul_type(types, attrs):
@@ -33,8 +33,8 @@ def _dense_type(types, attrs):
 
 
 def _contraction_flops(inputs, output, attrs) -> int:
-    """A multiply-add (2 FLOPs) per output element and element of the inner dimension."""
-    return 2 * output.numel * inputs[0].shape[-1]
+    """A multiply-add (2 FLOPs) per output element and element of the inner dimension (at most, if symbolic)."""
+    return 2 * output.numel * upper(inputs[0].shape[-1])
 
 
 register(
