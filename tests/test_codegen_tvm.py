@@ -140,6 +140,23 @@ def take(table=(10, 4), indices=(2, 3), axis=0, dtype="int64") -> Callable[[], G
     return make
 
 
+def attention_case(causal: bool, masked: bool) -> Graph:
+    """softmax(q k^T * scale [+ mask]) v: TVM's online-softmax kernel (codegen/tvm/native/attention.py)."""
+    b = GraphBuilder("fused_attention")
+    q, k, v = b.input("q", (1, 2, 5, 8)), b.input("k", (1, 2, 7, 8)), b.input("v", (1, 2, 7, 4))
+    mask = [const(b, (1, 1, 5, 7), 3, "mask")] if masked else []
+    return b.build(b.fused_attention(q, k, v, *mask, scale=0.35, causal=causal))
+
+
+def dequant_case(transpose_b: bool) -> Graph:
+    """x @ (int8 weight * per-channel scales): the int8 weight widened in the product's inner loop."""
+    b = GraphBuilder("matmul_dequant")
+    w = np.random.default_rng(5).integers(-127, 128, (6, 10) if transpose_b else (10, 6)).astype(np.int8)
+    scales = b.constant(np.linspace(0.01, 0.05, 6, dtype=np.float32), "scales")
+    out = b.matmul_dequant(b.input("x", (2, 3, 10)), b.constant(w, "w"), scales, transpose_b=transpose_b)
+    return b.build(out)
+
+
 OP_CASES: dict[str, Callable[[], Graph]] = {
     **{op: unary(op) for op in ("relu", "sigmoid", "tanh", "exp", "erf", "silu", "neg", "abs")},
     "log": unary("log"),
@@ -219,6 +236,10 @@ OP_CASES: dict[str, Callable[[], Graph]] = {
     "logical_not": unary("logical_not", in_dtype="bool"),
     "take": take(),
     "take_axis1_int32": take((2, 10, 3), (4,), axis=1, dtype="int32"),
+    "fused_attention": lambda: attention_case(causal=False, masked=True),
+    "fused_attention_causal": lambda: attention_case(causal=True, masked=False),
+    "matmul_dequant": lambda: dequant_case(transpose_b=True),
+    "matmul_dequant_kn": lambda: dequant_case(transpose_b=False),
     "cache_write": lambda: cache_write(),
 }
 POSITIVE = {"log", "sqrt", "rsqrt", "pow"}
