@@ -48,12 +48,13 @@ def timed_grade(folder: Path, jobs: int, seed: int, scratch: Path) -> dict:
     env = {**os.environ, **{var: "1" for var in THREADS}}  # one core per notebook: no oversubscription
     command = [sys.executable, "-m", "mlc_lab.cli", "grade", str(folder), "--jobs", str(jobs), "--seed", str(seed)]
     command += ["--no-package-check", "--csv", str(table)]
-    load = os.getloadavg()[0]
+    load = os.getloadavg()
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_after = os.getloadavg()[0]
     if done.returncode not in (0, 1):  # 1: some checks fail (the untouched exercises), as expected
         raise SystemExit(f"mlc-lab grade --jobs {jobs} failed (exit {done.returncode}): {done.stderr[-2000:]}")
     with open(table, newline="", encoding="utf-8") as f:
@@ -61,7 +62,15 @@ def timed_grade(folder: Path, jobs: int, seed: int, scratch: Path) -> dict:
             row["student"]: (row["earned"], row["points"], row["passed"], row["error"]) for row in csv.DictReader(f)
         }
     used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
-    return {"jobs": jobs, "wall_s": wall, "cpu_s": used, "load_before": load, "scores": scores}
+    return {
+        "jobs": jobs,
+        "wall_s": wall,
+        "cpu_s": used,
+        "load_before": load[0],
+        "load_after": load_after,
+        "uptime_before": " ".join(f"{v:.2f}" for v in load),  # 1, 5 and 15 minutes, as `uptime` prints them
+        "scores": scores,
+    }
 
 
 def main() -> None:
@@ -84,7 +93,7 @@ def main() -> None:
                 run = runs[-1]
                 print(  # progress on stderr: a loaded machine makes a run take minutes
                     f"  run {len(runs)}/{2 * args.repeats}: --jobs {jobs} {run['wall_s']:.2f} s "
-                    f"(load average before: {run['load_before']:.2f})",
+                    f"(load average before: {run['uptime_before']}; after: {run['load_after']:.2f})",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -92,6 +101,7 @@ def main() -> None:
     parallel = [run for run in runs if run["jobs"] == args.jobs]
     reference = serial[0]["scores"]
     same = all(run["scores"] == reference for run in runs)
+    differing = sorted({s for run in runs for s in reference if run["scores"].get(s) != reference[s]})
     broken = sorted(s for s, (*_, error) in reference.items() if error)
     serial_s = statistics.median(run["wall_s"] for run in serial)
     parallel_s = statistics.median(run["wall_s"] for run in parallel)
@@ -116,12 +126,15 @@ def main() -> None:
                 "wall_s": round(run["wall_s"], 2),
                 "cpu_s": round(run["cpu_s"], 2),
                 "load_before": round(run["load_before"], 2),
+                "load_after": round(run["load_after"], 2),
             }
             for run in runs
         ],
         "load_after": round(os.getloadavg()[0], 2),
         "same_scores": same,
+        "students_with_other_scores": differing,
         "notebooks_with_errors": broken,
+        "points": max((float(p) for _, p, *_ in reference.values()), default=0.0),
         "mean_score": round(sum(float(e) for e, *_ in reference.values()) / max(len(reference), 1), 3),
     }
     if args.json:
@@ -134,7 +147,7 @@ def main() -> None:
         for run in runs:
             print(
                 f"  --jobs {run['jobs']:<3} {run['wall_s']:7.2f} s wall  {run['cpu_s']:7.2f} s CPU   "
-                f"(load average before: {run['load_before']:.2f})"
+                f"(load average before: {run['uptime_before']}; after: {run['load_after']:.2f})"
             )
         print(f"  serial      {serial_s:7.2f} s   ({serial_s / args.count:.3f} s per notebook)")
         print(f"  --jobs {args.jobs:<3}  {parallel_s:7.2f} s   speed-up {serial_s / parallel_s:.2f}x")
@@ -143,8 +156,10 @@ def main() -> None:
             f"load average now {os.getloadavg()[0]:.2f})"
         )
         print(f"  same scores in every run: {same}; notebooks graded: {len(reference)}; with errors: {len(broken)}")
-    if not same or broken or len(reference) != args.count:
-        sys.exit(1)
+    if not same:
+        sys.exit(f"--jobs {args.jobs} and serial grading gave different scores: {', '.join(differing[:10])}")
+    if broken or len(reference) != args.count:
+        sys.exit(f"{len(reference)} of {args.count} notebooks graded; with errors: {', '.join(broken[:10])}")
 
 
 if __name__ == "__main__":

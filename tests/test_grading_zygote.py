@@ -78,6 +78,19 @@ with open("@@OUT@@", "a") as f:
 ```
 """
 
+USES_TVM = """
+```{code-cell} ipython3
+import json, sys
+
+preloaded = "tvm" in sys.modules  # before this notebook imports it
+import tvm
+
+with open("@@OUT@@", "a") as f:
+    f.write(json.dumps({"preloaded": preloaded, "tvm": tvm.__file__}) + "\\n")
+```
+"""
+
+
 def _signal_zygote(signal_name: str) -> str:
     """A notebook cell that sends `signal_name` to this grader's zygote (a sibling: both are the grader's children)."""
     return f"""
@@ -186,6 +199,21 @@ def test_a_notebook_changing_the_package_copy_or_killing_or_stopping_the_zygote_
     assert len(starts) == 4  # the first, and fresh ones after a_tamper's change, c_killer's kill, e_stopper's stop
     assert elapsed < zygote.FORK_TIMEOUT  # f_after did not wait for the stopped zygote to answer
     assert not (PACKAGE / "planted.py").exists() and "PLANTED" not in (PACKAGE / "book.py").read_text()
+
+
+def test_a_library_one_student_loaded_is_imported_by_the_zygote_for_the_next(tmp_path: Path, starts: list[int]) -> None:
+    """ON_DEMAND: the first student imports TVM itself; seen in its memory map, the zygote imports it
+    once, and the students after it start with it imported (~3 s of CPU paid once, not per notebook)."""
+    out = tmp_path / "seen.jsonl"
+    for student in ("s1", "s2", "s3"):
+        notebook(tmp_path / "class", student, USES_TVM, out=out)
+    report = grade(tmp_path / "class", checks=CHECKS, options=Options(guard=()))
+    assert all(n.ok for n in report.notebooks), [n.results for n in report.notebooks]
+    views = seen(out)
+    assert [v["preloaded"] for v in views] == [False, True, True]
+    assert len({v["tvm"] for v in views}) == 1 and len(starts) == 1
+    (server,) = zygote._SERVERS.values()
+    assert server.loaded == {"tvm"} and server.preloading
 
 
 def test_grading_falls_back_to_a_fresh_process_when_the_zygote_cannot_start(

@@ -222,6 +222,8 @@ class Sandbox:
         server check its package copy (a fresh zygote when the notebook changed it)."""
         if self.proc is None:
             return
+        if self.server is not None and isinstance(self.proc, ForkedProcess):
+            self.server.note_libraries(self.proc.pid)
         try:
             self._kill_all()
         finally:

@@ -12,7 +12,9 @@ so that it is re-parented to the grader (a child subreaper): the sandbox waits f
 it as its own child, exactly as before. The zygote freezes its objects (`gc.freeze`) before it forks:
 a child's garbage collector then never walks them, so their pages stay shared instead of being copied
 into every student's process (~half a small submission's CPU time, and memory traffic that two
-submissions graded at once would compete for).
+submissions graded at once would compete for). Heavy libraries are imported on demand (`ON_DEMAND`):
+once a student's process has loaded TVM (seen in its memory map before it is killed), the zygote
+imports it before the next fork, so a class of notebooks that use TVM pays its ~3 s import once.
 
 The package copy the zygote imported is shared by the submissions it forks. The grader therefore
 fingerprints the copy after each submission (every file and folder, caches included: type, mode,
@@ -46,6 +48,10 @@ BOOT = (
     "import sys; p = sys.argv.pop(1); sys.path.insert(0, p); "
     "from mlc_lab.grading.zygote import main; sys.exit(main(sys.argv[1:]))"
 )
+#: Heavy libraries imported by the zygote once a graded notebook's process has loaded one (module ->
+#: the shared library whose mapping shows it in /proc/PID/maps): every later student forked from it
+#: starts with the library imported instead of paying ~3 s of CPU to import it again.
+ON_DEMAND = {"tvm": "libtvm"}
 #: Seconds to wait for the zygote's imports, and for one fork.
 START_TIMEOUT = 120.0
 FORK_TIMEOUT = 30.0
@@ -74,7 +80,9 @@ def main(argv: list[str]) -> int:
         if not data:  # the grader is gone (it exited, or a grading process ended without closing us)
             break
         try:
-            reply: dict[str, Any] = {"pid": _fork_student(sock, json.loads(data), fds)}
+            job = json.loads(data)
+            _preload(job.get("preload", ()))
+            reply: dict[str, Any] = {"pid": _fork_student(sock, job, fds)}
         except Exception as exc:  # noqa: BLE001 - reported to the grader, which falls back
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
@@ -86,6 +94,30 @@ def main(argv: list[str]) -> int:
             break
     shutil.rmtree(folder, ignore_errors=True)
     return 0
+
+
+def _preload(names: Any) -> None:
+    """Import the on-demand libraries the grader asks for (see ON_DEMAND), then freeze their objects too.
+
+    A fork keeps only the forking thread, so an import that started a thread makes this zygote unfit:
+    it says so (the grader starts a fresh one and stops asking)."""
+    fresh = [str(n) for n in names if n in ON_DEMAND and n not in sys.modules]
+    if not fresh:
+        return
+    for name in fresh:
+        __import__(name)
+    threads = len(_tasks())
+    if threads > 1:
+        raise ZygoteError(f"importing {', '.join(fresh)} started {threads - 1} thread(s): cannot fork safely")
+    gc.collect()
+    gc.freeze()
+
+
+def _tasks() -> list[str]:
+    try:
+        return os.listdir("/proc/self/task")
+    except OSError:
+        return ["main"]
 
 
 def _fork_student(sock: socket.socket, job: dict[str, Any], fds: list[int]) -> int:
@@ -245,6 +277,9 @@ class ForkServer:
         self.ready = False
         self.failed: str | None = None
         self._print: tuple[Any, ...] = ()
+        self.wanted: set[str] = set()  # ON_DEMAND modules a student's process loaded
+        self.loaded: set[str] = set()  # those the running zygote imported
+        self.preloading = True  # False once an on-demand import made a zygote unfit
 
     @property
     def pid(self) -> int | None:
@@ -283,6 +318,7 @@ class ForkServer:
         if self.failed:
             return None
         out_r, out_w = os.pipe()
+        preload: list[str] = []
         try:
             self.start()
             assert self.sock is not None
@@ -290,17 +326,38 @@ class ForkServer:
                 self._expect(START_TIMEOUT, "ready")
                 self.ready = True
                 self._print = fingerprint(self.folder / "pkg")  # type: ignore[operator]  # what every child starts from
-            job = json.dumps({"workdir": str(workdir), "env": env}).encode()
+            preload = sorted(self.wanted - self.loaded) if self.preloading else []
+            job = json.dumps({"workdir": str(workdir), "env": env, "preload": preload}).encode()
             socket.send_fds(self.sock, [job], [requests, answers, out_w])
-            pid = int(self._expect(FORK_TIMEOUT, "pid"))
+            pid = int(self._expect(START_TIMEOUT if preload else FORK_TIMEOUT, "pid"))
+            self.loaded.update(preload)
         except (OSError, ZygoteError, ValueError) as exc:
             os.close(out_r)
             self.close()
+            if preload:  # the import made it unfit: a fresh zygote without it
+                self.preloading = False
+                os.close(out_w)
+                out_w = -1
+                return self.spawn(workdir, env, requests, answers)
             self.failed = f"the fork server failed ({exc}); starting each notebook's process afresh"
             return None
         finally:
-            os.close(out_w)
+            if out_w >= 0:
+                os.close(out_w)
         return ForkedProcess(pid, open(out_r, "rb"))  # noqa: SIM115 - the sandbox closes it
+
+    def note_libraries(self, pid: int) -> None:
+        """Remember which ON_DEMAND libraries the student `pid` (still running) loaded, from its memory
+        map: the next student is forked from a zygote that imported them. (A notebook that maps one on
+        purpose only makes the next fork wait for an import.)"""
+        missing = {module: lib for module, lib in ON_DEMAND.items() if module not in self.wanted}
+        if not missing or not self.preloading:
+            return
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text(errors="replace")
+        except OSError:
+            return
+        self.wanted.update(module for module, lib in missing.items() if f"/{lib}" in maps)
 
     def _expect(self, timeout: float, key: str) -> Any:
         assert self.sock is not None
@@ -354,6 +411,7 @@ class ForkServer:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
         self.ready = False
+        self.loaded = set()
 
 
 _SERVERS: dict[tuple[int, str], ForkServer] = {}
