@@ -27,6 +27,7 @@ from tvm import s_tir, te
 
 from mlc_lab.codegen.tiling import PREPACK_ANNOTATION
 from mlc_lab.codegen.tvm.native import native_kernel
+from mlc_lab.codegen.tvm.symbolic_schedule import schedule_symbolic
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
 from mlc_lab.codegen.tvm.te_ops.elementwise import te_function
 from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, SYMBOLS, compute, const, extent
@@ -299,11 +300,12 @@ def lower_node(node: Node, schedule: ScheduleFn | None = None, name: str | None 
     sch = s_tir.Schedule(func)
     inline_stages(sch, pad_stage_names(output))
     static = is_static_kernel(node)
-    if not static:  # the schedules assume static loop extents: a symbolic kernel keeps its plain loops
-        schedule = None
     if schedule is not None:
         try:
-            schedule(sch, node)
+            if static:
+                schedule(sch, node)
+            else:  # the schedules size tiles from loop extents, which a SymDim leaves unknown
+                schedule_symbolic(sch)
         except s_tir.ScheduleError as e:
             raise LoweringError(f"schedule {schedule!r} failed on kernel {name}: {e}") from e
     if static:
