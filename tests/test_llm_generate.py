@@ -86,6 +86,8 @@ def test_prompt_longer_than_the_cache_is_refused(compiled):
         lm.generate(torch.zeros(2, 3, dtype=torch.int64), max_new_tokens=1)
     with pytest.raises(GenerationError, match=r"token id 500 is outside the vocabulary"):
         lm.generate(torch.tensor([[1, 500]]), max_new_tokens=1)
+    with pytest.raises(GenerationError, match=r"eos_token_id must be one int token id or None, got \[1, 2\]"):
+        lm.generate(prompt(3), max_new_tokens=1, eos_token_id=[1, 2])
 
 
 def test_unsupported_architecture_is_named():

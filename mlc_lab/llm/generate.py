@@ -121,6 +121,9 @@ class CompiledCausalLM:
         import torch
 
         ids = self._check_prompt(input_ids, max_new_tokens)
+        token_id = isinstance(eos_token_id, (int, np.integer)) and not isinstance(eos_token_id, bool)
+        if eos_token_id is not None and not token_id:
+            raise GenerationError(f"generate: eos_token_id must be one int token id or None, got {eos_token_id!r}")
         n = ids.shape[1]
         out: list[int] = []
         start = time.perf_counter()
