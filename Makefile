@@ -1,8 +1,11 @@
-# mlc-lab: `make book` and `make test` are all a fresh clone needs (plus Python 3.11 and make).
+# mlc-lab: `make book` and `make test` are all a fresh clone needs (plus Python 3.11, 3.12 or 3.13 and make).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
+# The interpreter for a new $(VENV): PYTHON= if given, else the newest supported one on the PATH (one that
+# runs: a pyenv shim for an uninstalled version does not). Recursive (=), so it is looked up only when used.
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
+PYTHON ?= $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell $(p) -c '' >/dev/null 2>&1 && echo $(p))))
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlc-lab-installed
@@ -10,6 +13,11 @@ STAMP := $(VENV)/.mlc-lab-installed
 # CPU-only torch index, so pip does not fetch the multi-gigabyte CUDA build.
 WHEELS := $(wildcard /opt/wheels)
 PIP_SOURCES := $(if $(WHEELS),--find-links $(WHEELS),--extra-index-url https://download.pytorch.org/whl/cpu)
+# uv when it is on the PATH (it resolves and installs in parallel), else pip. uv reads neither pip.conf nor
+# PIP_FIND_LINKS: the sources above are passed to both explicitly, so uv too gets the CPU torch. uv's
+# --index-strategy unsafe-best-match: pick the best version across PyPI and the extra index, as pip does.
+UV := $(shell command -v uv 2>/dev/null)
+INSTALL := $(if $(UV),$(UV) pip install --python $(BIN)/python --index-strategy unsafe-best-match,$(BIN)/python -m pip install --disable-pip-version-check)
 NOTEBOOK_DIRS := $(wildcard chapters solutions)
 LAB_ARGS ?= --no-browser
 
@@ -27,8 +35,11 @@ setup: $(STAMP)
 
 # Re-runs only when the pins or the package metadata change; delete $(STAMP) to force it.
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_SOURCES) -r requirements.txt -e .
+	@if test -x $(BIN)/python; then echo "setup: updating $(VENV) ($$($(BIN)/python --version))"; \
+	elif test -z "$(PYTHON)"; then echo "setup: no Python 3.11-3.13 on the PATH ($(SUPPORTED_PYTHONS)); give one: make setup PYTHON=/path/to/python3.12" >&2; exit 1; \
+	else echo "setup: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version)), installing with $(if $(UV),uv,pip)"; \
+	  $(PYTHON) -m venv $(VENV); fi
+	$(INSTALL) $(PIP_SOURCES) -r requirements.txt -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlc-lab)" >/dev/null
 	$(BIN)/python -c "from mlc_lab.book import configure_jupyterlab as c; c()"
 	@touch $(STAMP)

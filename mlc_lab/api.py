@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mlc_lab._deps import require
 from mlc_lab.frontends.auto import import_model
 from mlc_lab.ir.graph import Graph
 from mlc_lab.ir.interpreter import InterpreterError, check_inputs, fresh_outputs, interpret
@@ -61,6 +62,7 @@ def _tvm(
 ) -> Runner:
     """TensorIR kernels per node/group, compiled by TVM. Schedules: `schedule=` if given, else the tuning
     database's, else the best this machine knows (`mlc_lab.tuning.sources`: cache, shipped, transferred)."""
+    require("tvm", "backend 'tvm'")
     from mlc_lab.codegen.tvm import build
 
     if _gpu_target(options.get("target")):
@@ -165,6 +167,7 @@ def _schedule_from_db(db_path: str | os.PathLike) -> Any:
 
 def _mlir(graph: Graph, **options: Any) -> Runner:
     """linalg-on-tensors MLIR, compiled by IREE for this CPU."""
+    require("mlir", "backend 'mlir'")
     from mlc_lab.codegen.mlir import build
 
     return build(graph, **options)

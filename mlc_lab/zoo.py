@@ -18,8 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+
+from mlc_lab._deps import require
+
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError:
+    require("torch", "mlc_lab.zoo (its models are PyTorch modules)")  # raises, naming the extra, if torch is missing
+    raise
 
 from mlc_lab.ir.graph import Graph
 

@@ -37,8 +37,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
+
+from mlc_lab._deps import require
+
+try:
+    import onnx
+    from onnx import helper, numpy_helper
+except ModuleNotFoundError:
+    require("onnx", "the ONNX frontend (mlc_lab.frontends.onnx)")  # raises, naming the extra, if onnx is missing
+    raise
 
 from mlc_lab.frontends.base import (
     Converter,
