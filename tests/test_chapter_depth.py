@@ -20,7 +20,9 @@ DEPTH_REVIEWED = {
     "05_tuning",
     "06_accelerators",
     "07_mlir",
+    "08_frameworks",
     "09_performance",
+    "10_gpus",
 }
 
 MIN_WORDS = 2000
