@@ -6,6 +6,7 @@ Every outcome is a `TrialResult`: a failed schedule, build, run or a wrong answe
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -74,19 +75,74 @@ def timed_trial(
     return result
 
 
+#: How a kernel is timed: "wall" (TVM's time_evaluator) or "cpu" (the calling thread's CPU clock).
+CLOCKS = ("wall", "cpu")
+
+
+def default_clock() -> str:
+    """The thread's CPU clock ("cpu") when TVM runs kernels on the calling thread alone (TVM_NUM_THREADS=1),
+    else the wall clock ("wall").
+
+    On a shared machine the wall clock counts the time other processes hold the core: at a load of 9 on
+    2 cores (znver4, 1 thread) a tuner timing 3x3 convs by wall clock kept configs 1.2-1.4x slower than
+    the default schedule it started from, because they happened to be timed in quieter moments. The
+    thread's CPU clock leaves that time out. With more threads the work runs on TVM's pool threads,
+    which that clock does not see, so only the wall clock is right."""
+    return "cpu" if os.environ.get("TVM_NUM_THREADS") == "1" else "wall"
+
+
+def kernel_seconds(
+    module, args: list, repeat: int, min_repeat_ms: int, clock: str = "wall", func_name: str = "main"
+) -> list[float]:
+    """Seconds per call of `module[func_name](*args)`, one number per repeat (each repeat at least
+    `min_repeat_ms` long), on the wall clock (TVM's time_evaluator) or the calling thread's CPU clock."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock {clock!r}: expected one of {', '.join(CLOCKS)}")
+    if clock == "wall":
+        import tvm
+
+        timer = module.time_evaluator(func_name, tvm.cpu(), number=1, repeat=repeat, min_repeat_ms=min_repeat_ms)
+        return [float(x) for x in timer(*args).results]
+    fn = module[func_name]
+    fn(*args)  # warm-up, as time_evaluator does
+    out = []
+    for _ in range(repeat):
+        calls, start = 0, time.thread_time()
+        while True:
+            fn(*args)
+            calls += 1
+            elapsed = time.thread_time() - start
+            if elapsed * 1e3 >= min_repeat_ms:
+                break
+        out.append(elapsed / calls)
+    return out
+
+
 class MeasuredCost:
     """Build and time each config on this CPU (in-process: no worker pool, no 50 s imports).
 
     The cost is the fastest of `repeat` timings (each at least `min_repeat_ms` long): on a shared
-    machine other processes only ever add time, so the minimum is the steadiest estimate.
+    machine other processes only ever add time, so the minimum is the steadiest estimate. `clock`
+    (`default_clock()`: the thread's CPU clock when TVM runs on 1 thread) is how each is timed.
 
     The first call computes the reference output with the interpreter; a config whose output
     differs (rtol/atol) is a failed trial with the reason "wrong result".
     """
 
-    def __init__(self, task: Task, target=None, repeat: int = 5, min_repeat_ms: int = 20, rtol: float = 1e-3):
+    def __init__(
+        self,
+        task: Task,
+        target=None,
+        repeat: int = 5,
+        min_repeat_ms: int = 20,
+        rtol: float = 1e-3,
+        clock: str | None = None,
+    ):
         from mlc_lab.codegen.tvm.build import host_target
 
+        self.clock = clock or default_clock()
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock {self.clock!r}: expected one of {', '.join(CLOCKS)}")
         self.task = task
         self.target = target or host_target()
         self.repeat, self.min_repeat_ms, self.rtol = repeat, min_repeat_ms, rtol
@@ -125,10 +181,8 @@ class MeasuredCost:
         if not np.allclose(out.numpy(), self.expected, rtol=self.rtol, atol=self.atol):
             err = float(np.abs(out.numpy() - self.expected).max())
             raise WrongResult(f"wrong result: max abs error {err:.3g}")
-        timer = executable.mod.time_evaluator(
-            "main", dev, number=1, repeat=self.repeat, min_repeat_ms=self.min_repeat_ms
-        )
-        return float(min(timer(*args, out).results))  # min: interference from other processes only adds time
+        seconds = kernel_seconds(executable.mod, [*args, out], self.repeat, self.min_repeat_ms, self.clock)
+        return float(min(seconds))  # min: interference from other processes only adds time
 
 
 class WrongResult(AssertionError):

@@ -4,8 +4,8 @@ MetaSchedule's default LocalBuilder builds in worker processes whose first step 
 `tvm.s_tir.tensor_intrin` (~50 s in this wheel), past its 30 s build timeout: every candidate
 fails. So the bridge builds and measures in this process: `InProcessBuilder` keeps each compiled
 module in a dict (the "artifact path" is a fresh temporary directory, because MetaSchedule's
-cleanup deletes the artifact's parent) and `InProcessRunner` times it with the same
-`time_evaluator` settings our tuner uses, logging (trial, wall time, fastest repeat) for the curves.
+cleanup deletes the artifact's parent) and `InProcessRunner` times it with the same settings and clock
+our tuner uses (`measure.kernel_seconds`), logging (trial, wall time, fastest repeat) for the curves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlc_lab.tuning.lowering import lower
-from mlc_lab.tuning.measure import TrialResult
+from mlc_lab.tuning.measure import TrialResult, default_clock, kernel_seconds
 from mlc_lab.tuning.task import Task
 from mlc_lab.tuning.tuner import TuneResult
 
@@ -35,7 +35,7 @@ def _classes():
     import tvm
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.runner.utils import alloc_argument_common, run_evaluator_common
+    from tvm.s_tir.meta_schedule.runner.utils import alloc_argument_common
 
     modules: dict[str, object] = {}
 
@@ -71,6 +71,7 @@ def _classes():
         def __init__(self, config, log: list[_Measurement], start: float) -> None:
             super().__init__()
             self.config, self.log, self.start = config, log, start
+            self.clock = default_clock()
 
         def run(self, runner_inputs):
             futures = []
@@ -81,7 +82,13 @@ def _classes():
                     module = modules.pop(item.artifact_path)
                     info = [a.as_json() for a in item.args_info]
                     args = alloc_argument_common(fill or _numpy_fill, device, info, 1)
-                    secs = run_evaluator_common(module, device, self.config, args)
+                    secs = [
+                        t
+                        for one in args
+                        for t in kernel_seconds(
+                            module, one, self.config.repeat, self.config.min_repeat_ms, self.clock, module.entry_name
+                        )
+                    ]
                     result = ms.runner.RunnerResult(secs, None)
                     self.log.append(_Measurement(float(min(secs)), time.perf_counter() - self.start))
                 except Exception as e:
