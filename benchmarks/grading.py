@@ -1,6 +1,6 @@
 """Grading a class: `mlc-lab grade class/` serial vs `--jobs N`, same scores, and the time ratio to the ideal.
 
-    .venv/bin/python benchmarks/grading.py                      # 100 notebooks of chapter 09, jobs 2, 3 repeats
+    .venv/bin/python benchmarks/grading.py                      # 100 notebooks of chapter 01, jobs 2, 3 repeats
     .venv/bin/python benchmarks/grading.py --chapter 06_accelerators --count 40 --repeats 5 --json
 
 Builds `class/<student>/<chapter>.md` in a temporary folder: `--count` submissions alternating the
@@ -75,7 +75,9 @@ def timed_grade(folder: Path, jobs: int, seed: int, scratch: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapter", default="09_performance", help="exercise stem (default 09_performance)")
+    parser.add_argument(
+        "--chapter", default="01_ir", help="exercise stem (default 01_ir: its exercises are the quickest to grade)"
+    )
     parser.add_argument("--count", type=int, default=100, help="submissions (default 100)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="serial/parallel pairs, interleaved (default 3)")

@@ -77,6 +77,9 @@ def test_every_attack_notebook_was_graded(attacked) -> None:
     for name in ATTACKS:
         assert notebooks[name].error is None, (name, notebooks[name].error)
         assert notebooks[name].results, name
+    # no --seed: every notebook's inputs are drawn from a seed of its own, chosen when it is graded
+    seeds = [n.seed for n in notebooks.values()]
+    assert None not in seeds and len(set(seeds)) == len(seeds), seeds
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
