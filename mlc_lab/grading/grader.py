@@ -297,8 +297,12 @@ def grade(
 
 
 def _start_zygote() -> None:
-    """Start this grading process's zygote now: its imports run while we list and read notebooks."""
-    zygote.server_for(PACKAGE_DIR, base_environment()).start()
+    """Start this grading process's zygote now: its imports run while we list and read notebooks.
+    (Also a pool's initializer, which must not raise: the first sandbox tries again, and reports.)"""
+    try:
+        zygote.server_for(PACKAGE_DIR, base_environment()).start()
+    except OSError:
+        pass
 
 
 def _one(path: Path, options: Options, content: bytes | None, student: str) -> NotebookReport:
