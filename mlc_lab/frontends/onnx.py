@@ -23,6 +23,8 @@ writes the op, exactly, in IR ops every backend already has, so nothing below th
 1-d windows are 2-D ones of height 1, 3-d windows a sum or max over depth taps of 2-D ones, LRN an
 average pool over channels, ConvTranspose a convolution of the zero-interleaved input with the flipped
 kernel, Resize a constant interpolation matrix per axis, Einsum transposes around one batched matmul.
+The compositions the PyTorch frontend needs too (windows, ConvTranspose, Resize, instance norm) live in
+`mlc_lab.frontends.composites`.
 Shapes are static: a shape, index list or pad amount computed at run time is an `UnsupportedOpError`,
 as are sequences, strings and training ops (no converter), each naming the op, the node and the opset.
 """
