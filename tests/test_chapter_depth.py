@@ -23,6 +23,7 @@ DEPTH_REVIEWED = {
     "08_frameworks",
     "09_performance",
     "10_gpus",
+    "11_llm",
 }
 
 MIN_WORDS = 2000

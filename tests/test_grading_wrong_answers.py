@@ -358,6 +358,29 @@ def blocks_ignoring_registers(threads, registers, shared_bytes):
     return min(limits)
 
 
+# -- chapter 11 ---------------------------------------------------------------------------------------
+
+
+def online_softmax_without_rescale(m, l, acc, s, v):  # noqa: E741 - the chapter's name for the running sum
+    """Tracks the maximum but never rescales the old sums by exp(m - m_new)."""
+    m_new = np.maximum(m, s.max(axis=1))
+    p = np.exp(s - m_new[:, None])
+    return m_new, l + p.sum(axis=1), acc + p @ v
+
+
+def quantize_truncating(w):
+    """The right scale, but truncation toward zero instead of rounding: errors up to a whole step."""
+    peak = np.abs(w).max(axis=1)
+    scales = np.where(peak > 0, peak / 127, 1.0).astype(np.float32)
+    return (w / scales[:, None]).astype(np.int8), scales
+
+
+def decode_bytes_weights_only(c):
+    """Every weight once, but forgets the K and V cache that attention reads each step."""
+    attention = (2 * c["heads"] + 2 * c["kv_heads"]) * c["head_dim"] * c["hidden"]
+    return 4 * (c["layers"] * (attention + 3 * c["intermediate"] * c["hidden"]) + c["vocab"] * c["hidden"])
+
+
 WRONG = {
     ("01_ir", "check_build_mlp"): ({"build_mlp": build_mlp_without_relu}, "differ"),
     ("01_ir", "check_conv_output_shape"): ({"conv2d_output_shape": conv_shape_without_dilation}, "wrong answer"),
@@ -409,6 +432,9 @@ WRONG = {
     ("10_gpus", "check_bind_to_threads"): ({"bind_to_threads": bind_blocks_only}, "threadIdx"),
     ("10_gpus", "check_tile_shared"): ({"tile_shared": tile_without_shared}, "no __shared__"),
     ("10_gpus", "check_blocks_per_sm"): ({"blocks_per_sm": blocks_ignoring_registers}, "wrong answer"),
+    ("11_llm", "check_online_softmax"): ({"online_softmax_update": online_softmax_without_rescale}, "differs"),
+    ("11_llm", "check_quantize"): ({"quantize": quantize_truncating}, "steps"),
+    ("11_llm", "check_decode_bytes"): ({"decode_bytes_per_token": decode_bytes_weights_only}, "wrong answer"),
 }
 #: Classes built lazily (they import the tuner): the entry holds a factory.
 FACTORIES = {("05_tuning", "check_hill_climb")}
