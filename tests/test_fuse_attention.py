@@ -218,3 +218,37 @@ def test_default_preset_fuses_attention_on_tvm_only():
     g = sdpa_graph((1, 2), 8, 8, 16, causal=True)
     assert any(type(p) is FuseAttention for p in default_passes(g, "tvm"))
     assert not any(type(p) is FuseAttention for p in default_passes(g, "mlir"))
+
+
+def gqa_decode_graph(fill: float):
+    """The LLM decoder's attention (mlc_lab.llm.decoder): 2 k/v heads each serving 2 query heads without
+    repeating k/v (size-1 group axis), k^T as a reshape of a transpose, masking by where(visible, s, fill)."""
+    b = GraphBuilder("gqa")
+    q = b.input("q", (1, 2, 2, 1, 8))  # batch, kv heads, group, one new token, depth
+    k, v = b.input("k", (1, 2, 40, 8)), b.input("v", (1, 2, 40, 8))
+    visible = b.input("visible", (1, 1, 1, 1, 40), "bool")
+    k_t = b.reshape(b.transpose(k, perm=(0, 1, 3, 2)), shape=(1, 2, 1, 8, 40))
+    s = b.mul(b.matmul(q, k_t), b.constant(np.float32(0.35), "scale"))
+    s = b.where(visible, s, b.constant(np.float32(fill), "masked"))
+    p = b.softmax(s, axis=-1)
+    return b.build(b.matmul(p, b.reshape(v, shape=(1, 2, 1, 40, 8))))
+
+
+def test_grouped_query_decode_attention_fuses_and_runs_on_tvm():
+    g = gqa_decode_graph(-1e30)
+    after = FuseAttention().apply(g)
+    (node,) = [n for n in after.ops if n.op == "fused_attention"]
+    assert [x.shape for x in node.inputs[:3]] == [(1, 2, 2, 1, 8), (1, 2, 1, 40, 8), (1, 2, 1, 40, 8)]
+    assert not any(n.op in ("softmax", "transpose") for n in after.ops)  # k is read as stored, not copied
+    rng = np.random.default_rng(7)
+    visible = np.zeros((1, 1, 1, 1, 40), bool)
+    visible[..., :23] = True  # the first 23 cache rows are filled
+    xs = [rng.standard_normal(x.shape, dtype=np.float32) for x in g.inputs[:3]] + [visible]
+    want = interpret(g, *xs)[0]
+    np.testing.assert_allclose(interpret(after, *xs)[0], want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(tvm_build(after)(*xs)[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_where_with_a_fill_that_is_not_blocking_is_left_alone():
+    g = gqa_decode_graph(-5.0)  # exp(-5 - max) is not 0: not a mask, the rewrite would change the result
+    assert not any(n.op == "fused_attention" for n in FuseAttention().apply(g).ops)

@@ -3,8 +3,10 @@
 What the frontends emit for an attention layer (torch SDPA, with or without causal/attention masks,
 HF GPT-2, LLaMA (grouped-query heads already repeated), BERT; the ONNX importer's MatMul/Softmax):
 
-    s = matmul(q, transpose(k))          # k^T: the last two axes swapped (or any [.., D, Skv] value)
+    s = matmul(q, transpose(k))          # k^T: the last two axes swapped (or a reshape of that which
+                                         # only regroups batch axes, or any [.., D, Skv] value)
     s = mul(s, c) | mul(c, s) | div(s, c)  # c: a one-element constant (the scale; absent: scale 1)
+    s = where(visible, s, fill)          # optional masked_fill form, fill a constant <= -1e30
     s = add(s, m1) [ add(., m2) ]        # additive masks, either operand order
     p = softmax(s, axis=-1)
     p = where(blocked, 0, p)             # optional: SDPA's "safe softmax" zeroes fully masked rows
@@ -16,10 +18,14 @@ the product unchanged). A constant mask equal to the causal triangle (0 / -inf, 
 which exp underflows to exactly 0 as well) becomes `causal=True`, so the kernel skips masked blocks
 and reads no [Sq, Skv] mask. Two masks left over are added into one.
 
+k and v may keep size-1 batch axes where q has more (grouped-query attention without repeated k/v,
+as `mlc_lab.llm`'s decoder writes it). The masked_fill form becomes the additive mask
+`where(visible, 0, fill)`: s + fill rounds to fill for any |s| < 1e22, so the scores are the same.
+
 It does not match (and the graph keeps its ops) when: softmax runs over another axis, the scale is
-not a one-element constant, an intermediate score/probability tensor has another user (e.g.
-`output_attentions=True`), q/k/v batch dimensions differ (no broadcasting in the fused op), or the
-dtype is not float32 (the TVM kernel's type).
+not a one-element constant, a fill is not blocking (> -1e30), an intermediate score/probability
+tensor has another user (e.g. `output_attentions=True`), k/v batch axes neither equal q's nor 1, a
+length is symbolic (the kernel is built per shape), or the dtype is not float32 (the kernel's).
 
 Where it runs by default: the "default" preset applies it on the TVM CPU backend, which has a native
 kernel for the op (never materialising the score matrix; measured in benchmarks/attention.py). On
@@ -61,7 +67,17 @@ def _additive(inner, name: str):
     return op("add")(inner, wildcard(name)).one_use() | op("add")(wildcard(name), inner).one_use()
 
 
-_KEY_T = op("transpose")(wildcard("k")).where(_swaps_last_two).named("k_t") | wildcard("k_t")
+def _batch_reshape(node: Node) -> bool:
+    """A reshape that keeps the last two axes (it only regroups batch axes: GQA's head groups)."""
+    return node.inputs[0].shape[-2:] == node.shape[-2:]
+
+
+_TRANSPOSED = op("transpose")(wildcard("k")).where(_swaps_last_two)
+_KEY_T = (
+    _TRANSPOSED.named("k_t")
+    | op("reshape")(_TRANSPOSED.named("k_tt")).where(_batch_reshape).named("k_t")
+    | wildcard("k_t")
+)
 _QK = op("matmul")(wildcard("q"), _KEY_T).one_use().named("qk")
 _SCALE = const("c").where(_one_element)
 _SCALED = (
@@ -70,7 +86,9 @@ _SCALED = (
     | op("div")(_QK, _SCALE).one_use().named("div_scaled")
     | _QK
 )
-_MASKED = _additive(_additive(_SCALED, "m1"), "m2") | _additive(_SCALED, "m1") | _SCALED
+_FILL = const("fill").where(lambda n: n.type.numel == 1 and float(np.asarray(n.value).reshape(())) <= BLOCKED)
+_FILLED = op("where")(wildcard("cond"), _SCALED, _FILL).one_use().named("filled") | _SCALED  # masked_fill form
+_MASKED = _additive(_additive(_FILLED, "m1"), "m2") | _additive(_FILLED, "m1") | _FILLED
 _SOFTMAX = op("softmax")(_MASKED).where(_last_axis).one_use().named("softmax")
 _ZERO = const("zero").where(lambda n: n.type.numel == 1 and not np.any(n.value))
 _PROBS = op("where")(wildcard("blocked"), _ZERO, _SOFTMAX).one_use().named("safe") | _SOFTMAX
@@ -88,6 +106,11 @@ def is_causal_constant(mask: Node, q_len: int, k_len: int) -> bool:
     return bool(np.all(value[allowed] == 0) and np.all(value[~allowed] <= BLOCKED))
 
 
+def _shared(shape, batch) -> bool:
+    """k/v batch axes equal to q's, or 1 where one k/v head serves a group of query heads."""
+    return len(shape) == len(batch) and all(d in (1, b) for d, b in zip(shape, batch))
+
+
 class _FuseAttentionPattern(RewritePattern):
     pattern = _ATTENTION
 
@@ -96,8 +119,10 @@ class _FuseAttentionPattern(RewritePattern):
         k_t = match["k_t"]
         if {q.dtype, v.dtype, k_t.dtype} - DTYPES or min(q.type.rank, v.type.rank, k_t.type.rank) < 2:
             return False
+        if not all(isinstance(d, int) for t in (q, k_t, v, root) for d in t.shape):
+            return False  # a symbolic length: the kernel is built for static shapes
         batch = q.shape[:-2]
-        if k_t.shape[:-2] != batch or v.shape[:-2] != batch or root.shape[:-2] != batch:
+        if not (_shared(k_t.shape[:-2], batch) and _shared(v.shape[:-2], batch)) or root.shape[:-2] != batch:
             return False
         if "safe" in match and match["blocked"].shape[-1:] != (1,):
             return False  # the zeroing must be per query row to move after the product
@@ -107,7 +132,10 @@ class _FuseAttentionPattern(RewritePattern):
         root = match.root
         name = root.name
         k_t = match["k_t"]
-        if k_t.op == "transpose" and "k" in match and _swaps_last_two(k_t):
+        if "k_tt" in match:  # reshape(transpose(k)) regrouping batch axes: reshape k itself
+            shape = (*k_t.shape[:-2], k_t.shape[-1], k_t.shape[-2])
+            k = rw.make("reshape", [rw.value(match["k"])], {"shape": shape}, name=f"{name}_k")
+        elif k_t.op == "transpose" and "k" in match and _swaps_last_two(k_t):
             k = rw.value(match["k"])
         else:
             rank = k_t.type.rank
@@ -126,11 +154,17 @@ class _FuseAttentionPattern(RewritePattern):
                 masks.remove(m)
                 causal = True
                 break
+        mask_values = [rw.value(m) for m in masks]
+        if "filled" in match:  # where(cond, s, fill) = s + where(cond, 0, fill): s + fill rounds to fill
+            fill = np.asarray(match["fill"].value).reshape(())
+            zero = rw.constant(np.zeros((), fill.dtype), name=f"{name}_keep")
+            blocked = rw.constant(fill.copy(), name=f"{name}_fill")
+            mask_values.append(rw.make("where", [rw.value(match["cond"]), zero, blocked], name=f"{name}_where_mask"))
         inputs = [rw.value(match["q"]), k, rw.value(match["v"])]
-        if len(masks) == 2:
-            inputs.append(rw.make("add", [rw.value(masks[0]), rw.value(masks[1])], name=f"{name}_mask"))
-        elif masks:
-            inputs.append(rw.value(masks[0]))
+        while len(mask_values) > 1:
+            a, b = mask_values.pop(0), mask_values.pop(0)
+            mask_values.insert(0, rw.make("add", [a, b], name=f"{name}_mask{len(mask_values)}"))
+        inputs += mask_values
         attrs = {"scale": scale, "causal": causal}
         if "safe" not in match:
             return rw.make("fused_attention", inputs, attrs, name=name)

@@ -8,7 +8,9 @@ which is also the op's meaning in the interpreter, so fused and unfused graphs a
 
 `causal=True` lets query i see keys j <= i + (Skv - Sq) (aligned at the bottom right, as a decoder
 with a KV cache needs: one new query sees every key); for Sq == Skv that is the usual lower triangle.
-A row whose keys are all masked gives NaN, exactly as the unfused softmax does.
+A row whose keys are all masked gives NaN, exactly as the unfused softmax does. k and v may have
+size-1 batch dimensions where q has more (grouped-query attention: one k/v head per group of query
+heads, read once instead of repeated).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ def causal_mask(q_len: int, k_len: int, dtype: str = "float32") -> np.ndarray:
     return np.where(allowed, 0, -np.inf).astype(dtype)
 
 
+def _broadcasts_to(shape, target) -> bool:
+    """Same rank, and every dimension equal to the target's or 1 (k/v heads shared by a query group)."""
+    return len(shape) == len(target) and all(d in (1, t) for d, t in zip(shape, target))
+
+
 def _attention_type(types, attrs):
     q, k, v = types[:3]
     op = "fused_attention"
@@ -34,9 +41,10 @@ def _attention_type(types, attrs):
         if t.rank < 2:
             raise OpError(f"{op}: {what} needs rank >= 2 ([..., length, depth]), got shape {list(t.shape)}")
     batch = q.shape[:-2]
-    if k.shape[:-2] != batch or v.shape[:-2] != batch:
+    if not (_broadcasts_to(k.shape[:-2], batch) and _broadcasts_to(v.shape[:-2], batch)):
         raise OpError(
-            f"{op}: q, k, v must share their batch dimensions, got {list(q.shape)}, {list(k.shape)}, {list(v.shape)}"
+            f"{op}: the batch dimensions of k and v must broadcast to q's (grouped-query heads: size 1), "
+            f"got {list(q.shape)}, {list(k.shape)}, {list(v.shape)}"
         )
     if k.shape[-1] != q.shape[-1]:
         raise OpError(f"{op}: q depth {q.shape[-1]} differs from k depth {k.shape[-1]}")

@@ -82,6 +82,7 @@ def attention_kernel(node: Node) -> tvm.tirx.PrimFunc:
     return attention_func(
         q.shape[:-2], q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1],
         float(node.attrs["scale"]), bool(node.attrs["causal"]), None if mask is None else mask.shape,
+        k.shape[:-2], v.shape[:-2],
     )  # fmt: skip
 
 
@@ -106,10 +107,37 @@ def _mask_index(batch, q_len, k_len, mask_shape):
     return index, math.prod(shape)
 
 
-def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shape=None) -> tvm.tirx.PrimFunc:
-    """The kernel for these shapes (see the module docstring); `mask_shape` None: no mask input."""
+def _batch_map(batch, shape):
+    """flat index into a tensor with batch dimensions `shape` (1 where shared) of flat q batch index b."""
+    if tuple(shape) == tuple(batch):
+        return (lambda b: b), math.prod(shape)
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step if size > 1 else 0)
+        step *= size
+    strides.reverse()
+
+    def index(b):
+        total, rest = 0, b
+        for axis in range(len(batch) - 1, -1, -1):
+            if strides[axis]:
+                total = total + (rest % batch[axis]) * strides[axis]
+            rest = rest // batch[axis]
+        return total
+
+    return index, math.prod(shape)
+
+
+def attention_func(
+    batch, q_len, k_len, depth, v_depth, scale, causal, mask_shape=None, k_batch=None, v_batch=None
+) -> tvm.tirx.PrimFunc:
+    """The kernel for these shapes (see the module docstring); `mask_shape` None: no mask input;
+    `k_batch`/`v_batch` (default `batch`): k's and v's batch dimensions, 1 where a head is shared."""
     dtype = "float32"
     nb = math.prod(batch)
+    k_batch, v_batch = tuple(batch if k_batch is None else k_batch), tuple(batch if v_batch is None else v_batch)
+    k_of, nbk = _batch_map(batch, k_batch)
+    v_of, _ = _batch_map(batch, v_batch)
     bq, rt, bk = tile_sizes(q_len, k_len)
     nqb, nkb, nl = _blocks(q_len, bq), _blocks(k_len, bk), bk // LANES
     k_pad = nkb * bk
@@ -117,7 +145,7 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
     ninf = -math.inf
     has_mask = mask_shape is not None
     mask_at, mask_size = _mask_index(batch, q_len, k_len, mask_shape) if has_mask else (None, 1)
-    shapes = [(*batch, q_len, depth), (*batch, k_len, depth), (*batch, k_len, v_depth)]
+    shapes = [(*batch, q_len, depth), (*k_batch, k_len, depth), (*v_batch, k_len, v_depth)]
     shapes += [tuple(mask_shape)] if has_mask else []
     out_shape = (*batch, q_len, v_depth)
 
@@ -135,8 +163,8 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
 
     @T.macro
     def body(Qf, Kf, Vf, Mf, Of):
-        KT = T.decl_buffer((nb * depth * k_pad,), dtype)  # k transposed once, zero-padded to whole blocks
-        for bb in T.parallel(nb):
+        KT = T.decl_buffer((nbk * depth * k_pad,), dtype)  # k transposed once, zero-padded to whole blocks
+        for bb in T.parallel(nbk):
             for c, j in T.grid(depth, k_pad):
                 KT[(bb * depth + c) * k_pad + j] = T.if_then_else(
                     j < k_len, Kf[(bb * k_len + T.min(j, k_len - 1)) * depth + c], T.float32(0)
@@ -171,7 +199,7 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
                     for c in range(depth):
                         for ii in T.unroll(rt):
                             for j in T.vectorized(bk):
-                                R[ii, j] = R[ii, j] + QS[i0 * rt + ii, c] * KT[(b * depth + c) * k_pad + k0 + j]
+                                R[ii, j] = R[ii, j] + QS[i0 * rt + ii, c] * KT[(k_of(b) * depth + c) * k_pad + k0 + j]
                     for ii in T.unroll(rt):
                         for j in T.vectorized(bk):
                             S[i0 * rt + ii, j] = T.Select(
@@ -212,7 +240,7 @@ def attention_func(batch, q_len, k_len, depth, v_depth, scale, causal, mask_shap
                         for ii in T.unroll(rt):
                             for c in T.vectorized(v_depth):
                                 A[ii, c] = A[ii, c] + S[i0 * rt + ii, j] * Vf[
-                                    (b * k_len + T.min(k0 + j, k_len - 1)) * v_depth + c
+                                    (v_of(b) * k_len + T.min(k0 + j, k_len - 1)) * v_depth + c
                                 ]
                     for ii in T.unroll(rt):
                         for c in T.vectorized(v_depth):
