@@ -13,6 +13,10 @@ How it works:
 4. Every converted value is checked against the shape and dtype PyTorch recorded for it
    (`node.meta["val"]`), so a converter bug is caught at the op that has it, not as a wrong number
    three chapters later.
+
+Layers the IR has no single op for (1-d/3-d convolution and pooling, transposed convolution, group and
+instance norm, flip, roll, interpolate) are composed of IR ops in `mlc_lab.frontends.composites`, the
+same compositions the ONNX frontend uses.
 """
 
 from __future__ import annotations
