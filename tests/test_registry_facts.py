@@ -117,16 +117,18 @@ def test_data_movement_ops_only_move_elements():
         "broadcast_to": {"shape": (3, 2, 8, 4, 4)},
         "pad": {"pads": (0, 0, 1, 1, 0, 0, 1, 1)},
         "layout_transform": {"src_layout": "NCHW", "dst_layout": "NCHW4c"},
+        "cache_write": {"layer": 1},
     }
     assert set(cases) == ops_with(Trait.DATA_MOVEMENT), "a data-movement op without a case here"
+    special = {"concat": (x, x), "cache_write": (x, x[0, :, :1], np.array([2]))}  # rows: elements of x
     for op, attrs in cases.items():
         opdef = get_op(op)
-        inputs = (x, x) if op == "concat" else (x,)
+        inputs = special.get(op, (x,))
         attrs = opdef.normalize_attrs(attrs)
         out = opdef.compute(*inputs, **attrs)
         assert set(np.unique(out)) <= set(np.unique(x)) | {0.0}, op
         b = GraphBuilder(op)
-        node = b.op(op, *[b.input(f"x{i}", a.shape, "float32") for i, a in enumerate(inputs)], **attrs)
+        node = b.op(op, *[b.input(f"x{i}", a.shape, a.dtype.name) for i, a in enumerate(inputs)], **attrs)
         assert node_cost(node).flops == 0 and vector_ops(node) == 0, op
 
 
