@@ -214,10 +214,17 @@ def test_type_rule_names_the_problem():
         b.op("fused_attention", q, q, q, b.input("m", (1, 2, 4, 5)), scale=1.0)
 
 
-def test_default_preset_fuses_attention_on_tvm_only():
-    g = sdpa_graph((1, 2), 8, 8, 16, causal=True)
-    assert any(type(p) is FuseAttention for p in default_passes(g, "tvm"))
-    assert not any(type(p) is FuseAttention for p in default_passes(g, "mlir"))
+def test_default_preset_fuses_causal_and_decode_attention_on_tvm_only():
+    from mlc_lab.passes import PassManager
+
+    def fused_by_preset(g, backend="tvm"):
+        return any(n.op == "fused_attention" for n in PassManager(default_passes(g, backend)).apply(g).ops)
+
+    assert fused_by_preset(sdpa_graph((1, 2), 8, 8, 16, causal=True))
+    assert fused_by_preset(sdpa_graph((1, 2), 1, 30, 16, mask=(1, 1, 1, 30)))  # decode: one query
+    assert not fused_by_preset(sdpa_graph((1, 2), 8, 8, 16, mask=(1, 1, 8, 8)))  # dense prefill: measured slower
+    assert FuseAttention().apply(sdpa_graph((1, 2), 8, 8, 16, mask=(1, 1, 8, 8))).ops[-1].op == "fused_attention"
+    assert not fused_by_preset(sdpa_graph((1, 2), 8, 8, 16, causal=True), "mlir")
 
 
 def gqa_decode_graph(fill: float):

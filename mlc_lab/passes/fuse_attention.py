@@ -28,8 +28,12 @@ tensor has another user (e.g. `output_attentions=True`), k/v batch axes neither 
 length is symbolic (the kernel is built per shape), or the dtype is not float32 (the kernel's).
 
 Where it runs by default: the "default" preset applies it on the TVM CPU backend, which has a native
-kernel for the op (never materialising the score matrix; measured in benchmarks/attention.py). On
-the other backends it would only be decomposed back, so the preset leaves their graphs as they are.
+kernel for the op (never materialising the score matrix), where it was measured faster
+(benchmarks/attention.py, 1 thread): causal attention (0.6-0.7x the unfused time at S = 1024, 2048:
+the kernel skips the masked blocks) and decoding (one query against the cache: ~0.8-0.95x). For
+attention over a full [S, S] matrix the fused kernel was slower, so the preset passes
+`skip_dense_prefill=True`. On the other backends the op would only be decomposed back, so the
+preset leaves their graphs as they are.
 """
 
 from __future__ import annotations
@@ -111,8 +115,16 @@ def _shared(shape, batch) -> bool:
     return len(shape) == len(batch) and all(d in (1, b) for d, b in zip(shape, batch))
 
 
+def _has_causal_mask(match: Match) -> bool:
+    q_len, k_len = match["q"].shape[-2], match["k_t"].shape[-1]
+    return any(m in match and is_causal_constant(match[m], q_len, k_len) for m in ("m1", "m2"))
+
+
 class _FuseAttentionPattern(RewritePattern):
     pattern = _ATTENTION
+
+    def __init__(self, skip_dense_prefill: bool = False) -> None:
+        self.skip_dense_prefill = skip_dense_prefill
 
     def applies(self, match: Match) -> bool:
         q, v, root = match["q"], match["v"], match.root
@@ -126,6 +138,8 @@ class _FuseAttentionPattern(RewritePattern):
             return False
         if "safe" in match and match["blocked"].shape[-1:] != (1,):
             return False  # the zeroing must be per query row to move after the product
+        if self.skip_dense_prefill and q.shape[-2] > 1 and not _has_causal_mask(match):
+            return False
         return all(match[m].dtype in DTYPES for m in ("m1", "m2") if m in match)
 
     def rewrite(self, match: Match, rw: Rewriter) -> Node:
@@ -175,7 +189,15 @@ class _FuseAttentionPattern(RewritePattern):
 
 @dataclass(frozen=True)
 class FuseAttention(Pass):
-    """Replace matmul -> scale -> mask -> softmax -> matmul by one `fused_attention` (module docstring)."""
+    """Replace matmul -> scale -> mask -> softmax -> matmul by one `fused_attention` (module docstring).
+
+    skip_dense_prefill: leave sites with several queries and no causal mask unfused (BERT, a prefill
+    under a run-time mask). The kernel wins by skipping masked blocks and by streaming k/v for few
+    queries; on a full [S, S] matrix the unfused register-tiled products were faster on this CPU
+    (benchmarks/attention.py --no-causal: 1.1-2x slower fused at S = 512..2048), so the TVM preset skips them.
+    """
+
+    skip_dense_prefill: bool = False
 
     def run(self, graph: Graph) -> Graph:
-        return apply_patterns(graph, [_FuseAttentionPattern()])
+        return apply_patterns(graph, [_FuseAttentionPattern(self.skip_dense_prefill)])

@@ -18,9 +18,9 @@ from mlc_lab.passes.quantize import QuantizeWeights
 
 __all__ = ["DEFAULT_CONV_LAYOUT", "NATIVE_ATTENTION", "PASS_PRESETS", "default_passes", "int8_passes", "resolve_passes"]
 
-#: Backends whose "default" preset fuses attention (`FuseAttention`): those with a native kernel for
-#: `fused_attention` that never writes the score matrix (TVM on the CPU: benchmarks/attention.py). The
-#: others would only decompose it back into the same ops.
+#: Backends whose "default" preset fuses attention (`FuseAttention`, causal and decode sites: where it
+#: was measured faster): those with a native kernel for `fused_attention` that never writes the score
+#: matrix (TVM on the CPU: benchmarks/attention.py). The others would only decompose it back.
 NATIVE_ATTENTION: frozenset[str] = frozenset({"tvm"})
 
 #: Activation layout the "default" preset gives convolutions on each backend. Measured on ResNet-18
@@ -42,7 +42,7 @@ def default_passes(graph: Graph | None = None, backend: str | None = None) -> li
 
         passes.append(MemoryLayoutOptimizer(target_layout=layout))
     if backend in NATIVE_ATTENTION:
-        passes.append(FuseAttention())
+        passes.append(FuseAttention(skip_dense_prefill=True))  # where the kernel was measured faster
     return [*passes, ElementwiseFusionPass(), DeadCodeElimination()]
 
 
