@@ -30,8 +30,9 @@ length is symbolic (the kernel is built per shape), or the dtype is not float32 
 Where it runs by default: the "default" preset applies it on the TVM CPU backend, which has a native
 kernel for the op (never materialising the score matrix), where it was measured faster
 (benchmarks/attention.py, 1 thread): causal attention (0.6-0.7x the unfused time at S = 1024, 2048:
-the kernel skips the masked blocks) and decoding (one query against the cache: ~0.8-0.95x). For
-attention over a full [S, S] matrix the fused kernel was slower, so the preset passes
+the kernel skips the masked blocks); decoding (one query against the cache, `--decode`) measured
+about as fast (0.8-1.07x across runs on the loaded machine) with half the bytes moved, and is kept.
+For attention over a full [S, S] matrix the fused kernel was slower (1.1-2x), so the preset passes
 `skip_dense_prefill=True`. On the other backends the op would only be decomposed back, so the
 preset leaves their graphs as they are.
 """
