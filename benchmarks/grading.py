@@ -9,9 +9,10 @@ chapter's solution and its untouched exercise. Then runs the real command, `mlc-
 with `--jobs 1` and once with `--jobs N`, `--repeats` times interleaved (serial first, then parallel
 first, ...) so that a change in the machine's load hits both alike. It reports the median wall
 times, the ratio of the parallel time to the ideal `serial / N` (issue 14 asks for <= 1.2 with
-N = 2), the CPU seconds each run used (the load-independent cost), the load average around each
-run (other work on the machine inflates both times and the ratio), and whether every run gave every
-student the same scores as the first serial run. `--no-package-check` keeps the package unguarded:
+N = 2), the CPU seconds each run used (the load-independent cost; a parallel run's count misses
+its grading processes' zygotes, which end after them and are reaped by init), the load average
+around each run (other work on the machine inflates both times and the ratio), and whether every
+run gave every student the same scores as the first serial run. `--no-package-check` keeps the package unguarded:
 in a development checkout other people's edits would otherwise flag submissions.
 """
 
