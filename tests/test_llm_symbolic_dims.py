@@ -121,3 +121,12 @@ def test_text_form_round_trips():
     text = format_graph(g)
     assert "%x: f32[1, n<=32, 8]" in text and "shape=[1, n<=32, 2, 4]" in text
     assert graphs_equal(parse_graph(text, constants=constant_payloads(g)), g)
+
+
+def test_verifier_wants_one_bound_per_symbol():
+    from mlc_lab.ir import VerificationError
+
+    b = GraphBuilder("g")
+    x, y = b.input("x", (N, 4)), b.input("y", (SymDim("n", 64), 4))
+    with pytest.raises(VerificationError, match=r"symbolic dimension 'n' has bound (32|64) here, (64|32) elsewhere"):
+        b.build([b.relu(x), b.relu(y)])

@@ -63,6 +63,19 @@ def verify(graph: Graph) -> None:
     for i, out in enumerate(graph.outputs):
         if out not in position:
             raise fail(f"output {i} %{out.name} is not defined in this graph")
+    _check_symbols(graph, fail)
+
+
+def _check_symbols(graph: Graph, fail) -> None:
+    """Every symbolic dimension is bound by an input (its size comes from the arguments), with one bound per name."""
+    bound = {name: dim for x in graph.inputs for name, dim in x.type.symbols.items()}
+    for node in graph.nodes:
+        for name, dim in node.type.symbols.items():
+            if name not in bound:
+                raise fail(f"symbolic dimension {dim} appears in no graph input, so no call can give its size", node)
+            if bound[name] != dim:
+                bounds = f"{dim.upper} here, {bound[name].upper} elsewhere"
+                raise fail(f"symbolic dimension {name!r} has bound {bounds}", node)
 
 
 def _check_acyclic(graph: Graph, position: dict[Node, int], fail) -> None:
