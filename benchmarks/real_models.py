@@ -26,7 +26,7 @@ Measured 2026-12-01 (AMD EPYC znver4, 2 cores shared with other jobs, load 5-10;
 llama 5.11, 0.05x, 0.02x, 0.40x; bert 3.33, 0.54x, 0.03x, 0.06x; vit 2.75, 0.07x, 0.06x, 0.09x;
 resnet 2.36, 0.08x, 0.05x, 0.16x; mobilenet_v2 5.67, 0.08x, 0.08x (17 of 30 kernels tuned in 20 s),
 0.12x; convnext 1.84, 0.09x, 0.05x, 0.14x. Every mlc_lab contender was <= 1.0x eager on every
-architecture in that run (tiny configs: eager's per-op dispatch dominates it), so no breakdown printed.
+architecture in that run (tiny configs, a few ms of eager per call), so it printed no breakdown.
 """
 
 from __future__ import annotations
