@@ -1355,7 +1355,6 @@ ATEN_OPS: dict[torch._ops.OpOverload, Converter] = {
     aten.conv3d.padding: _conv(3),
     aten.conv_transpose1d.default: _conv_transpose(1),
     aten.conv_transpose2d.input: _conv_transpose(2),
-    aten.conv_transpose3d.input: _conv_transpose(3),
     aten.convolution.default: convolution,
     aten.linear.default: linear,
     aten.batch_norm.default: batch_norm,
