@@ -403,7 +403,8 @@ def compile(  # noqa: A001 - named like torch.compile on purpose
     """Import `model`, run `passes`, build it for `backend`; returns a callable in the model's tensor type.
 
     backend: one of `BACKENDS` ("tvm", "mlir", "interpreter", "systolic", "cerebras", "dataflow").
-    passes: "default" (chosen per backend, see `mlc_lab.passes.presets.default_passes`), "none", or a list of passes.
+    passes: "default" (chosen per backend, see `mlc_lab.passes.presets.default_passes`), "int8" (the default plus
+        per-channel int8 weight quantization, `QuantizeWeights`), "none", or a list of passes.
     tuning_db: the auto-tuner's database (TVM only). Without it, TVM kernels get the best schedules this
         machine knows (`mlc_lab.tuning.sources`; `compiled.schedule_sources` says which, per kernel).
     tune: a time budget ("90s", "5m", "1h", or seconds; TVM only): tune this model's kernels into the
