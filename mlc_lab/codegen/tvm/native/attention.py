@@ -90,21 +90,15 @@ def _mask_index(batch, q_len, k_len, mask_shape):
     """flat index into the mask (NumPy broadcasting) of (flat batch b, query i, key j)."""
     full = (*batch, q_len, k_len)
     shape = (1,) * (len(full) - len(mask_shape)) + tuple(mask_shape)
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step if size > 1 else 0)
-        step *= size
-    strides.reverse()
+    rows, cols = shape[-2:]
+    row_step = cols if rows > 1 else 0
+    col_step = 1 if cols > 1 else 0
+    batch_of, batches = _batch_map(batch, shape[:-2])
 
     def index(b, i, j):
-        total, rest = i * strides[-2] + j * strides[-1], b
-        for axis in range(len(batch) - 1, -1, -1):
-            if strides[axis]:
-                total = total + (rest % batch[axis]) * strides[axis]
-            rest = rest // batch[axis]
-        return total
+        return batch_of(b) * (rows * cols) + i * row_step + j * col_step
 
-    return index, math.prod(shape)
+    return index, batches * rows * cols
 
 
 def _batch_map(batch, shape):
