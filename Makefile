@@ -18,7 +18,9 @@ PIP_SOURCES := $(if $(WHEELS),--find-links $(WHEELS),--extra-index-url https://d
 # --index-strategy unsafe-best-match: pick the best version across PyPI and the extra index, as pip does.
 UV := $(shell command -v uv 2>/dev/null)
 INSTALL := $(if $(UV),$(UV) pip install --python $(BIN)/python --index-strategy unsafe-best-match,$(BIN)/python -m pip install --disable-pip-version-check)
-NOTEBOOK_DIRS := $(wildcard chapters solutions)
+# The chapters run inside the book build (tests/test_book_browser.py: -W, raise_on_error), so nbval runs the
+# solutions only; `pytest --nbval-lax chapters/` runs the chapters on their own.
+NOTEBOOK_DIRS := $(wildcard solutions)
 LAB_ARGS ?= --no-browser
 
 .PHONY: help setup book test test-unit test-notebooks lint lab clean distclean
@@ -26,7 +28,7 @@ LAB_ARGS ?= --no-browser
 help:
 	@echo "make setup   create $(VENV) with the pinned environment (requirements.txt) and mlc_lab"
 	@echo "make book    setup, then build the book into _build/html (every chapter executed)"
-	@echo "make test    setup, then pytest tests/ and nbval over chapters/ and solutions/"
+	@echo "make test    setup, then pytest tests/ (the book build among them) and nbval over solutions/"
 	@echo "make lint    ruff and the import contracts (lint-imports)"
 	@echo "make lab     JupyterLab with .md chapters opening as notebooks (LAB_ARGS='--port 8890')"
 	@echo "make clean   remove build outputs (distclean: also $(VENV))"
@@ -58,7 +60,7 @@ test-unit: setup
 	$(BIN)/python -m pytest tests/ --durations=15
 
 test-notebooks: setup
-	$(if $(NOTEBOOK_DIRS),$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOK_DIRS),@echo "no chapters/ or solutions/ yet")
+	$(if $(NOTEBOOK_DIRS),$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOK_DIRS),@echo "no solutions/ yet")
 
 # ruff, then the import contracts in pyproject.toml ([tool.importlinter]: layers, no cycles through them).
 lint: setup

@@ -8,7 +8,9 @@ it measured into the DOM): no listing is cut off (a printed output wraps at the 
 `pre` wider than its box scrolls, and no ancestor clips either), and every graph drawing
 (`img.graph-drawing`) is shown large enough that its labels are at least 10 CSS pixels high.
 
-Needs Debian's `chromium` (.ci/run installs it); without it the test is skipped, saying so.
+The build itself (every chapter executed, a raising cell fails it) is a test with or without a browser: it is
+where `make test` runs the chapters. The page checks need Debian's `chromium` (.ci/run installs it); without it
+they are skipped, saying so.
 """
 
 import functools
@@ -97,7 +99,7 @@ class ProbingHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,14 @@ def fetch(url: str) -> bytes:
         return response.read()
 
 
+def test_the_book_builds_with_every_chapter_executed(site):
+    """The build (`-W`, `raise_on_error`) is where the chapters run as tests: `make test-notebooks` runs only
+    the solutions, so this must hold with or without a browser."""
+    built = {p.removesuffix(".html") for p in pages() if p.startswith("chapters/")}
+    assert built == {f"chapters/{c.stem}" for c in (ROOT / "chapters").glob("*.md")}
+
+
+@needs_chromium
 def test_every_page_renders_with_figures_links_and_offline_math(site):
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(exist_ok=True)
@@ -172,6 +182,7 @@ def legibility(dom: str) -> dict:
     return json.loads(found.group(1))
 
 
+@needs_chromium
 def test_listings_are_not_cut_and_graph_labels_are_readable(site):
     label_px = LABEL_PT * DPI / 72  # a label's height in a drawing's own pixels (drawn 1:1 at DPI)
     for page in pages():
