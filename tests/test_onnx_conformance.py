@@ -9,9 +9,8 @@ outputs (rtol 1e-3, atol 1e-7):
   run time) must fail with `UnsupportedOpError` naming the op, the node and the opset;
 - the nine light networks of `light/` (ResNet-50, DenseNet-121, Inception v1/v2, ShuffleNet,
   SqueezeNet, VGG-19, AlexNet, ZFNet), compiled once per backend; their outputs are compared with
-  onnxruntime as well. On TVM and MLIR, `LIGHT_FAST` (six of the nine) run in every `make test`, the
-  three costliest to build with `--slow`. The runner's ReferenceEvaluator reference is computed once per
-  network for all three backends (`_ReferenceOnce`).
+  onnxruntime as well, on all three backends in every `make test`. The runner's ReferenceEvaluator
+  reference is computed once per network for all three backends (`_ReferenceOnce`).
 """
 
 from __future__ import annotations
@@ -65,15 +64,10 @@ LIGHT = (
     "vgg19",
     "zfnet512",
 )
-#: The light networks TVM and MLIR run in every `make test` (the others with --slow; see the module doc).
-#: CPU seconds measured per network (TVM build + run / MLIR emit + IREE compile + run; the builds are
-#: ~0.1 s per distinct TVM kernel and ~0.35 s per distinct IREE dispatch on an AVX-512 CPU), December 2026:
-#: alexnet 2.2 / 3.9, zfnet512 2.4 / 4.0, shufflenet 2.4 / 6.9, vgg19 4.7 / 8.3, squeezenet 4.9 / 12.3,
-#: resnet50 6.8 / 13.1; left to --slow: inception_v1 9.7 / 22.7, inception_v2 9.8 / 22.4, densenet121
-#: 20.0 / 20.5 (192 distinct kernels). Wall time of the TVM + MLIR pair on the 2-core machine at load 4:
-#: alexnet 14 s, zfnet512 14 s, shufflenet 16 s, resnet50 18 s, squeezenet 25 s, vgg19 26 s,
-#: inception_v1 48 s: all 18 cases (~180 CPU s) do not fit the 90 s CI allows them.
-LIGHT_FAST = ("bvlc_alexnet", "resnet50", "shufflenet", "squeezenet", "vgg19", "zfnet512")
+#: What they cost (CPU seconds, TVM build + run / MLIR emit + IREE compile + run; ~0.1 s per distinct TVM
+#: kernel and ~0.35 s per distinct IREE dispatch on an AVX-512 CPU), December 2026: alexnet 2.2 / 3.9,
+#: zfnet512 2.4 / 4.0, shufflenet 2.4 / 6.9, vgg19 4.7 / 8.3, squeezenet 4.9 / 12.3, resnet50 6.8 / 13.1,
+#: inception_v1 9.7 / 22.7, inception_v2 9.8 / 22.4, densenet121 20.0 / 20.5 (192 distinct kernels).
 
 
 def _operator_cases() -> list[str]:
@@ -164,15 +158,6 @@ def _suite(backend: str, names: list[str]) -> dict:
 _SUPPORTED = [n for n in _operator_cases() if n not in UNSUPPORTED]
 for _backend_name in BACKENDS:
     globals().update(_suite(_backend_name, _SUPPORTED + [f"test_{n}" for n in LIGHT]))
-
-
-@pytest.fixture(autouse=True)
-def _heavy_networks_need_slow(request) -> None:
-    """On TVM and MLIR only LIGHT_FAST run in `make test`; the other networks with --slow."""
-    backend = getattr(request.node.cls, "backend", "interpreter")
-    name = request.node.name.removeprefix("test_").removesuffix("_cpu")
-    if backend != "interpreter" and name in LIGHT and name not in LIGHT_FAST and not request.config.getoption("--slow"):
-        pytest.skip(f"light network {name} on {backend} runs with --slow (CI time)")
 
 
 def test_the_stored_operator_cases_are_the_140_the_issue_counts() -> None:
