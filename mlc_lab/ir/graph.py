@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     import matplotlib.figure
 
 
+def reachable(roots: Iterable[Node]) -> set[Node]:
+    """`roots` and every node they depend on (walking inputs backwards)."""
+    seen: set[Node] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.inputs)
+    return seen
+
+
 class Graph:
     """A dataflow graph: `nodes` in definition order, `inputs` and `outputs` among them."""
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlc_lab.ir import Graph, GraphRewriter, Node
+from mlc_lab.ir.graph import reachable
 from mlc_lab.passes.base import Pass
 
 
 def live_nodes(graph: Graph) -> set[Node]:
     """Nodes reachable backwards from the outputs."""
-    live: set[Node] = set()
-    stack = list(graph.outputs)
-    while stack:
-        node = stack.pop()
-        if node not in live:
-            live.add(node)
-            stack.extend(node.inputs)
-    return live
+    return reachable(graph.outputs)
 
 
 @dataclass(frozen=True)

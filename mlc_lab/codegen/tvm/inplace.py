@@ -15,7 +15,7 @@ import math
 import tvm
 from tvm.script import tirx as T
 
-from mlc_lab.ir.graph import Graph, Node
+from mlc_lab.ir.graph import Graph, Node, reachable
 
 
 def writes_in_place(node: Node, graph: Graph, users: dict[Node, list[Node]]) -> bool:
@@ -26,18 +26,9 @@ def writes_in_place(node: Node, graph: Graph, users: dict[Node, list[Node]]) -> 
     if cache.op == "constant" or any(o is cache for o in graph.outputs):
         return False
     others = [u for u in users.get(cache, []) if u is not node]
-    return all(u in _ancestors(node) for u in others)
-
-
-def _ancestors(node: Node) -> set[Node]:
-    seen: set[Node] = set()
-    stack = list(node.inputs[1:])  # the cache input itself is not a path: readers must feed rows/position
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(n.inputs)
-    return seen
+    # the cache input itself is not a path: a reader must feed this write's rows or position
+    ancestors = reachable(node.inputs[1:])
+    return all(u in ancestors for u in others)
 
 
 def cache_write_inplace(node: Node, name: str) -> tvm.tirx.PrimFunc:
