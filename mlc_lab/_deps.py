@@ -8,11 +8,15 @@ The distributions of each extra are listed in pyproject.toml; here, the modules 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 
 from mlc_lab.errors import MlcLabError
 
-__all__ = ["EXTRA_MODULES", "MissingDependencyError", "require"]
+__all__ = [
+    "EXTRA_MODULES", "MissingDependencyError", "load_triton_before_tensorflow", "require", "require_triton_loadable",
+]  # fmt: skip
 
 #: extra (pyproject.toml [project.optional-dependencies]) -> the top-level modules mlc_lab imports from it
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
@@ -51,3 +55,25 @@ def require(extra: str, user: str) -> None:
             f"{user} needs the {extra!r} extra: pip install 'mlc-lab[{extra}]' "
             f"(not installed: {', '.join(missing)})"
         ) from None  # called while handling the ModuleNotFoundError it explains: that one adds nothing
+
+
+# Triton (which PyTorch's CUDA builds install, and which `torch._dynamo`, so `torch.export`, imports)
+# and TensorFlow each link their own LLVM. Loaded after TensorFlow's, Triton's crashes the process
+# (a segfault in its library's initialisers); loaded before, both work. (torch-mlir's LLVM has the
+# same rule: mlc_lab.codegen.mlir.module.)
+
+
+def load_triton_before_tensorflow() -> None:
+    """Import Triton now, if it is installed and TensorFlow is not loaded yet (a no-op otherwise)."""
+    if "triton" not in sys.modules and "tensorflow" not in sys.modules and _importable("triton"):
+        importlib.import_module("triton")
+
+
+def require_triton_loadable(user: str) -> None:
+    """Raise ImportError, instead of letting the process crash, when Triton would now load after TensorFlow."""
+    if "tensorflow" in sys.modules and "triton" not in sys.modules and _importable("triton"):
+        raise ImportError(
+            f"{user} needs torch.export, which imports Triton; TensorFlow was imported first, and Triton loaded "
+            "after it crashes the process (both bundle LLVM). Import mlc_lab.frontends.tensorflow (which loads "
+            "Triton first) or `import triton` before `import tensorflow`."
+        )

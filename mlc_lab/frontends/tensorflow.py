@@ -20,7 +20,9 @@ attributes, so they are imported as they are (data_layout="NHWC", kernel_layout=
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,8 @@ try:  # torch-mlir's LLVM must load before TensorFlow's, or LLVM aborts (see mlc
     import mlc_lab.codegen.mlir.module  # noqa: F401
 except ImportError:  # no MLIR backend installed, or TensorFlow already imported: the MLIR backend says so
     pass
+if "tensorflow" not in sys.modules and importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401  (PyTorch's CUDA builds bring Triton; its LLVM must load first too: mlc_lab._deps)
 
 import numpy as np
 import tensorflow as tf

@@ -35,6 +35,7 @@ from torch import fx
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
+from mlc_lab._deps import require_triton_loadable
 from mlc_lab.frontends.base import (
     Converter,
     ConverterContext,
@@ -81,6 +82,7 @@ def from_torch(
     for i, a in enumerate(args):
         if not isinstance(a, torch.Tensor):
             raise FrontendError(f"example input {i} is a {type(a).__name__}; from_torch takes tensors only")
+    require_triton_loadable(f"from_torch({type(model).__name__})")
     modes = {m: m.training for m in model.modules()}
     try:
         ep = torch.export.export(model.eval(), args)

@@ -20,6 +20,10 @@ _RESOURCES = re.compile(r"\{-#.*?#-\}", re.S)
 def _export(model: Any, example_inputs: tuple) -> Any:
     import torch
 
+    from mlc_lab._deps import require_triton_loadable
+
+    require_triton_loadable(f"exporting {type(model).__name__}")
+
     return torch.export.export(model.eval(), tuple(example_inputs))
 
 
