@@ -115,6 +115,11 @@ class CompiledCausalLM:
             return self.prefill_step(padded, np.arange(self.max_seq_len), np.array([n - 1]))
         return self.prefill_step(ids, np.arange(n), np.array([n - 1]))
 
+    def next_token_logits(self, input_ids: Any) -> np.ndarray:
+        """The logits [vocab] of the token after the prompt `input_ids` ([1, n] or [n]): one prefill."""
+        ids = self._check_prompt(input_ids, 0)
+        return np.asarray(self._prefill(ids)[0])[0, -1]
+
     def generate(self, input_ids: Any, max_new_tokens: int = 20, eos_token_id: int | None = None) -> Any:
         """Greedy decoding: the prompt followed by `max_new_tokens` tokens (fewer only if `eos_token_id` is
         generated: it is kept, and generation stops), as a torch.LongTensor [1, n + new]."""
