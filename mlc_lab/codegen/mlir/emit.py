@@ -5,6 +5,13 @@ bindings) check it: text is what a reader sees, and it is the one form both MLIR
 and IREE's) accept. Every op line carries `loc("<node name>")`, so a verifier error names the graph
 node it came from. Weights become `arith.constant dense<"0x...">` (raw bytes: fast to parse); the
 printed module elides them so `str()` stays readable.
+
+Dynamic dimensions: a `SymDim` in a type is written `?` (`tensor<1x?xi64>`). Each function takes the
+run-time value of every SymDim once, as an `index` (`%n = tensor.dim %ids, %c1`), from the first
+argument that carries it; `tensor.empty`, slices and reshapes get those values as their dynamic sizes.
+Arguments that share a SymDim are not compared in the module: the callers check them before the call
+(`mlc_lab.ir.interpreter.bind_inputs`, the check the interpreter and TVM make: one size per name, at most
+its bound), so a mismatch never reaches the compiled code.
 """
 
 from __future__ import annotations
@@ -18,8 +25,17 @@ import numpy as np
 from mlc_lab.codegen.mlir import index_ops  # noqa: F401  (registers the `take` emitter)
 from mlc_lab.codegen.mlir.ops import emit_node, emitter_for
 from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
-from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, affine_map, dense_literal, tensor_type
+from mlc_lab.codegen.mlir.syntax import (
+    MLIRLoweringError,
+    Operand,
+    affine_map,
+    dense_literal,
+    dynamic_axis_error,
+    is_static_dim,
+    tensor_type,
+)
 from mlc_lab.ir import Graph, Node, is_source
+from mlc_lab.ir.types import SymDim
 from mlc_lab.passes.decompose import Decompose
 
 __all__ = ["FunctionEmitter", "MLIRLoweringError", "ModuleEmitter", "emit_text"]
@@ -35,6 +51,8 @@ class FunctionEmitter:
         self.private = private
         self.lines: list[str] = []
         self.values: dict[Node, str] = {}
+        self.dims: dict[str, str] = {}  #: SymDim name -> its `index` SSA value in this function
+        self.node: Node | None = None  #: the node being emitted (errors name it)
         self.loc = ""
 
     # -- names and lines ------------------------------------------------------------------------
@@ -47,9 +65,56 @@ class FunctionEmitter:
         self.lines.append(f"{name} = {text}{self.loc}")
         return name
 
+    # -- sizes: static ints, SymDims, and `index` values computed from them --------------------------
+    def size(self, d: object) -> str:
+        """A dimension as an MLIR size operand: the int itself, or the `index` SSA value it has at run time."""
+        if is_static_dim(d):
+            return str(int(d))  # type: ignore[call-overload]
+        if isinstance(d, SymDim):
+            if d.name not in self.dims:
+                raise MLIRLoweringError(
+                    f"function @{self.name}: symbolic dimension {d} is not the size of any argument's axis"
+                )
+            return self.dims[d.name]
+        return str(d)  # already an SSA `index` value (a product of sizes)
+
+    def sizes(self, shape: Sequence[object]) -> str:
+        return ", ".join(self.size(d) for d in shape)
+
+    def product(self, dims: Sequence[object]) -> int | str:
+        """The number of elements of `dims`: an int when all are static, else an `index` SSA value."""
+        static = int(np.prod([int(d) for d in dims if is_static_dim(d)], dtype=np.int64))  # type: ignore[call-overload]
+        dynamic = [self.size(d) for d in dims if not is_static_dim(d)]
+        if not dynamic:
+            return static
+        if static != 1:
+            dynamic.append(self.op(f"arith.constant {static} : index", "c"))
+        total = dynamic[0]
+        for d in dynamic[1:]:
+            total = self.op(f"arith.muli {total}, {d} : index", "numel")
+        return total
+
+    def add_sizes(self, a: int | str, b: object) -> int | str:
+        """a + b for offsets along an axis (ints stay ints)."""
+        if is_static_dim(a) and is_static_dim(b):
+            return int(a) + int(b)  # type: ignore[call-overload]
+        return self.op(f"arith.addi {self.size(a)}, {self.size(b)} : index", "offset")
+
+    def _bind_dims(self) -> None:
+        """`%n = tensor.dim %arg, %c<axis>` once per SymDim, from the first argument that carries it."""
+        for node in self.graph.inputs:
+            for axis, d in enumerate(node.shape):
+                if isinstance(d, SymDim) and d.name not in self.dims:
+                    self.loc = f' loc("{node.name}")'
+                    c = self.op(f"arith.constant {axis} : index", "c")
+                    ty = tensor_type(node.shape, node.dtype)
+                    self.dims[d.name] = self.op(f"tensor.dim {self.values[node]}, {c} : {ty}", d.name)
+        self.loc = ""
+
     # -- building blocks the op emitters share -----------------------------------------------------
-    def empty(self, shape: Sequence[int], dtype: str) -> str:
-        return self.op(f"tensor.empty() : {tensor_type(shape, dtype)}", "empty")
+    def empty(self, shape: Sequence[object], dtype: str) -> str:
+        dynamic = ", ".join(self.size(d) for d in shape if not is_static_dim(d))
+        return self.op(f"tensor.empty({dynamic}) : {tensor_type(shape, dtype)}", "empty")
 
     def scalar(self, value: float, dtype: str) -> str:
         literal = float_literal(value, dtype) if is_float(dtype) else str(int(value))
@@ -112,7 +177,7 @@ class FunctionEmitter:
         src, dst = tuple(src), tuple(dst)
         if src == dst:
             return x
-        numel = int(np.prod(src, dtype=np.int64))
+        numel = self.product(src)
         flat, flat_ty = x, tensor_type((numel,), dtype)
         if not src:  # 0-d -> [1]: expanding with no reassociation groups
             flat = self.op(f"tensor.expand_shape {x} [] output_shape [1] : {tensor_type(src, dtype)} into {flat_ty}")
@@ -126,7 +191,7 @@ class FunctionEmitter:
         if not dst:  # [1] -> 0-d
             return self.op(f"tensor.collapse_shape {flat} [] : {flat_ty} into {tensor_type(dst, dtype)}", "collapsed")
         groups = "[" + ", ".join(str(i) for i in range(len(dst))) + "]"
-        shape = ", ".join(map(str, dst))
+        shape = self.sizes(dst)
         return self.op(
             f"tensor.expand_shape {flat} [{groups}] output_shape [{shape}] : "
             f"{tensor_type((numel,), dtype)} into {tensor_type(dst, dtype)}",
@@ -149,7 +214,11 @@ class FunctionEmitter:
     ) -> str:
         if not any(low) and not any(high):
             return x
-        out = [d + lo + hi for d, lo, hi in zip(shape, low, high)]
+        for axis, (d, lo, hi) in enumerate(zip(shape, low, high)):
+            if not is_static_dim(d) and (lo or hi):
+                node = self.node
+                raise dynamic_axis_error(node.op, node.name, axis, d, "only static axes are padded")
+        out = [d + lo + hi if lo or hi else d for d, lo, hi in zip(shape, low, high)]
         v = self.scalar(value, dtype)
         idx = ", ".join(f"{self.fresh('i')}: index" for _ in shape)
         name = self.fresh("padded")
@@ -166,7 +235,7 @@ class FunctionEmitter:
         for node in self.graph.nodes:
             if is_source(node.op):  # constants are written where first used
                 continue
-            self.loc = f' loc("{node.name}")'
+            self.loc, self.node = f' loc("{node.name}")', node
             self.values[node] = emit_node(self, node, _Args(self, node.inputs))
         self.loc = ""
 
@@ -185,6 +254,7 @@ class FunctionEmitter:
         for node in self.graph.inputs:
             self.values[node] = self.fresh(node.name)
             args.append(f"{self.values[node]}: {tensor_type(node.shape, node.dtype)}")
+        self._bind_dims()
         self.emit_body()
         results = [self.value(o) for o in self.graph.outputs]
         types = [tensor_type(o.shape, o.dtype) for o in self.graph.outputs]
@@ -260,12 +330,6 @@ def emit_text(graph: Graph, name: str = "main") -> str:
     Composite ops with no emitter of their own are first replaced by their decompositions (`Decompose`).
     """
     graph.verify()
-    symbolic = next((x for x in graph.nodes if not x.type.is_static), None)
-    if symbolic is not None:  # dynamic dims (`?`) are not emitted yet: say so instead of writing a symbol as a size
-        raise MLIRLoweringError(
-            f"graph {graph.name!r}, node %{symbolic.name}: type {symbolic.type} has a symbolic dimension; "
-            "the MLIR backend compiles static shapes only (bind the length, or use backend='tvm')"
-        )
     graph = Decompose(native=lambda op: emitter_for(op) is not None).apply(graph)
     module = ModuleEmitter()
     module.add_function(graph, name)

@@ -8,6 +8,10 @@ reduction (a `linalg.generic` with a reduction iterator, a named contraction, co
 inputs through `util.optimization_barrier`: IREE cannot look through the barrier, so it never sees a splat.
 The price is that an elementwise producer is no longer fused into the reduction that reads it (the
 emitter already folds softmax's and layer norm's elementwise steps into their reductions' bodies).
+A value with dynamic dimensions (`tensor<?x...>`) gets its sizes back after the barrier
+(`flow.tensor.tie_shape`, sizes taken with `tensor.dim` from the value before it): IREE cannot see through
+the barrier for them either, and without them it stopped with "'tensor.dim' op unexpected during shape
+cleanup" on every reduction of the dynamic LLM prefill.
 """
 
 from __future__ import annotations
@@ -41,8 +45,22 @@ def guard_reductions(text: str) -> str:
         for op in found:
             for i in range(len(op.operands) - len(op.results)):  # ins; the outs are the accumulators
                 value = op.operands[i]
-                if isinstance(value.type.maybe_downcast(), ir.RankedTensorType):
+                ty = value.type.maybe_downcast()
+                if isinstance(ty, ir.RankedTensorType):
                     with ir.InsertionPoint(op):
                         barrier = ir.Operation.create("util.optimization_barrier", [value.type], [value])
-                    op.operands[i] = barrier.result
+                        op.operands[i] = _with_sizes(barrier.result, value, ty)
         return str(module)
+
+
+def _with_sizes(result: ir.Value, source: ir.Value, ty: ir.RankedTensorType) -> ir.Value:
+    """`result` tied to the dynamic sizes of `source` (the same value before the barrier); static: itself."""
+    dynamic = [axis for axis in range(ty.rank) if ty.is_dynamic_dim(axis)]
+    if not dynamic:
+        return result
+    index = ir.IndexType.get()
+    sizes = []
+    for axis in dynamic:
+        c = ir.Operation.create("arith.constant", [index], attributes={"value": ir.IntegerAttr.get(index, axis)})
+        sizes.append(ir.Operation.create("tensor.dim", [index], [source, c.result]).result)
+    return ir.Operation.create("flow.tensor.tie_shape", [ty], [result, *sizes]).result

@@ -5,6 +5,10 @@ Heavy ops map to linalg named ops (`linalg.matmul`, `linalg.batch_matmul`, `lina
 `tensor.extract_slice`, `tensor.insert_slice`), and everything elementwise to `linalg.generic` with a
 scalar body from `scalar.py` (IREE's linalg has no `linalg.add`; the generic is the portable spelling).
 Ops in other layouts than NCHW/OIHW are converted there and back, exactly as the interpreter does.
+
+Dynamic dimensions (`SymDim`, written `?`): an emitter marked `@dynamic_dims` takes them (its sizes go
+through `FunctionEmitter.size`/`product`); `emit_node` refuses any other op on a node with a `?` axis,
+naming the op, the node and the axis.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlc_lab.codegen.mlir.scalar import SCALAR_BODIES, Body, is_float, mlir_scalar, scalar_body
-from mlc_lab.codegen.mlir.syntax import MLIRLoweringError, Operand, broadcast_exprs, identity, tensor_type
+from mlc_lab.codegen.mlir.syntax import (
+    MLIRLoweringError,
+    Operand,
+    broadcast_exprs,
+    dynamic_axis_error,
+    identity,
+    is_static_dim,
+    tensor_type,
+)
 from mlc_lab.ir import Node, OpKind, Trait, get_op, has_trait, is_source
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.empty_inputs import data_free_value
@@ -27,11 +39,30 @@ if TYPE_CHECKING:  # emit.py drives these emitters and imports this module; a ru
 Emitter = Callable[["FunctionEmitter", Node, list[str]], str]
 
 
+def dynamic_dims(emitter: Emitter) -> Emitter:
+    """Mark an emitter as taking `?` axes (sizes from `FunctionEmitter.size`); unmarked ones are refused them."""
+    emitter.dynamic_dims = True  # type: ignore[attr-defined]
+    return emitter
+
+
+def _first_dynamic_axis(node: Node) -> tuple[str, int, object] | None:
+    """(value name, axis, dim) of the first `?` axis among the node's inputs and output, or None."""
+    for x in (node, *node.inputs):
+        for axis, d in enumerate(x.shape):
+            if not is_static_dim(d):
+                return x.name, axis, d
+    return None
+
+
 def emit_node(f: FunctionEmitter, node: Node, args: Sequence[str]) -> str:
     """Dispatch on the op; an op without an emitter is an error that names it."""
     emitter = emitter_for(node.op)
     if emitter is None:
         raise MLIRLoweringError(f"no MLIR lowering for op {node.op!r} (node %{node.name})")
+    dynamic = None if getattr(emitter, "dynamic_dims", False) else _first_dynamic_axis(node)
+    if dynamic is not None:
+        value, axis, dim = dynamic
+        raise dynamic_axis_error(node.op, node.name, axis, dim, f"its emitter needs static sizes (axis of %{value})")
     if node.type.numel == 0:  # nothing to compute (and a mean's 1 / count would divide by 0)
         return f.empty(node.shape, node.dtype)
     fill = data_free_value(node)  # every input empty: a constant (sum over an empty axis = 0)
@@ -62,6 +93,7 @@ def operand_exprs(node: Node, index: int, out_exprs: Sequence[str]) -> list[str]
     return broadcast_exprs(x.shape, out_exprs, node.shape)
 
 
+@dynamic_dims
 def emit_elementwise(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     out = identity(node.type.rank)
     operands = [(a, _ty(x), operand_exprs(node, i, out)) for i, (a, x) in enumerate(zip(args, node.inputs))]
@@ -74,6 +106,7 @@ def _elementwise_only(node: Node) -> bool:
     return all(scalar_body(n.op) is not None for n in node.subgraph.ops)
 
 
+@dynamic_dims
 def emit_fused(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """An elementwise group is one generic; any other group is a private function and a call."""
     if _elementwise_only(node):
@@ -117,7 +150,7 @@ def _fused_generic(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
 
 # == matrix products ================================================================================
-def _matmul2d(f: FunctionEmitter, a: str, b: str, m: int, k: int, n: int, dtype: str) -> str:
+def _matmul2d(f: FunctionEmitter, a: str, b: str, m: object, k: object, n: object, dtype: str) -> str:
     out = f.filled(0, (m, n), dtype)
     return f.op(
         f"linalg.matmul ins({a}, {b} : {tensor_type((m, k), dtype)}, {tensor_type((k, n), dtype)}) "
@@ -126,6 +159,7 @@ def _matmul2d(f: FunctionEmitter, a: str, b: str, m: int, k: int, n: int, dtype:
     )
 
 
+@dynamic_dims
 def emit_dense(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """x[..., K] @ w[N, K]^T: flatten the leading dims into M, transpose w, one matmul, restore the dims.
 
@@ -134,7 +168,7 @@ def emit_dense(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """
     x, w = node.inputs
     n, k = w.shape
-    m = int(np.prod(x.shape[:-1], dtype=np.int64))
+    m = f.product(x.shape[:-1])
     x2 = f.reshape(args[0], x.shape, (m, k), x.dtype)
     if w.op == "constant" and w not in f.values:
         wt = f.constant(np.ascontiguousarray(w.value.T), f"{w.name}_t")
@@ -144,6 +178,7 @@ def emit_dense(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     return f.reshape(y, (m, n), node.shape, node.dtype)
 
 
+@dynamic_dims
 def emit_matmul(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """2-D: linalg.matmul. Batched: broadcast both batches, flatten them into one, linalg.batch_matmul."""
     a, b = node.inputs
@@ -151,7 +186,7 @@ def emit_matmul(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     if a.type.rank == 2 and b.type.rank == 2:
         return _matmul2d(f, args[0], args[1], m, k, n, dt)
     batch = node.shape[:-2]
-    nb = int(np.prod(batch, dtype=np.int64))
+    nb = f.product(batch)
     a3 = f.reshape(_broadcast(f, args[0], a.shape, (*batch, m, k), dt), (*batch, m, k), (nb, m, k), dt)
     b3 = f.reshape(_broadcast(f, args[1], b.shape, (*batch, k, n), dt), (*batch, k, n), (nb, k, n), dt)
     out = f.filled(0, (nb, m, n), dt)
@@ -170,6 +205,7 @@ def _broadcast(f: FunctionEmitter, x: str, shape: Sequence[int], target: Sequenc
     return f.generic([operand], target, dtype, lambda b, s: s[0], hint="broadcast")
 
 
+@dynamic_dims
 def emit_broadcast_to(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     return _broadcast(f, args[0], node.inputs[0].shape, node.shape, node.dtype)
 
@@ -411,6 +447,12 @@ def reduce(
     return f.generic(operands, kept, dtype, body, rank=len(shape), reduced=frozenset(axes), init=init, hint=kind)
 
 
+def _static_axes(node: Node, shape: Sequence[object], axes: Sequence[int], why: str) -> None:
+    for a in axes:
+        if not is_static_dim(shape[a]):
+            raise dynamic_axis_error(node.op, node.name, a, shape[a], why)
+
+
 def _kept_exprs(rank: int, axes: Sequence[int]) -> list[str]:
     return [f"d{i}" for i in range(rank) if i not in axes]
 
@@ -431,6 +473,7 @@ def _mean_keepdims(f: FunctionEmitter, x: str, shape: Sequence[int], axes: Seque
 
 
 def _emit_reduce(kind: str) -> Emitter:
+    @dynamic_dims
     def emit(f: FunctionEmitter, node: Node, args: list[str]) -> str:
         x, dt = node.inputs[0], node.dtype
         axes = (
@@ -442,6 +485,7 @@ def _emit_reduce(kind: str) -> Emitter:
         y = reduce(f, operand, x.shape, axes, "sum" if kind == "mean" else kind, dt)
         kept = [d for i, d in enumerate(x.shape) if i not in axes]
         if kind == "mean":
+            _static_axes(node, x.shape, axes, "a mean divides by a static count")
             count = int(np.prod([x.shape[a] for a in axes]))
             if is_float(dt):
                 y = _scale(f, y, kept, 1.0 / count, dt)
@@ -455,6 +499,7 @@ def _emit_reduce(kind: str) -> Emitter:
     return emit
 
 
+@dynamic_dims
 def emit_softmax(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """max, then sum(exp(x - max)) in one reduction, then one elementwise generic."""
     x, dt = node.inputs[0], node.dtype
@@ -482,11 +527,13 @@ def emit_softmax(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     return f.generic([xin, mx_op, sum_op], x.shape, dt, normalize, hint=node.op)
 
 
+@dynamic_dims
 def emit_layer_norm(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """mean, then variance as sum((x - mean)^2) / n, then (x - mean) * rsqrt(var + eps) * gamma + beta."""
     x, gamma, _ = node.inputs
     dt, rank = node.dtype, x.type.rank
     axes = tuple(range(node.attrs["axis"] % rank, rank))
+    _static_axes(node, x.shape, axes, "the normalized axes must be static")
     n = int(np.prod([x.shape[a] for a in axes]))
     kept_shape = [d for i, d in enumerate(x.shape) if i not in axes]
     full, kept = identity(rank), _kept_exprs(rank, axes)
@@ -516,46 +563,54 @@ def emit_layer_norm(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
 
 # == data movement ==================================================================================
+@dynamic_dims
 def emit_reshape(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     return f.reshape(args[0], node.inputs[0].shape, node.shape, node.dtype)
 
 
+@dynamic_dims
 def emit_transpose(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     x = node.inputs[0]
     perm = node.attrs["perm"] if node.attrs["perm"] is not None else tuple(reversed(range(x.type.rank)))
     return f.transpose(args[0], x.shape, [p % x.type.rank for p in perm], node.dtype)
 
 
+@dynamic_dims
 def emit_concat(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """tensor.insert_slice each input into an empty result (portable: IREE and upstream both lower it)."""
     axis = node.attrs["axis"] % node.type.rank
     acc, offset = f.empty(node.shape, node.dtype), 0
-    for a, x in zip(args, node.inputs):
+    for i, (a, x) in enumerate(zip(args, node.inputs)):
         offsets = [offset if i == axis else 0 for i in range(node.type.rank)]
         acc = f.op(
-            f"tensor.insert_slice {a} into {acc}[{', '.join(map(str, offsets))}] [{', '.join(map(str, x.shape))}] "
+            f"tensor.insert_slice {a} into {acc}[{f.sizes(offsets)}] [{f.sizes(x.shape)}] "
             f"[{', '.join(['1'] * node.type.rank)}] : {_ty(x)} into {_ty(node)}",
             "concat",
         )
-        offset += x.shape[axis]
+        if i + 1 < len(args):
+            offset = f.add_sizes(offset, x.shape[axis])
     return acc
 
 
+@dynamic_dims
 def emit_slice(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     x, a = node.inputs[0], node.attrs
     offsets, strides = [0] * x.type.rank, [1] * x.type.rank
     steps = a["steps"] or (1,) * len(a["axes"])
     for axis, start, end, step in zip(a["axes"], a["starts"], a["ends"], steps):
         axis %= x.type.rank
+        if not is_static_dim(x.shape[axis]):  # the shape rule allows only the whole of a symbolic axis
+            continue
         offsets[axis] = range(*slice(start, end, step).indices(x.shape[axis])).start
         strides[axis] = step
     return f.op(
-        f"tensor.extract_slice {args[0]}[{', '.join(map(str, offsets))}] [{', '.join(map(str, node.shape))}] "
+        f"tensor.extract_slice {args[0]}[{', '.join(map(str, offsets))}] [{f.sizes(node.shape)}] "
         f"[{', '.join(map(str, strides))}] : {_ty(x)} to {_ty(node)}",
         "slice",
     )
 
 
+@dynamic_dims
 def emit_pad(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     pads, x = node.attrs["pads"], node.inputs[0]
     return f.pad(args[0], x.shape, pads[0::2], pads[1::2], node.attrs["value"], node.dtype)

@@ -26,9 +26,23 @@ class MLIRLoweringError(MlcLabError, NotImplementedError):
     """The graph holds something this code generator cannot express; the message names it."""
 
 
-def tensor_type(shape: Sequence[int], dtype: str) -> str:
-    """`tensor<1x3x16x16xf32>` (rank 0: `tensor<f32>`)."""
-    dims = "".join(f"{d}x" for d in shape)
+def dynamic_axis_error(op: str, node: str, axis: int, dim: object, why: str) -> MLIRLoweringError:
+    """The error for an op whose emitter needs a static size on an axis that is symbolic (`SymDim`)."""
+    return MLIRLoweringError(
+        f"no MLIR lowering for op {op!r} (node %{node}) with a dynamic axis {axis} (size {dim}): {why} "
+        "(bind the length, or use backend='tvm')"
+    )
+
+
+def is_static_dim(d: object) -> bool:
+    """A size known when the module is written (an int); a `SymDim`, or an SSA `index` value computed
+    from one (a str such as "%n"), is dynamic: MLIR writes it `?`."""
+    return isinstance(d, (int, np.integer))
+
+
+def tensor_type(shape: Sequence[object], dtype: str) -> str:
+    """`tensor<1x3x16x16xf32>` (rank 0: `tensor<f32>`); a dynamic dimension is `?` (`tensor<1x?xi64>`)."""
+    dims = "".join(f"{d if is_static_dim(d) else '?'}x" for d in shape)
     return f"tensor<{dims}{mlir_scalar(dtype)}>"
 
 
