@@ -8,10 +8,10 @@ Prefill runs the prompt once and fills the K/V cache; each decode step runs one 
 cache (`mlc_lab.llm.decoder`). The loop itself (argmax, stopping) is Python: one argmax over the
 vocabulary per token, as transformers' greedy search does.
 
-Prefill's prompt length: on TVM it is a symbolic dimension (`SymDim("n", upper=max_seq_len)`), so one
-compiled prefill runs every length at its own size. The MLIR backend compiles static shapes only, so
-there the prompt is padded to max_seq_len (causal attention: the padding never reaches a real token);
-also one compiled prefill for every length, at max_seq_len's cost.
+Prefill's prompt length: on TVM and MLIR it is a symbolic dimension (`SymDim("n", upper=max_seq_len)`;
+MLIR's `tensor<1x?xi64>`), so one compiled prefill runs every length at its own size. A backend that
+compiles static shapes only gets the prompt padded to max_seq_len (causal attention: the padding never
+reaches a real token): also one compiled prefill for every length, at max_seq_len's cost.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mlc_lab.llm.spec import DecoderSpec, UnsupportedModelError, model_type, rea
 
 QUANTIZE_MODES = (None, "int8")
 #: Backends whose code generator takes symbolic dimensions (the others get a padded, static prefill).
-SYMBOLIC_BACKENDS = ("tvm", "interpreter")
+SYMBOLIC_BACKENDS = ("tvm", "mlir", "interpreter")
 
 
 class QuantizationUnavailable(MlcLabError, RuntimeError):

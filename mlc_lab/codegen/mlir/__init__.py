@@ -27,4 +27,4 @@ def build(graph: Graph, **options: object) -> Callable[..., list[np.ndarray]]:
     """Emit, compile with IREE (llvm-cpu, host CPU) and return `run(*arrays) -> list of arrays`."""
     from mlc_lab.codegen.mlir.execute import compile_iree
 
-    return compile_iree(emit(graph), **options)
+    return compile_iree(emit(graph), graph=graph, **options)

@@ -5,6 +5,11 @@
 - The upstream path (`compile_jit`): our own pass pipeline (`pipeline.py`) lowers the module all the
   way to the LLVM dialect and MLIR's ExecutionEngine JIT-compiles it. Plain loops, so slow, but every
   step is upstream MLIR you can print.
+
+Both run a function with dynamic dimensions (`tensor<?x...>`, from a graph with `SymDim`s) at every
+size from one compiled artifact. Given the graph, they check each call's inputs with the interpreter's
+`check_inputs` (the check TVM's CompiledGraph makes): a size above a SymDim's bound, or two sizes for
+one SymDim, is refused with a message naming the input and axis, before the compiled code runs.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlc_lab.codegen.mlir.module import MLIRModule
-from mlc_lab.ir.interpreter import fresh_outputs
+from mlc_lab.ir import Graph
+from mlc_lab.ir.interpreter import InterpreterError, bind_inputs, fresh_outputs
 
 #: `host`: compile for this machine's CPU (AVX-512 etc.). IREE demotes f64 to f32 by default, which
 #: silently changes a float64 graph's signature: keep f64 as it is.
@@ -32,16 +38,21 @@ class IREEFunction:
     outputs (or any that could be an input) are copied.
     """
 
-    def __init__(self, vmfb: bytes, entry: str = "main", driver: str = "local-sync") -> None:
+    def __init__(
+        self, vmfb: bytes, entry: str = "main", driver: str = "local-sync", graph: Graph | None = None
+    ) -> None:
         import iree.runtime as rt
 
         self.vmfb = vmfb
         self.driver = driver
+        self.graph = graph  #: when given, each call's inputs are checked against it (shapes, dtypes, SymDim bounds)
         self._module = rt.load_vm_flatbuffer(vmfb, driver=driver)
         self._fn = self._module[entry]
         self._lock = threading.Lock()
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        if self.graph is not None:
+            arrays = tuple(_checked(self.graph, arrays)[0])
         inputs = [np.require(a, requirements="C") for a in arrays]  # ascontiguousarray makes 0-d arrays 1-d
         with self._lock:
             result = self._fn(*inputs)
@@ -61,11 +72,24 @@ def compile_vmfb(text: str, extra_args: Sequence[str] = ()) -> bytes:
 
 
 def compile_iree(
-    module: MLIRModule | str, entry: str = "main", driver: str = "local-sync", extra_args: Sequence[str] = ()
+    module: MLIRModule | str,
+    entry: str = "main",
+    driver: str = "local-sync",
+    extra_args: Sequence[str] = (),
+    graph: Graph | None = None,
 ) -> IREEFunction:
-    """Compile with IREE; `driver` "local-sync" runs on the calling thread, "local-task" uses a pool."""
+    """Compile with IREE; `driver` "local-sync" runs on the calling thread, "local-task" uses a pool.
+    `graph` (the one emitted): calls are checked against its inputs."""
     text = module.text if isinstance(module, MLIRModule) else module
-    return IREEFunction(compile_vmfb(text, extra_args), entry, driver)
+    return IREEFunction(compile_vmfb(text, extra_args), entry, driver, graph)
+
+
+def _checked(graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], dict[str, int]]:
+    """The interpreter's input check (with each SymDim's size), as a ValueError like TVM's CompiledGraph."""
+    try:
+        return bind_inputs(graph, tuple(arrays))
+    except InterpreterError as e:
+        raise ValueError(str(e)) from None
 
 
 # -- the upstream path: fully lowered LLVM dialect + ExecutionEngine ----------------------------------
@@ -79,10 +103,13 @@ class JITFunction:
         output_types: Sequence[tuple[tuple[int, ...], str]],
         entry: str = "main",
         opt_level: int = 2,
+        graph: Graph | None = None,
     ) -> None:
         from torch_mlir.execution_engine import ExecutionEngine
 
         self.inputs, self.outputs, self.entry = list(input_types), list(output_types), entry
+        #: when given, inputs are checked against it and dynamic output shapes are bound from the inputs
+        self.graph = graph
         self.engine = ExecutionEngine(llvm_module.module, opt_level=opt_level)
         # memref.copy between strided views lowers to a call of `memrefCopy`, a helper from MLIR's
         # runtime library that the wheel does not ship: we provide it (symbols resolve lazily).
@@ -91,7 +118,12 @@ class JITFunction:
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         from torch_mlir.runtime import get_ranked_memref_descriptor
 
-        outs = [np.zeros(shape, dtype) for shape, dtype in self.outputs]
+        shapes = [shape for shape, _ in self.outputs]
+        if self.graph is not None:
+            arrays_, sizes = _checked(self.graph, arrays)
+            arrays, shapes = tuple(arrays_), [o.type.bind(sizes).shape for o in self.graph.outputs]
+        # the caller allocates the results, so a dynamic one needs its size before the call: from the graph
+        outs = [np.zeros(shape, dtype) for shape, (_, dtype) in zip(shapes, self.outputs)]
         ins = [np.require(a, requirements="C") for a in arrays]
         descriptors = [get_ranked_memref_descriptor(a) for a in ins + outs]
         pointers = [ctypes.pointer(ctypes.pointer(d)) for d in descriptors]
@@ -129,4 +161,4 @@ def compile_jit(graph: object, opt_level: int = 2) -> JITFunction:
 
     llvm = lower_to_llvm(emit(graph))
     sig = lambda nodes: [(n.shape, n.dtype) for n in nodes]  # noqa: E731
-    return JITFunction(llvm, sig(graph.inputs), sig(graph.outputs), opt_level=opt_level)
+    return JITFunction(llvm, sig(graph.inputs), sig(graph.outputs), opt_level=opt_level, graph=graph)
