@@ -111,6 +111,7 @@ CASES = [
     ("logical_not", "logical_not", [randn(3, 4) > 0], {}),
     ("take", "take", [randn(10, 4), RNG.integers(-10, 10, (2, 3))], {"axis": 0}),
     ("take_axis1_int32", "take", [randn(2, 10, 3), ints(4)], {"axis": 1}),
+    ("cache_write", "cache_write", [randn(3, 1, 2, 8, 4), randn(1, 2, 2, 4), np.array([5])], {"layer": 1}),
 ]
 CASE_IDS = [c[0] for c in CASES]
 

@@ -22,7 +22,7 @@ from itertools import count
 
 import numpy as np
 
-from mlc_lab.codegen.mlir import index_ops  # noqa: F401  (registers the `take` emitter)
+from mlc_lab.codegen.mlir import cache_ops, index_ops  # noqa: F401  (register the `cache_write`, `take` emitters)
 from mlc_lab.codegen.mlir.ops import emit_node, emitter_for
 from mlc_lab.codegen.mlir.scalar import Body, float_literal, is_float, mlir_scalar
 from mlc_lab.codegen.mlir.syntax import (
