@@ -2,7 +2,10 @@
 
 On TVM the caches stay TVM tensors from one call to the next (the VM's outputs are passed straight
 back as inputs): no NumPy copy of the cache is ever made, and only the logits come back to NumPy for
-the argmax. Other backends go through `CompiledModel.run_numpy` (NumPy in and out).
+the argmax. On MLIR (IREE) likewise with IREE DeviceArrays: the caches stay in IREE's buffers (decode's
+update is a `tensor.insert_slice`; IREE gives its result a buffer of its own, reusing the freed one, so two
+buffers alternate from step to step rather than one being written in place as on TVM).
+Other backends go through `CompiledModel.run_numpy` (NumPy in and out).
 """
 
 from __future__ import annotations
@@ -35,6 +38,17 @@ class TVMSteps:
         return logits.numpy(), k, v
 
 
+class IREESteps:
+    """An MLIR-compiled graph called through IREE with DeviceArrays: the caches never leave IREE's buffers."""
+
+    def __init__(self, compiled_model: Any) -> None:
+        self._call = compiled_model.runner.call_on_device  # the IREEFunction behind mlc_lab.api's MLIR backend
+
+    def __call__(self, *args: Any) -> tuple[np.ndarray, Any, Any]:
+        logits, k, v = self._call(*args)
+        return np.array(logits.to_host()), k, v  # a copy: the logits are the caller's, not a view of IREE's buffer
+
+
 class NumPySteps:
     """Any backend's CompiledModel, on NumPy arrays."""
 
@@ -46,8 +60,10 @@ class NumPySteps:
         return logits, k, v
 
 
-def steps_for(compiled_model: Any) -> TVMSteps | NumPySteps:
+def steps_for(compiled_model: Any) -> TVMSteps | IREESteps | NumPySteps:
     """The fastest call path this compiled model has."""
     if compiled_model.backend == "tvm" and hasattr(getattr(compiled_model.runner, "compiled", None), "vm"):
         return TVMSteps(compiled_model)
+    if compiled_model.backend == "mlir" and hasattr(compiled_model.runner, "call_on_device"):
+        return IREESteps(compiled_model)
     return NumPySteps(compiled_model)

@@ -60,6 +60,19 @@ class IREEFunction:
             outputs = [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
         return fresh_outputs(outputs, inputs)
 
+    def call_on_device(self, *args: object) -> list[object]:
+        """Call with NumPy arrays or IREE DeviceArrays (passed as they are, never copied); outputs stay
+        DeviceArrays. For a loop that feeds outputs back as inputs (a K/V cache): nothing goes through NumPy."""
+        import iree.runtime as rt
+
+        on_host = not any(isinstance(a, rt.DeviceArray) for a in args)
+        if self.graph is not None and on_host:  # device arrays came out of this module: shapes already bound
+            args = tuple(_checked(self.graph, args)[0])
+        inputs = [a if isinstance(a, rt.DeviceArray) else np.require(a, requirements="C") for a in args]
+        with self._lock:
+            result = self._fn(*inputs)
+        return list(result) if isinstance(result, (tuple, list)) else [result]
+
 
 def compile_vmfb(text: str, extra_args: Sequence[str] = ()) -> bytes:
     """MLIR text -> an IREE VM flatbuffer for this CPU (IREE parses and re-verifies the text itself)."""
