@@ -116,18 +116,23 @@ def test_decode_writes_the_cache_in_place(compiled):
     assert main.count("R.call_tir_inplace(") == 2 * lm.spec.num_layers  # K and V of every layer
 
 
-def test_mlir_decode_keeps_the_cache_in_iree_buffers(compiled):
+def test_mlir_decode_writes_the_cache_in_place(compiled):
     """MLIR (IREE): the caches stay IREE device arrays from step to step (no NumPy copy in the loop), and decode
-    changes only row `position` of each layer. (IREE gives the result its own buffer: measured, two buffers
-    alternate from step to step; TVM's decode writes the given buffer, test above.)"""
+    writes row `position` of each layer into the very buffers it was given (`iree.abi.output` ties each
+    cache argument to its result; without it IREE alternates two buffers)."""
     import iree.runtime as rt
 
     lm = compiled("llama", "mlir")
+    from mlc_lab.codegen.mlir import emit
+
+    head = next(line for line in emit(lm.decode.optimized).text.splitlines() if "func.func @main" in line)
+    assert head.count("iree.abi.output") == 2  # k_cache -> result 1, v_cache -> result 2
     logits, k, v = lm.prefill_step(prompt(5).numpy(), np.arange(5), np.array([4]))
     assert isinstance(k, rt.DeviceArray) and isinstance(v, rt.DeviceArray)
     k_before, v_before = k.to_host().copy(), v.to_host().copy()
+    pointers = k.to_host().ctypes.data, v.to_host().ctypes.data
     _, k2, v2 = lm.decode_step(np.array([[int(logits.argmax())]]), np.array([5]), k, v)
-    assert isinstance(k2, rt.DeviceArray) and isinstance(v2, rt.DeviceArray)
+    assert (k2.to_host().ctypes.data, v2.to_host().ctypes.data) == pointers
     for before, after in ((k_before, k2.to_host()), (v_before, v2.to_host())):
         changed = np.argwhere((before != after).any(axis=(1, 2, 4)))  # (layer, row) pairs that changed
         assert {tuple(x) for x in changed} == {(layer, 5) for layer in range(before.shape[0])}

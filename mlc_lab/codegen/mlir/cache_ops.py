@@ -1,8 +1,9 @@
 """MLIR for `cache_write`: the new rows go into the cache with one `tensor.insert_slice` at the run-time
 position (an `index` read from the position tensor), instead of the registry's decomposition (a select
 over every element of the cache). The op's value semantics stay: the result is a new tensor, and whether
-the runtime reuses the cache argument's buffer for it is the runtime's business (IREE: see the test that
-measures it, tests/test_mlir_dynamic_dims.py)."""
+the runtime reuses the cache argument's buffer for it is the runtime's business. `result_storage` names,
+for the entry function, which cache argument may hold which result (`{iree.abi.output = N}`): IREE then
+writes the updated cache into the buffer it was given (measured: tests/test_llm_generate.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from mlc_lab.codegen.mlir.ops import EMITTERS, dynamic_dims
 from mlc_lab.codegen.mlir.scalar import mlir_scalar
 from mlc_lab.codegen.mlir.syntax import is_static_dim, tensor_type
-from mlc_lab.ir import Node
+from mlc_lab.ir import Graph, Node
 
 if TYPE_CHECKING:
     from mlc_lab.codegen.mlir.emit import FunctionEmitter
@@ -42,3 +43,19 @@ def emit_cache_write(f: FunctionEmitter, node: Node, args: list[str]) -> str:
 
 
 EMITTERS["cache_write"] = emit_cache_write
+
+
+def result_storage(graph: Graph) -> dict[Node, int]:
+    """Graph input -> index of the output it can be storage for: the output is a chain of `cache_write`s
+    into that input, and the chain's first write is the input's only reader (so nothing reads the old
+    contents after the new ones land)."""
+    users = graph.users()
+    storage: dict[Node, int] = {}
+    for index, out in enumerate(graph.outputs):
+        node = out
+        while node.op == "cache_write":
+            node = node.inputs[0]
+        if node is out or node not in graph.inputs or node in storage or len(users[node]) != 1:
+            continue
+        storage[node] = index
+    return storage

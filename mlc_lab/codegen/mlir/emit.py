@@ -251,9 +251,11 @@ class FunctionEmitter:
 
     def text(self) -> str:
         args = []
+        storage = {} if self.private else cache_ops.result_storage(self.graph)
         for node in self.graph.inputs:
             self.values[node] = self.fresh(node.name)
-            args.append(f"{self.values[node]}: {tensor_type(node.shape, node.dtype)}")
+            tied = f" {{iree.abi.output = {storage[node]} : index}}" if node in storage else ""
+            args.append(f"{self.values[node]}: {tensor_type(node.shape, node.dtype)}{tied}")
         self._bind_dims()
         self.emit_body()
         results = [self.value(o) for o in self.graph.outputs]
