@@ -2,9 +2,9 @@
 
 On TVM the caches stay TVM tensors from one call to the next (the VM's outputs are passed straight
 back as inputs): no NumPy copy of the cache is ever made, and only the logits come back to NumPy for
-the argmax. On MLIR (IREE) likewise with IREE DeviceArrays: the caches stay in IREE's buffers (decode's
-update is a `tensor.insert_slice`; IREE gives its result a buffer of its own, reusing the freed one, so two
-buffers alternate from step to step rather than one being written in place as on TVM).
+the argmax. On MLIR (IREE) likewise with IREE DeviceArrays: decode's update is a `tensor.insert_slice`,
+and the entry function names each cache argument as its result's storage (`iree.abi.output`), so IREE
+writes the new rows into the buffer it was given, as TVM does.
 Other backends go through `CompiledModel.run_numpy` (NumPy in and out).
 """
 
