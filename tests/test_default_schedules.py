@@ -29,7 +29,11 @@ def accumulators(config: dict, info: KernelInfo, isa: VectorISA) -> int:
 MATMUL_512 = KernelInfo("C", [("i0", 512), ("i1", 512)], [("k", 512)], weight=(1, 1))
 DENSE_1ROW = KernelInfo("C", [("i0", 1), ("i1", 256)], [("k", 784)], weight=(1, 0))
 CONV_NCHW16C = KernelInfo(
-    "conv", [("i0", 1), ("i1", 4), ("i2", 56), ("i3", 56), ("i4", 16)], [("rc", 64), ("ry", 3), ("rx", 3)], ["pad"]
+    "conv",
+    [("i0", 1), ("i1", 4), ("i2", 56), ("i3", 56), ("i4", 16)],
+    [("rc", 64), ("ry", 3), ("rx", 3)],
+    ["pad"],
+    pad_lanes=16,
 )
 
 
@@ -50,8 +54,10 @@ def test_the_register_tile_follows_the_vector_width():
     assert avx512["pack"] and not default_config(DENSE_1ROW, AVX512)["pack"]  # packing pays only with reuse
     conv = default_config(CONV_NCHW16C, AVX512)
     assert conv["tile_i4"][-1] == 16 and conv["tile_ry"] == [1, 3] and conv["tile_rx"] == [1, 3]
-    # a long inner reduction: the accumulators are loaded and stored once per 512 (matmul) or 32 x 9 (conv) steps
-    assert avx512["tile_k"] == [1, 512] and conv["tile_rc"] == [2, 32]
+    # a long inner reduction: the accumulators are loaded and stored once per 512 (matmul) steps; a conv's
+    # whole 64 x 9 reduction runs per register tile, taps outside channels, from zeroed registers
+    assert avx512["tile_k"] == [1, 512] and conv["tile_rc"] == [1, 64]
+    assert conv["taps_outer"] and conv["init_inner"] and not conv["cache_write"]  # no epilogue: into the output
     assert vector_widths(AVX512) == (16, 32, 8) and vector_widths(VectorISA("SSE", 4, 16)) == (8, 4)
 
 

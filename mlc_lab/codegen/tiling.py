@@ -19,6 +19,11 @@ so the s3 tiles make the register tile (accumulators: e.g. 8 rows x 16 lanes), s
 `cache_write` accumulates a tile in a local buffer, `pack` copies the weight into a layout whose
 innermost axis is the vector tile (BLAS's packed B), `unroll` asks for auto-unrolling, and order
 "srssrs" moves the outer reduction loop outside s1 (k-blocking outermost, as BLAS does).
+Three conv knobs (absent from older logs, where they mean off): `taps_outer` orders the reduction
+(ry, rx, rc), so consecutive steps broadcast consecutive channels of one input pixel and LLVM has no
+taps' shared pixels to keep in (spilled) registers; `init_inner`, where the outer reduction tiles are 1,
+puts the whole reduction inside the register tile, so it starts from zeroed registers; `fuse_pad` pads
+each parallel tile's input patch inside that tile instead of copying the whole image first.
 
 `default_config(info, isa)` is the point of this template the code generator uses when no tuning record
 exists: the register tile sized from the CPU's vector width and register count (`VectorISA`, read from
@@ -47,6 +52,7 @@ class KernelInfo:
     pads: list[str] = field(default_factory=list)  #: padding stages feeding it
     epilogue: str | None = None  #: an elementwise stage consuming it (a fused group's tail)
     weight: tuple[int, int] | None = None  #: (read index, dim): an operand indexed by the vector axis alone
+    pad_lanes: int = 0  #: extent of the padding copy's innermost axis (channels in NHWC/NCHWc, W+2 in NCHW)
 
 
 #: Marks the block that packs a weight: TVM's `SplitLayoutRewritePreproc` moves it into a kernel of its
@@ -95,7 +101,8 @@ def analyze(sch) -> KernelInfo:
         if len(dims) == 1 and region.region[dims[0]].min.same_as(vector_var):
             weight = (index, dims[0])
             break
-    return KernelInfo(sch.get(main).name_hint, spatial, reduce, pads, epilogue, weight)
+    pad_lanes = int(sch.get(sch.get_loops(sch.get_sblock(pads[0]))[-1]).extent) if pads else 0
+    return KernelInfo(sch.get(main).name_hint, spatial, reduce, pads, epilogue, weight, pad_lanes)
 
 
 # -- applying a config ---------------------------------------------------------------------------------
@@ -108,17 +115,25 @@ def apply_config(sch, config: Config, info: KernelInfo | None = None) -> None:
     vector = spatial_tiles[-1][-1]
     if config.get("pack") and info.weight is not None:
         _pack_weight(sch, block, info.weight, vector, config.get("parallel", True))
+    fused_pads = [] if config.get("inline_pad") or not config.get("fuse_pad") else info.pads
     for pad in info.pads:
         if config.get("inline_pad"):
             sch.compute_inline(sch.get_sblock(pad))
-        else:
+        elif pad not in fused_pads:
             _schedule_pad(sch, sch.get_sblock(pad), vector, config)
     loops = sch.get_loops(block)
     n_spatial = len(info.spatial)
     s = [sch.split(loop, factors=f) for loop, f in zip(loops[:n_spatial], spatial_tiles)]
     r = [sch.split(loop, factors=f) for loop, f in zip(loops[n_spatial:], reduce_tiles)]
     level = lambda k: [split[k] for split in s]
-    if config["order"] == "ssrsrs":
+    if config.get("taps_outer") and len(r) > 1:
+        r = r[1:] + r[:1]  # (ry, rx, rc): consecutive steps read consecutive channels of one input pixel
+    if config.get("init_inner") and r and all(t[0] == 1 for t in reduce_tiles):
+        # the outer reduction loops are trivial: with them next to the inner ones, the whole reduction runs
+        # inside the register tile, so its accumulators start as zeroed registers (no zero-fill pass)
+        order = level(0) + level(1) + level(2) + [x[0] for x in r] + [x[1] for x in r] + level(3)
+        anchor = level(1)[-1]
+    elif config["order"] == "ssrsrs":
         order = level(0) + level(1) + [x[0] for x in r] + level(2) + [x[1] for x in r] + level(3)
         anchor = level(1)[-1]
     else:  # srssrs: outer reduction loop right inside the parallel loop
@@ -127,6 +142,8 @@ def apply_config(sch, config: Config, info: KernelInfo | None = None) -> None:
     sch.reorder(*order)
     consumer = _attach_consumer(sch, block, info, config.get("cache_write", False), anchor)
     outer = sch.fuse(*level(0)) if n_spatial > 1 else level(0)[0]
+    for pad in fused_pads:
+        _pad_per_tile(sch, sch.get_sblock(pad), outer, vector)
     if config.get("parallel", True):
         sch.parallel(outer)
     if config.get("vectorize", True) and vector > 1:
@@ -164,6 +181,18 @@ def _schedule_pad(sch, pad, vector: int, config: Config) -> None:
         sch.parallel(loops[0])
     width = math.gcd(int(sch.get(loops[-1]).extent), vector)  # 8 input channels under a 16-wide tile: 8
     if config.get("vectorize", True) and len(loops) > 1 and width >= 4:
+        _vectorize_inner(sch, pad, width)
+
+
+def _pad_per_tile(sch, pad, outer, vector: int) -> None:
+    """Pad, inside each parallel tile, just the input patch the tile reads (knob `fuse_pad`).
+
+    The whole-image padding copy writes a second image (861 kB for 56x56x64 fp32) that then streams
+    through L2 again; per tile the patch is written right before the tile reads it, still in L1/L2.
+    A patch recopies the rows its neighbours share, so tiles of whole rows (strips) pay least."""
+    sch.compute_at(pad, outer)
+    width = math.gcd(int(sch.get(sch.get_loops(pad)[-1]).extent), vector)
+    if width >= 4:
         _vectorize_inner(sch, pad, width)
 
 
@@ -250,6 +279,16 @@ CACHE_TILE = 4096
 INNER_REDUCTION = 512
 #: Rows of output per packed weight panel below which packing the weight costs more than it saves.
 PACK_MIN_ROWS = 16
+#: A windowed conv's inner reduction (channels x taps) up to which it runs whole inside the register tile:
+#: 64 channels x 9 taps in one pass keeps the accumulators in registers from their zeroing to their store.
+CONV_INNER_REDUCTION = 1024
+#: Output rows per tile where each tile pads its own input patch: a patch recopies 2 rows of its neighbours'.
+STRIP_ROWS = 4
+
+
+def has_window(info: KernelInfo) -> bool:
+    """Whether the contraction reduces over a window besides its channels (a 3x3 conv's ry, rx)."""
+    return len(info.reduce) > 1 and math.prod(e for _, e in info.reduce[1:]) > 1
 
 
 def _divisor_at_most(extent: int, limit: int) -> int:
@@ -298,7 +337,10 @@ def default_config(info: KernelInfo, isa: VectorISA) -> Config:
         room = max(1, room // r2)
         config[f"tile_{name}"] = [extent // (r2 * r3), 1, r2, r3]
     config[f"tile_{vname}"] = [vextent // (v2 * vector), 1, v2, vector]
-    inner = INNER_REDUCTION
+    # a windowed conv with channels innermost (NHWC, NCHWc: the padded copy's rows are whole vectors); in
+    # NCHW (lanes along the image row) the channels-inner order ran 2.9x slower (56x56 64->64, znver4)
+    windowed = has_window(info) and bool(info.pad_lanes) and info.pad_lanes % vector == 0
+    inner = CONV_INNER_REDUCTION if windowed else INNER_REDUCTION
     for name, extent in reversed(info.reduce[1:]):  # window axes: whole inside the register tile's loop
         config[f"tile_{name}"] = [1, extent]
         inner = max(1, inner // extent)
@@ -309,13 +351,29 @@ def default_config(info: KernelInfo, isa: VectorISA) -> Config:
     panel_rows = math.prod(e for _, e in others)  # rows reusing each packed weight element
     config.update(
         order="ssrsrs",
-        cache_write=True,
+        # a conv without an epilogue accumulates straight into its output: the local tile's copy-out cost
+        # ~2% (3x3 conv, znver4, 1 thread); an epilogue needs the local tile to read its result from
+        cache_write=not windowed or info.epilogue is not None,
         parallel=True,
         vectorize=True,
         unroll=16,
     )
+    if windowed:
+        # taps outside the channel loop; a whole reduction per register tile starts from zeroed registers
+        config.update(taps_outer=True, init_inner=all(config[f"tile_{n}"][0] == 1 for n, _ in info.reduce))
+    if windowed and others:
+        # pad per tile (fuse_pad), the tiles strips of whole image rows
+        config["fuse_pad"] = True
+        (wname, wextent), rows = others[-1], others[:-1]
+        config[f"tile_{wname}"] = [1, 1, wextent // config[f"tile_{wname}"][3], config[f"tile_{wname}"][3]]
+        if rows:
+            hname, hextent = rows[-1]
+            h3 = config[f"tile_{hname}"][3]
+            h2 = _divisor_at_most(hextent // h3, max(1, STRIP_ROWS // h3))
+            config[f"tile_{hname}"] = [hextent // (h2 * h3), 1, h2, h3]
     if info.weight is not None:
         config["pack"] = panel_rows >= PACK_MIN_ROWS
     if info.pads:
         config["inline_pad"] = False
+        config.setdefault("fuse_pad", False)
     return config

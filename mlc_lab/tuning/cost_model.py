@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mlc_lab.tuning.space import Config, KernelInfo
+from mlc_lab.tuning.space import OPTIONAL_KNOBS, Config, KernelInfo
 
 
 def loop_features(config: Config, info: KernelInfo) -> dict[str, float]:
@@ -41,7 +41,7 @@ def loop_features(config: Config, info: KernelInfo) -> dict[str, float]:
     f["log2 parallel extent"] = math.log2(parallel)
     f["parallel < 2"] = float(parallel < 2)
     f["log2 unroll"] = math.log2(1 + int(config.get("unroll", 0)))
-    for flag in ("cache_write", "pack", "inline_pad", "parallel", "vectorize"):
+    for flag in ("cache_write", "pack", "inline_pad", "parallel", "vectorize", *OPTIONAL_KNOBS):
         f[flag] = float(bool(config.get(flag, False)))
     f["order srssrs"] = float(config.get("order") == "srssrs")
     return f

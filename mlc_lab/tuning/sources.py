@@ -56,7 +56,7 @@ MAX_TRANSFER_TRIES = 2
 #: Revision of the default schedule a probe verdict was measured against. Bump it when the default gets
 #: faster (weights packed at build time: 2; a 512-step inner reduction and vectorised padding: 3): a
 #: verdict "the record beats the default" from an older revision is stale, and the record is probed again.
-DEFAULT_REVISION = 3
+DEFAULT_REVISION = 4
 PROBED = f"probed against default r{DEFAULT_REVISION}"
 
 

@@ -32,11 +32,15 @@ from mlc_lab.codegen.tiling import (  # noqa: F401 - the template, re-exported f
     analyze,
     apply_config,
     default_config,
+    has_window,
     target_isa,
 )
 
 ORDERS = ("ssrsrs", "srssrs")
 UNROLL = (0, 16, 64, 256)
+#: Knobs added after logs were shipped: a config without one means its value here (what the template did
+#: before the knob existed), so older records stay in the space and apply unchanged.
+OPTIONAL_KNOBS: dict[str, bool] = {"taps_outer": False, "init_inner": False, "fuse_pad": False}
 
 
 # -- the space as data ----------------------------------------------------------------------------------
@@ -74,15 +78,18 @@ class SearchSpace:
         if not isinstance(config, dict):
             return f"a config is a dict of knob values, not a {type(config).__name__}"
         for name, choices in self.knobs.items():
-            if name not in config:
+            if name not in config and name not in OPTIONAL_KNOBS:
                 return f"knob {name} is missing"
-            if _as_json(config[name]) not in self._choice_texts(name, choices):
-                return f"knob {name}={_short(config[name])} is not one of its {len(choices)} choices"
+            value = config.get(name, OPTIONAL_KNOBS.get(name))
+            if _as_json(value) not in self._choice_texts(name, choices):
+                return f"knob {name}={_short(value)} is not one of its {len(choices)} choices"
         unknown = sorted(str(n) for n in config if n not in self.knobs)
         if unknown:
             return f"{', '.join(unknown[:3])} {'is not a knob' if len(unknown) == 1 else 'are not knobs'} of this space"
         if config.get("order") == "srssrs" and config.get("cache_write"):
             return "cache_write needs the whole reduction inside the tile (order ssrsrs)"
+        if config.get("fuse_pad") and config.get("inline_pad"):
+            return "fuse_pad pads a patch per tile: it needs the padding copy (inline_pad off)"
         return None
 
     def _choice_texts(self, name: str, choices: list[Any]) -> frozenset[str]:
@@ -152,10 +159,14 @@ def space_for(
         knobs[f"tile_{name}"] = factorizations(extent, 2)
     knobs["order"] = list(ORDERS)
     knobs["cache_write"] = [False, True]
+    if has_window(info):  # a conv's taps: loop order and where its accumulators start (tiling.apply_config)
+        knobs["taps_outer"] = [False, True]
+        knobs["init_inner"] = [False, True]
     if info.weight is not None:
         knobs["pack"] = [False, True]
     if info.pads:
         knobs["inline_pad"] = [False, True]
+        knobs["fuse_pad"] = [False, True]
     knobs["parallel"] = [True, False]
     knobs["vectorize"] = [True, False]
     knobs["unroll"] = list(UNROLL)
