@@ -11,6 +11,10 @@ Targets: 512^3 fp32 matmul tuned >= 0.9x NumPy/OpenBLAS's speed and >= 10x naive
 paths); our tuner reaches MetaSchedule's 64-trial best within 32 trials; mean cost per trial <= 2 s.
 The search starts at the compiler's default point for this CPU (`mlc_lab.codegen.tiling.default_config`),
 also timed here: what an untuned build gets.
+Measured (znver4, AVX-512, 1 thread, --clock cpu, load ~2 on 2 cores): the conv2d target is NOT met yet:
+tuned / torch 1.002, 1.014, 1.009 in three runs (1.061 before the conv knobs taps_outer / init_inner /
+fuse_pad); the default NHWC / NCHW16c point alone 0.99-1.01x. Both sides run at 92-95% of the core's
+FMA peak (116.7 GFLOP/s, one zmm FMA per cycle at 3.64 GHz), so the margin left is a few percent.
 All sides run with the same thread count, and final comparisons are interleaved rounds (median of
 rounds) because this machine is shared and noisy.
 On a shared 2-core machine, prefer the 1-thread run: with another process on one core, a 2-thread
