@@ -8,15 +8,12 @@ The distributions of each extra are listed in pyproject.toml; here, the modules 
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
 
 from mlc_lab.errors import MlcLabError
 
-__all__ = [
-    "EXTRA_MODULES", "MissingDependencyError", "load_triton_before_tensorflow", "require", "require_triton_loadable",
-]  # fmt: skip
+__all__ = ["EXTRA_MODULES", "MissingDependencyError", "require", "require_triton_loadable"]
 
 #: extra (pyproject.toml [project.optional-dependencies]) -> the top-level modules mlc_lab imports from it
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
@@ -59,14 +56,8 @@ def require(extra: str, user: str) -> None:
 
 # Triton (which PyTorch's CUDA builds install, and which `torch._dynamo`, so `torch.export`, imports)
 # and TensorFlow each link their own LLVM. Loaded after TensorFlow's, Triton's crashes the process
-# (a segfault in its library's initialisers); loaded before, both work. (torch-mlir's LLVM has the
-# same rule: mlc_lab.codegen.mlir.module.)
-
-
-def load_triton_before_tensorflow() -> None:
-    """Import Triton now, if it is installed and TensorFlow is not loaded yet (a no-op otherwise)."""
-    if "triton" not in sys.modules and "tensorflow" not in sys.modules and _importable("triton"):
-        importlib.import_module("triton")
+# (a segfault in its library's initialisers); loaded before, both work. mlc_lab.frontends.tensorflow
+# imports Triton first (as it does torch-mlir, whose LLVM has the same rule: mlc_lab.codegen.mlir.module).
 
 
 def require_triton_loadable(user: str) -> None:

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("tensorflow")
+pytest.importorskip("mlc_lab.frontends.tensorflow")  # TensorFlow, imported after the LLVMs that must come first
 
 
 def _run(tmp_path, code: str) -> subprocess.CompletedProcess:

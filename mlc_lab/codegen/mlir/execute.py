@@ -51,14 +51,9 @@ class IREEFunction:
         self._lock = threading.Lock()
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        if self.graph is not None:
-            arrays = tuple(_checked(self.graph, arrays)[0])
-        inputs = [np.require(a, requirements="C") for a in arrays]  # ascontiguousarray makes 0-d arrays 1-d
-        with self._lock:
-            result = self._fn(*inputs)
-            results = result if isinstance(result, (tuple, list)) else (result,)
-            outputs = [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
-        return fresh_outputs(outputs, inputs)
+        results = self.call_on_device(*arrays)
+        outputs = [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
+        return fresh_outputs(outputs, arrays)
 
     def call_on_device(self, *args: object) -> list[object]:
         """Call with NumPy arrays or IREE DeviceArrays (passed as they are, never copied); outputs stay
@@ -68,6 +63,7 @@ class IREEFunction:
         on_host = not any(isinstance(a, rt.DeviceArray) for a in args)
         if self.graph is not None and on_host:  # device arrays came out of this module: shapes already bound
             args = tuple(_checked(self.graph, args)[0])
+        # np.require, not ascontiguousarray: the latter makes 0-d arrays 1-d
         inputs = [a if isinstance(a, rt.DeviceArray) else np.require(a, requirements="C") for a in args]
         with self._lock:
             result = self._fn(*inputs)

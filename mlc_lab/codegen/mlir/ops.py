@@ -580,14 +580,14 @@ def emit_concat(f: FunctionEmitter, node: Node, args: list[str]) -> str:
     """tensor.insert_slice each input into an empty result (portable: IREE and upstream both lower it)."""
     axis = node.attrs["axis"] % node.type.rank
     acc, offset = f.empty(node.shape, node.dtype), 0
-    for i, (a, x) in enumerate(zip(args, node.inputs)):
+    for k, (a, x) in enumerate(zip(args, node.inputs)):
         offsets = [offset if i == axis else 0 for i in range(node.type.rank)]
         acc = f.op(
             f"tensor.insert_slice {a} into {acc}[{f.sizes(offsets)}] [{f.sizes(x.shape)}] "
             f"[{', '.join(['1'] * node.type.rank)}] : {_ty(x)} into {_ty(node)}",
             "concat",
         )
-        if i + 1 < len(args):
+        if k + 1 < len(args):
             offset = f.add_sizes(offset, x.shape[axis])
     return acc
 
