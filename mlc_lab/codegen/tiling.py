@@ -53,6 +53,8 @@ class KernelInfo:
     epilogue: str | None = None  #: an elementwise stage consuming it (a fused group's tail)
     weight: tuple[int, int] | None = None  #: (read index, dim): an operand indexed by the vector axis alone
     pad_lanes: int = 0  #: extent of the padding copy's innermost axis (channels in NHWC/NCHWc, W+2 in NCHW)
+    winograd_ok: bool = False  #: a conv the Winograd lowering can replace (`mlc_lab.codegen.winograd`)
+    winograd: int = 0  #: the Winograd tile size this kernel was lowered with (0: direct)
 
 
 #: Marks the block that packs a weight: TVM's `SplitLayoutRewritePreproc` moves it into a kernel of its
@@ -69,8 +71,12 @@ def _is_reduction(sch, block) -> bool:
 
 
 def analyze(sch) -> KernelInfo:
-    """Find the contraction block, its loops, padding stages, epilogue and packable weight."""
+    """Find the contraction block, its loops, padding stages, epilogue and packable weight.
+
+    A Winograd-lowered conv answers with the direct conv's loops (its knobs are the direct conv's)."""
     from tvm.tirx.analysis import undefined_vars
+
+    from mlc_lab.codegen import winograd
 
     blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
     reductions = [b for b in blocks if _is_reduction(sch, b)]
@@ -78,6 +84,9 @@ def analyze(sch) -> KernelInfo:
         raise UnsupportedKernel(f"expected one reduction block, found {len(reductions)}")
     main = reductions[0]
     stmt = sch.get(main)
+    if winograd.TILE_ANNOTATION in stmt.annotations:
+        text = str(stmt.annotations[winograd.DIRECT_INFO_ANNOTATION])
+        return winograd.info_from_json(stmt.name_hint, text, int(stmt.annotations[winograd.TILE_ANNOTATION]))
     if len(sch.get_loops(main)) != len(stmt.iter_vars):
         raise UnsupportedKernel("the contraction's loops were already transformed")
     spatial = [(iv.var.name.removeprefix("v_"), int(iv.dom.extent)) for iv in stmt.iter_vars if int(iv.iter_type) == 0]
@@ -102,19 +111,37 @@ def analyze(sch) -> KernelInfo:
             weight = (index, dims[0])
             break
     pad_lanes = int(sch.get(sch.get_loops(sch.get_sblock(pads[0]))[-1]).extent) if pads else 0
-    return KernelInfo(sch.get(main).name_hint, spatial, reduce, pads, epilogue, weight, pad_lanes)
+    ok = winograd.ELIGIBLE_ANNOTATION in stmt.annotations
+    return KernelInfo(sch.get(main).name_hint, spatial, reduce, pads, epilogue, weight, pad_lanes, ok)
 
 
 # -- applying a config ---------------------------------------------------------------------------------
 def apply_config(sch, config: Config, info: KernelInfo | None = None) -> None:
-    """Schedule the kernel in `sch` as `config` says (see the module docstring for the loop structure)."""
+    """Schedule the kernel in `sch` as `config` says (see the module docstring for the loop structure).
+
+    The algorithm is chosen before scheduling (`ConfigSchedule.algorithm`: the lowering reads the
+    `winograd` knob); a config for the other algorithm than the kernel's is refused."""
+    from mlc_lab.codegen import winograd
+
+    lowered, wanted = winograd.lowered_tile(sch), int(config.get("winograd", 0))
+    if lowered != wanted:
+        have = f"Winograd F({lowered}x{lowered}, 3x3)" if lowered else "direct"
+        raise UnsupportedKernel(f"config has winograd={wanted}, but the kernel was lowered {have}")
     info = info or analyze(sch)
+    if lowered:
+        winograd.schedule_winograd(sch, config, info)
+    else:
+        apply_template(sch, config, info)
+
+
+def apply_template(sch, config: Config, info: KernelInfo) -> None:
+    """The SSRSRS template itself, on the contraction block `info` names."""
     block = sch.get_sblock(info.block)
     spatial_tiles = [config[f"tile_{n}"] for n, _ in info.spatial]
     reduce_tiles = [config[f"tile_{n}"] for n, _ in info.reduce]
     vector = spatial_tiles[-1][-1]
     if config.get("pack") and info.weight is not None:
-        _pack_weight(sch, block, info.weight, vector, config.get("parallel", True))
+        _pack_weight(sch, block, info.weight, vector, config.get("parallel", True), config.get("vectorize", True))
     fused_pads = [] if config.get("inline_pad") or not config.get("fuse_pad") else info.pads
     for pad in info.pads:
         if config.get("inline_pad"):
@@ -154,6 +181,21 @@ def apply_config(sch, config: Config, info: KernelInfo | None = None) -> None:
         sch.annotate(outer, "pragma_auto_unroll_max_step", int(config["unroll"]))
         sch.annotate(outer, "pragma_unroll_explicit", 1)
     sch.decompose_reduction(block, r[0][0] if r else order[-1])
+
+
+@dataclass
+class ConfigSchedule:
+    """A schedule hook `(sch, node)` applying one config; `algorithm` tells the lowering which one it needs."""
+
+    config: Config
+    info: KernelInfo | None = None
+
+    def __call__(self, sch, node) -> None:
+        apply_config(sch, self.config, self.info)
+
+    def algorithm(self, node) -> int:
+        """The Winograd tile size the config asks for (0: the direct conv; see `mlc_lab.codegen.winograd`)."""
+        return int(self.config.get("winograd", 0))
 
 
 def _attach_consumer(sch, block, info: KernelInfo, cache_write: bool, anchor):
@@ -203,7 +245,7 @@ def _vectorize_inner(sch, block, vector: int) -> None:
         sch.vectorize(sch.split(inner, factors=[None, vector])[1] if extent > vector else inner)
 
 
-def _pack_weight(sch, block, weight: tuple[int, int], vector: int, parallel: bool) -> None:
+def _pack_weight(sch, block, weight: tuple[int, int], vector: int, parallel: bool, vectorize: bool = True) -> None:
     """Copy the weight so the vector axis's tile is innermost: [.., N, ..] -> [N / v, .., v] (packed B)."""
     index, dim = weight
     extent = int(sch.get(block).reads[index].source.shape[dim])
@@ -220,6 +262,10 @@ def _pack_weight(sch, block, weight: tuple[int, int], vector: int, parallel: boo
     sch.annotate(packed, PREPACK_ANNOTATION, True)  # a constant weight is packed once, at build time
     if parallel:
         sch.parallel(sch.get_loops(packed)[0])
+    if vectorize and dim == ndim - 1:
+        # whole vectors in and out: the scalar copy (an index computation per element) cost ~5% of a 512^3
+        # matmul whose B is an input, packed on every call (znver3, AVX2, 1 thread)
+        _vectorize_inner(sch, packed, vector)
 
 
 # -- the CPU's vector unit -------------------------------------------------------------------------------

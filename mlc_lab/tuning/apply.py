@@ -97,6 +97,11 @@ class DatabaseSchedule:
         if self.fallback is not None:
             self.fallback(sch, node)
 
+    def algorithm(self, node: Node) -> int:
+        """The Winograd tile size of the record this kernel will get (0: direct), asked before lowering."""
+        candidates = self.candidates.get(f"{node_signature(node)}@{self.target}")
+        return int(candidates[0].config.get("winograd", 0)) if candidates and is_tunable(node) else 0
+
     def _apply_best(self, sch, node: Node, key: str, candidates: list[Record]) -> str | None:
         """Apply the fastest valid record to `sch`; the reason it could not, or None when it did."""
         record, reason = apply_first_valid(sch, node, candidates, self.check_build, str(self.db.path))

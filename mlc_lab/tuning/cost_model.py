@@ -44,6 +44,7 @@ def loop_features(config: Config, info: KernelInfo) -> dict[str, float]:
     for flag in ("cache_write", "pack", "inline_pad", "parallel", "vectorize", *OPTIONAL_KNOBS):
         f[flag] = float(bool(config.get(flag, False)))
     f["order srssrs"] = float(config.get("order") == "srssrs")
+    f["log2 winograd tile"] = math.log2(max(1, int(config.get("winograd", 0))))
     return f
 
 

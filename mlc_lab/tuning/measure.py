@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from mlc_lab.codegen.tiling import ConfigSchedule
 from mlc_lab.tuning.lowering import lower
-from mlc_lab.tuning.space import Config, KernelInfo, analyze, apply_config
+from mlc_lab.tuning.space import Config, KernelInfo, analyze
 from mlc_lab.tuning.task import Task
 
 
@@ -48,8 +49,7 @@ def kernel_info(task: Task) -> KernelInfo:
 
 def scheduled_func(task: Task, config: Config | None, info: KernelInfo | None = None):
     """The PrimFunc the compiler would build for `task` with `config` (None: the naive loops)."""
-    hook = None if config is None else (lambda sch, node: apply_config(sch, config, info))
-    return lower(task.node, hook)
+    return lower(task.node, None if config is None else ConfigSchedule(config, info))
 
 
 def timed_trial(
@@ -152,8 +152,7 @@ class MeasuredCost:
         self.atol = rtol * float(np.abs(self.expected).max() or 1.0)
 
     def __call__(self, config: Config | None) -> TrialResult:
-        hook = None if config is None else (lambda sch, node: apply_config(sch, config, self.info))
-        return self.measure_hook(hook, config)
+        return self.measure_hook(None if config is None else ConfigSchedule(config, self.info), config)
 
     def measure_hook(self, hook, config: Config | None = None) -> TrialResult:
         """Build, check and time the kernel under any schedule hook `(sch, node)` (the default schedule, say)."""

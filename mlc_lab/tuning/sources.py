@@ -154,6 +154,23 @@ class ScheduleSources:
         self.sources[node.name] = KernelSource(node.name, "default", "", "; ".join(notes) or "no record")
         self._default(sch, node)
 
+    def algorithm(self, node: Node) -> int:
+        """The Winograd tile size of the record this kernel will most likely get (0: direct), asked before
+        lowering: the first candidate, exact then transferred, that no verdict here turned down. Should the
+        record still fail here, the kernel keeps that lowering with the default schedule's tiles."""
+        from mlc_lab.tuning.apply import is_tunable
+
+        if not is_tunable(node):
+            return 0
+        signature = node_signature(node)
+        key = f"{signature}@{self.target}"
+        candidates = [*self.exact.get(key, []), *self.foreign.get(signature, [])[:MAX_TRANSFER_TRIES]]
+        for candidate in candidates:
+            verdict = self.verdicts.get((key, config_id(candidate.record.config)))
+            if verdict is None or verdict.ok:
+                return int(candidate.record.config.get("winograd", 0))
+        return 0
+
     def _default(self, sch, node: Node) -> None:
         if self.fallback is not None:
             self.fallback(sch, node)

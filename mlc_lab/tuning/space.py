@@ -35,12 +35,13 @@ from mlc_lab.codegen.tiling import (  # noqa: F401 - the template, re-exported f
     has_window,
     target_isa,
 )
+from mlc_lab.codegen.winograd import TILE_SIZES as WINOGRAD_TILES
 
 ORDERS = ("ssrsrs", "srssrs")
 UNROLL = (0, 16, 64, 256)
 #: Knobs added after logs were shipped: a config without one means its value here (what the template did
 #: before the knob existed), so older records stay in the space and apply unchanged.
-OPTIONAL_KNOBS: dict[str, bool] = {"taps_outer": False, "init_inner": False, "fuse_pad": False}
+OPTIONAL_KNOBS: dict[str, Any] = {"taps_outer": False, "init_inner": False, "fuse_pad": False, "winograd": 0}
 
 
 # -- the space as data ----------------------------------------------------------------------------------
@@ -162,6 +163,8 @@ def space_for(
     if has_window(info):  # a conv's taps: loop order and where its accumulators start (tiling.apply_config)
         knobs["taps_outer"] = [False, True]
         knobs["init_inner"] = [False, True]
+    if info.winograd_ok:  # the algorithm: direct, or Winograd with 2x2 or 4x4 output tiles (codegen/winograd.py)
+        knobs["winograd"] = [0, *WINOGRAD_TILES]
     if info.weight is not None:
         knobs["pack"] = [False, True]
     if info.pads:

@@ -30,7 +30,7 @@ from mlc_lab.codegen.tvm.native import native_kernel
 from mlc_lab.codegen.tvm.symbolic_schedule import schedule_symbolic
 from mlc_lab.codegen.tvm.te_ops import PAD_TAG, TE_OPS, UnsupportedOpError
 from mlc_lab.codegen.tvm.te_ops.elementwise import te_function
-from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, SYMBOLS, compute, const, extent
+from mlc_lab.codegen.tvm.te_ops.registry import MATERIALIZE_TAG, SYMBOLS, WINOGRAD_TILE, compute, const, extent
 from mlc_lab.errors import MlcLabError
 from mlc_lab.ir.empty_inputs import data_free_value
 from mlc_lab.ir.graph import Graph, Node
@@ -242,6 +242,33 @@ def prepack_only_constants(sch: s_tir.Schedule, constant_params: set[str]) -> No
             sch.unannotate(block, PREPACK_ANNOTATION)
 
 
+# -- the algorithm ------------------------------------------------------------------------------------------
+def chosen_winograd_tile(schedule: ScheduleFn | None, node: Node) -> int:
+    """The Winograd tile size the schedule hook picks for this kernel (its `algorithm(node)`; 0: direct).
+
+    The algorithm must be known before the TE stages are built, so a hook that can choose one says so
+    through this method (`mlc_lab.codegen.tiling.ConfigSchedule`, the tuning-log hooks); a plain function
+    hook always gets the direct lowering."""
+    choose = getattr(schedule, "algorithm", None)
+    if schedule is None or not callable(choose) or not is_static_kernel(node):
+        return 0
+    return int(choose(node) or 0)
+
+
+def _note_direct_info(sch: s_tir.Schedule, node: Node, name: str) -> None:
+    """Annotate a Winograd kernel's matmul with the direct conv's `KernelInfo` (its knob names; see `analyze`)."""
+    from mlc_lab.codegen import winograd
+    from mlc_lab.codegen.tiling import analyze
+
+    for block in root_blocks(sch):
+        if winograd.TILE_ANNOTATION not in sch.get(block).annotations:
+            continue
+        found: list = []
+        lower_node(node, lambda direct, _: found.append(analyze(direct)), name)  # a plain hook: direct
+        sch.annotate(block, winograd.DIRECT_INFO_ANNOTATION, winograd.info_to_json(found[0]))
+        return
+
+
 # -- inspecting a kernel ------------------------------------------------------------------------------------
 def intermediate_buffers(func: tvm.tirx.PrimFunc) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every buffer allocated inside `func`, after TVM's CompactBufferAllocation.
@@ -286,7 +313,8 @@ def lower_node(node: Node, schedule: ScheduleFn | None = None, name: str | None 
     builder = native_kernel(node.op)
     if builder is not None:  # a hand-written, already scheduled TensorIR kernel (codegen/tvm/native)
         return Kernel(name, builder(node).with_attr("global_symbol", name), node)
-    token = SYMBOLS.set({})  # this kernel's TIR variables for symbolic dimensions
+    tile = chosen_winograd_tile(schedule, node)
+    token, tile_token = SYMBOLS.set({}), WINOGRAD_TILE.set(tile)  # this kernel's TIR variables for SymDims
     try:
         params = [te.placeholder([extent(d) for d in x.shape], x.dtype, name=sanitize(x.name)) for x in node.inputs]
         if node.op == "fused":
@@ -296,9 +324,12 @@ def lower_node(node: Node, schedule: ScheduleFn | None = None, name: str | None 
         output = _as_compute(output, f"{name}_out")
     finally:
         SYMBOLS.reset(token)
+        WINOGRAD_TILE.reset(tile_token)
     func = te.create_prim_func([*params, *(t for t, _ in lifted), output])
     sch = s_tir.Schedule(func)
     inline_stages(sch, pad_stage_names(output))
+    if tile:
+        _note_direct_info(sch, node, name)
     static = is_static_kernel(node)
     if schedule is not None:
         try:

@@ -93,6 +93,8 @@ def register_tiled_config(sch: s_tir.Schedule, isa: VectorISA) -> tuple[KernelIn
     except UnsupportedKernel:
         return None
     config = default_config(info, isa)
+    if info.winograd:  # lowered as Winograd (a record chose it): its matmuls read contiguous channels
+        return info, {**config, "winograd": info.winograd}
     if config[f"tile_{info.spatial[-1][0]}"][-1] not in vector_widths(isa):
         return None  # e.g. a 2-wide image row: the strided strategies below vectorise a longer axis
     block = sch.get_sblock(info.block)

@@ -15,16 +15,19 @@ from collections.abc import Sequence
 import tvm
 from tvm import te
 
+from mlc_lab.codegen import winograd
 from mlc_lab.codegen.tvm.te_ops.layout import from_canonical, to_canonical
 from mlc_lab.codegen.tvm.te_ops.registry import (
     MATERIALIZE_TAG,
     PAD_TAG,
+    WINOGRAD_TILE,
     compute,
     const,
     extent,
     nan_max_reducer,
     te_op,
 )
+from mlc_lab.codegen.tvm.te_ops.winograd import winograd_conv2d
 from mlc_lab.ir import layout as L
 from mlc_lab.ir.types import TensorType
 
@@ -67,7 +70,15 @@ def conv2d(
     out: TensorType,
     name: str,
 ) -> te.Tensor:
-    """out[n, o, y, x] = sum over (c, ky, kx) of pad(x)[n, g*C_in + c, y*sh + ky*dh, x*sw + kx*dw] * w[o, c, ky, kx]."""
+    """out[n, o, y, x] = sum over (c, ky, kx) of pad(x)[n, g*C_in + c, y*sh + ky*dh, x*sw + kx*dw] * w[o, c, ky, kx].
+
+    An eligible conv (`winograd.eligible`) is marked so; lowered as Winograd when the kernel asks (`WINOGRAD_TILE`)."""
+    layouts = dict(data_layout=data_layout, kernel_layout=kernel_layout)
+    attrs = dict(strides=strides, dilation=dilation, groups=groups, **layouts)
+    static = all(isinstance(d, int) for d in _ints(x.shape))
+    is_eligible = static and winograd.eligible(attrs, tuple(int(d) for d in w.shape), str(x.dtype))
+    if is_eligible and WINOGRAD_TILE.get():
+        return winograd_conv2d(x, w, WINOGRAD_TILE.get(), padding, out, name)
     o, cin, kh, kw = L.canonical_shape(_ints(w.shape), "OIHW", kernel_layout)
     (sh, sw), (dh, dw) = strides, dilation
     xp = pad_spatial(x, data_layout, padding, const(0, x.dtype), f"{name}_pad")
@@ -81,7 +92,7 @@ def conv2d(
         wgt = from_canonical((oc, rc, ry, rx), kernel_layout, "OIHW")
         return te.sum(xp[*src] * w[*wgt], axis=[rc, ry, rx])
 
-    return compute(out.shape, element, name=name)
+    return compute(out.shape, element, name=name, attrs={winograd.ELIGIBLE_ANNOTATION: 1} if is_eligible else None)
 
 
 def _pool_padding(x: te.Tensor, attrs: dict, out: TensorType) -> tuple[int, int, int, int]:

@@ -46,6 +46,10 @@ def te_op(*names: str) -> Callable[[TEFunction], TEFunction]:
     return register
 
 
+#: The Winograd tile size the kernel being lowered uses for an eligible conv (0: direct; set by `lower.py`
+#: from the schedule's choice of algorithm, `mlc_lab.codegen.winograd`).
+WINOGRAD_TILE: ContextVar[int] = ContextVar("winograd_tile", default=0)
+
 #: SymDim name -> the TIR variable standing for it in the kernel being lowered (set by `lower.py` per kernel).
 SYMBOLS: ContextVar[dict[str, tvm.tirx.Var] | None] = ContextVar("symbols", default=None)
 
@@ -80,7 +84,9 @@ def const(value: Any, dtype: Any) -> tvm.tirx.Expr:
 _INDEX_BOUNDS: ContextVar[Analyzer | None] = ContextVar("index_bounds", default=None)
 
 
-def compute(shape: Sequence[Any], fcompute: Callable[..., Any], name: str, tag: str = "") -> te.Tensor:
+def compute(
+    shape: Sequence[Any], fcompute: Callable[..., Any], name: str, tag: str = "", attrs: dict | None = None
+) -> te.Tensor:
     """`te.compute`, where index arithmetic can be simplified knowing the ranges of the output indices.
 
     Layout arithmetic builds indices like `(C * 8 + c) // 8` for a blocked axis; knowing 0 <= c < 8,
@@ -101,7 +107,7 @@ def compute(shape: Sequence[Any], fcompute: Callable[..., Any], name: str, tag: 
         finally:
             _INDEX_BOUNDS.reset(token)
 
-    return te.compute(extents, with_bounds, name=name, tag=tag)
+    return te.compute(extents, with_bounds, name=name, tag=tag, attrs=attrs)
 
 
 def simplify_index(index: Sequence[Any]) -> list[Any]:
