@@ -404,9 +404,14 @@ def default_config(info: KernelInfo, isa: VectorISA) -> Config:
         vectorize=True,
         unroll=16,
     )
+    whole_reduction = all(config[f"tile_{n}"][0] == 1 for n, _ in info.reduce)
     if windowed:
         # taps outside the channel loop; a whole reduction per register tile starts from zeroed registers
-        config.update(taps_outer=True, init_inner=all(config[f"tile_{n}"][0] == 1 for n, _ in info.reduce))
+        config.update(taps_outer=True, init_inner=whole_reduction)
+    elif info.reduce and whole_reduction and not has_window(info) and isa.registers < 32:
+        # a matmul/dense's register tile too: no zero-fill pass over the output tile and no reload of it
+        # (512^3 matmul 0.85x -> 0.90x NumPy, AVX2 znver3, 1 thread; AVX-512 defaults unmeasured: unchanged)
+        config["init_inner"] = True
     if windowed and others:
         # pad per tile (fuse_pad), the tiles strips of whole image rows
         config["fuse_pad"] = True

@@ -160,8 +160,9 @@ def space_for(
         knobs[f"tile_{name}"] = factorizations(extent, 2)
     knobs["order"] = list(ORDERS)
     knobs["cache_write"] = [False, True]
-    if has_window(info):  # a conv's taps: loop order and where its accumulators start (tiling.apply_config)
+    if has_window(info):  # a conv's taps: their loop order (tiling.apply_config)
         knobs["taps_outer"] = [False, True]
+    if info.reduce:  # where the accumulators start: zeroed registers, or a zero-filled output tile
         knobs["init_inner"] = [False, True]
     if info.winograd_ok:  # the algorithm: direct, or Winograd with 2x2 or 4x4 output tiles (codegen/winograd.py)
         knobs["winograd"] = [0, *WINOGRAD_TILES]
