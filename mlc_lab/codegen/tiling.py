@@ -19,11 +19,12 @@ so the s3 tiles make the register tile (accumulators: e.g. 8 rows x 16 lanes), s
 `cache_write` accumulates a tile in a local buffer, `pack` copies the weight into a layout whose
 innermost axis is the vector tile (BLAS's packed B), `unroll` asks for auto-unrolling, and order
 "srssrs" moves the outer reduction loop outside s1 (k-blocking outermost, as BLAS does).
-Three conv knobs (absent from older logs, where they mean off): `taps_outer` orders the reduction
+Three later knobs (absent from older logs, where they mean off): `taps_outer` (a conv's) orders the reduction
 (ry, rx, rc), so consecutive steps broadcast consecutive channels of one input pixel and LLVM has no
-taps' shared pixels to keep in (spilled) registers; `init_inner`, where the outer reduction tiles are 1,
-puts the whole reduction inside the register tile, so it starts from zeroed registers; `fuse_pad` pads
-each parallel tile's input patch inside that tile instead of copying the whole image first.
+taps' shared pixels to keep in (spilled) registers; `init_inner` (any contraction's), where the outer
+reduction tiles are 1, puts the whole reduction inside the register tile, so it starts from zeroed
+registers; `fuse_pad` (a padded conv's) pads each parallel tile's input patch inside that tile instead of
+copying the whole image first.
 
 `default_config(info, isa)` is the point of this template the code generator uses when no tuning record
 exists: the register tile sized from the CPU's vector width and register count (`VectorISA`, read from
