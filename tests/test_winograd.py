@@ -88,7 +88,7 @@ def test_the_epilogue_runs_in_the_output_transform_and_a_constant_weight_is_tran
     blocks = re.findall(r'T\.sblock\("(\w+)"\)', script)
     # bias + relu are computed by the output transform's block (named after the conv): no pass of their own
     assert [b for b in blocks if "wino" not in b] == ["root", "conv2d_pad", "conv2d"], blocks
-    assert script.count("meta_schedule.layout_rewrite_preproc") == 1  # U: packed once at build time
+    assert script.count("meta_schedule.layout_rewrite_preproc") == 1  # U's first pass: once, at build time
     x = np.random.default_rng(2).standard_normal((1, 10, 10, 8)).astype(np.float32)
     expected = interpret(graph, x)[0]
     got = build(graph, schedule=hook)(x)[0]
@@ -105,7 +105,8 @@ def test_only_nhwc_3x3_stride_1_convs_offer_the_knob_and_a_mismatched_config_is_
         assert "not a knob" in space_for(info).violation({**default_config(info, AVX2), "winograd": 2})
     b = GraphBuilder("strided")
     x, w = b.input("x", (1, 8, 8, 8)), b.input("w", (3, 3, 8, 8))
-    strided = Task("s", b.build(b.conv2d(x, w, strides=2, padding=1, data_layout="NHWC", kernel_layout="HWIO")).outputs[0])
+    conv = b.conv2d(x, w, strides=2, padding=1, data_layout="NHWC", kernel_layout="HWIO")
+    strided = Task("s", b.build(conv).outputs[0])
     assert "winograd" not in space_for(kernel_info(strided)).knobs
     # a record's algorithm must match the kernel's lowering: the tuning-log hooks fall back instead
     from mlc_lab.tuning.lowering import lower

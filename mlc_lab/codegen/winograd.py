@@ -12,8 +12,10 @@ m = 4. The algorithm (Lavin & Gray, 2016), per output tile and output channel k:
     Y_t[:, :, k]  = A^T M[:, :, t, k] A      back to an m x m output tile
 
 The matmuls are the contraction: our register-tiled template (`mlc_lab.codegen.tiling`) schedules
-them. The transforms are additions with small constant weights (written out term by term, so no
-multiply by 0 or 1 is left for LLVM to keep). The price is rounding: every value passes through the
+them. Each transform is two 1-D passes (B^T d, then (B^T d) B), additions with small constant weights
+written out term by term (no multiply by 0 or 1 is left for LLVM to keep); the first pass is computed
+per tile right before the second reads it. Written as one 2-D pass, F(4x4)'s Selects were 16x larger
+and one trial's compile took 6.9 s instead of 0.6 s. The price is rounding: every value passes through the
 transforms' constants, so outputs differ from the direct conv by ~1e-6 (m = 2) to ~1e-5 (m = 4) of
 their largest magnitude in fp32; both are far inside the compiler's tolerances.
 
@@ -158,6 +160,8 @@ def schedule_winograd(sch, config: dict[str, Any], info) -> None:
         role = sch.get(block).annotations.get("mlc_lab.winograd_stage")
         if role in ("input", "weight"):
             _schedule_transform(sch, block, channel_lanes, parallel, role)
+        elif role == "rows":
+            continue  # computed inside its consumer's loops (`_rows_at`)
         elif role == "output":
             _schedule_output(sch, block, channel_lanes, parallel)
         elif name in info.pads:
@@ -180,7 +184,8 @@ def _vectorize_last(sch, block, lanes: int) -> None:
 
 def _schedule_transform(sch, block, lanes: int, parallel: bool, role: str) -> None:
     """A transform (e, u, ..., channels): the (e, u) loops unrolled inside, so each Select folds to one
-    sum of terms, the channels vectorised innermost; the outer loops parallel."""
+    sum of terms, the channels vectorised innermost; the outer loops parallel. Its first 1-D pass (the
+    "rows" stage, if any) is computed per tile and channel vector, right before it is read."""
     e, u, *outer, c = sch.get_loops(block)
     c_out, c_in = sch.split(c, factors=[None, lanes]) if lanes > 1 else (c, None)
     sch.reorder(*outer, c_out, e, u, *([c_in] if c_in is not None else []))
@@ -188,8 +193,21 @@ def _schedule_transform(sch, block, lanes: int, parallel: bool, role: str) -> No
     sch.unroll(u)
     if c_in is not None:
         sch.vectorize(c_in)
+    _rows_at(sch, block, c_out, lanes)
     if parallel:
         sch.parallel(outer[0])
+
+
+def _rows_at(sch, block, loop, lanes: int) -> None:
+    """Compute the block's "rows" producer (a transform's first 1-D pass) under `loop`: a tile in L1."""
+    for producer in sch.get_producers(block):
+        if sch.get(producer).annotations.get("mlc_lab.winograd_stage") == "rows":
+            sch.compute_at(producer, loop)
+            *_, i, j, inner = sch.get_loops(producer)
+            sch.unroll(i)
+            sch.unroll(j)
+            if lanes > 1 and int(sch.get(inner).extent) == lanes:
+                sch.vectorize(inner)
 
 
 def _schedule_output(sch, block, lanes: int, parallel: bool) -> None:
@@ -212,5 +230,6 @@ def _schedule_output(sch, block, lanes: int, parallel: bool) -> None:
     sch.unroll(x_in)
     if k_in is not None:
         sch.vectorize(k_in)
+    _rows_at(sch, block, k_out, lanes)
     if parallel:
         sch.parallel(sch.fuse(n, y_out))

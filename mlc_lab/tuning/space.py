@@ -179,4 +179,6 @@ def space_for(
         default = default_config(info, isa)
         if space.violation(default) is None:
             space.start.append(default)
+            if info.winograd_ok:  # the same point with the other algorithm: Winograd's largest tile
+                space.start.append({**default, "winograd": max(WINOGRAD_TILES)})
     return space

@@ -1,14 +1,14 @@
-"""The Winograd lowering of an eligible 3x3 conv (NHWC data, HWIO weight): five TE stages.
+"""The Winograd lowering of an eligible 3x3 conv (NHWC data, HWIO weight): TE stages.
 
-    pad  ->  V (input transform)  \\
-                                    M (batched matmul over input channels)  ->  Y (output transform)
-    w    ->  U (weight transform) /
+    pad -> V rows -> V (input transform)   \
+                                             M (batched matmul over input channels) -> Y rows -> Y
+    w   -> U rows -> U (weight transform)  /
 
-The math and the choice of tile size: `mlc_lab.codegen.winograd`. Each transform is written out as
-one sum of nonzero terms per transformed position (e, u), selected by position: once the schedule
-unrolls the (e, u) loops, every Select folds to one of those sums. V, U and Y are kept as buffers
-(MATERIALIZE_TAG: inlined, each matmul step would recompute a transform); U reads only the weight,
-so it is marked for build-time packing: a constant weight is transformed once, when the model is built.
+The math and the choice of tile size: `mlc_lab.codegen.winograd`. Each 2-D transform is two 1-D
+passes, each written out as one sum of nonzero terms per transformed index, selected by index: once
+the schedule unrolls those loops, every Select folds to one of the sums. All stages stay buffers
+(MATERIALIZE_TAG: inlined, each matmul step would recompute a transform). U's first pass reads only the
+weight, so it is marked for build-time packing: on a constant weight it runs once, when the model is built.
 """
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ def _by_position(e, u, sums: dict[tuple[int, int], tvm.tirx.PrimExpr]) -> tvm.ti
     out = sums[keys[-1]]
     for key in reversed(keys[:-1]):
         out = tvm.tirx.Select(tvm.tirx.all(e == key[0], u == key[1]), sums[key], out)
+    return out
+
+
+def _by_index(i, sums: list[tvm.tirx.PrimExpr]) -> tvm.tirx.PrimExpr:
+    """sums[i] for the run-time index i: a chain of Selects that unrolling folds away."""
+    out = sums[-1]
+    for value, expr in reversed(list(enumerate(sums[:-1]))):
+        out = tvm.tirx.Select(i == value, expr, out)
     return out
 
 
@@ -64,28 +72,36 @@ def winograd_conv2d(
 
     p = compute((n, m * th + 2, m * tw + 2, c), padded, name=f"{name}_pad", tag=PAD_TAG)
 
-    def input_transform(e, u, r, t, ch):
+    # B^T d B as two 1-D passes (rows, then columns): each a Select over one index of a few terms, where
+    # the 2-D form's Selects over (e, u) pairs were 16x larger, and LLVM took seconds to fold them
+    def input_rows(e, q, r, t, ch):  # (B^T d)[e, q]
         b, row = r // th, r % th
-        d = lambda i, j: p[b, m * row + i, m * t + j, ch]  # noqa: E731
-        sums = {
-            (i, j): _weighted_sum([(bt[i][s] * bt[j][q], d(s, q)) for s in range(a) for q in range(a)], dtype)
-            for i in range(a)
-            for j in range(a)
-        }
-        return _by_position(e, u, sums)
+        sums = [
+            _weighted_sum([(bt[i][s], p[b, m * row + s, m * t + q, ch]) for s in range(a)], dtype) for i in range(a)
+        ]
+        return _by_index(e, sums)
+
+    half = compute((a, a, rows, tw, c), input_rows, f"{name}_wino_vrows", MATERIALIZE_TAG, {STAGE: "rows"})
+
+    def input_transform(e, u, r, t, ch):  # (B^T d B)[e, u]
+        return _by_index(
+            u, [_weighted_sum([(bt[j][q], half[e, q, r, t, ch]) for q in range(a)], dtype) for j in range(a)]
+        )
 
     v = compute((a, a, rows, tw, c), input_transform, f"{name}_wino_v", MATERIALIZE_TAG, {STAGE: "input"})
 
-    def weight_transform(e, u, ch, o):
-        sums = {
-            (i, j): _weighted_sum([(g[i][s] * g[j][q], w[s, q, ch, o]) for s in range(3) for q in range(3)], dtype)
-            for i in range(a)
-            for j in range(a)
-        }
-        return _by_position(e, u, sums)
+    def weight_rows(e, q, ch, o):  # (G g)[e, q]
+        return _by_index(e, [_weighted_sum([(g[i][s], w[s, q, ch, o]) for s in range(3)], dtype) for i in range(a)])
 
+    # its own loop nest, marked for build-time packing: on a constant weight this pass (the only one TVM's
+    # prepack split can take: it reads the parameter) runs once; the second, 3 terms per element, per call
     marks = {STAGE: "weight", PREPACK_ANNOTATION: True}
-    wt = compute((a, a, c, k), weight_transform, f"{name}_wino_u", MATERIALIZE_TAG, marks)
+    wrows = compute((a, 3, c, k), weight_rows, f"{name}_wino_urows", MATERIALIZE_TAG, marks)
+
+    def weight_transform(e, u, ch, o):  # (G g G^T)[e, u]
+        return _by_index(u, [_weighted_sum([(g[j][q], wrows[e, q, ch, o]) for q in range(3)], dtype) for j in range(a)])
+
+    wt = compute((a, a, c, k), weight_transform, f"{name}_wino_u", MATERIALIZE_TAG, {STAGE: "weight"})
     rc = te.reduce_axis((0, c), "rc")
     mm = compute(
         (a, a, rows, tw, k),
@@ -94,13 +110,15 @@ def winograd_conv2d(
         attrs={winograd.TILE_ANNOTATION: m},
     )
 
-    def output_transform(b, y, xx, o):
+    def output_rows(i, u, r, t, o):  # (A^T M)[i, u]
+        sums = [_weighted_sum([(at[ii][s], mm[s, u, r, t, o]) for s in range(a)], dtype) for ii in range(m)]
+        return _by_index(i, sums)
+
+    z = compute((m, a, rows, tw, k), output_rows, f"{name}_wino_yrows", MATERIALIZE_TAG, {STAGE: "rows"})
+
+    def output_transform(b, y, xx, o):  # (A^T M A)[y % m, xx % m] of tile (y // m, xx // m)
         r, t = b * th + y // m, xx // m
-        sums = {
-            (i, j): _weighted_sum([(at[i][s] * at[j][q], mm[s, q, r, t, o]) for s in range(a) for q in range(a)], dtype)
-            for i in range(m)
-            for j in range(m)
-        }
-        return _by_position(y % m, xx % m, sums)
+        sums = [_weighted_sum([(at[j][q], z[y % m, q, r, t, o]) for q in range(a)], dtype) for j in range(m)]
+        return _by_index(xx % m, sums)
 
     return compute(out.shape, output_transform, name, MATERIALIZE_TAG, {STAGE: "output", "mlc_lab.winograd_m": m})
