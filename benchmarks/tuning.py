@@ -11,10 +11,12 @@ Targets: 512^3 fp32 matmul tuned >= 0.9x NumPy/OpenBLAS's speed and >= 10x naive
 paths); our tuner reaches MetaSchedule's 64-trial best within 32 trials; mean cost per trial <= 2 s.
 The search starts at the compiler's default point for this CPU (`mlc_lab.codegen.tiling.default_config`),
 also timed here: what an untuned build gets.
-Measured (znver4, AVX-512, 1 thread, --clock cpu, load ~2 on 2 cores): the conv2d target is NOT met yet:
-tuned / torch 1.002, 1.014, 1.009 in three runs (1.061 before the conv knobs taps_outer / init_inner /
-fuse_pad); the default NHWC / NCHW16c point alone 0.99-1.01x. Both sides run at 92-95% of the core's
-FMA peak (116.7 GFLOP/s, one zmm FMA per cycle at 3.64 GHz), so the margin left is a few percent.
+Measured, 1 thread, --clock cpu, from this file (each number is one run; the machine is shared):
+- znver4 (AVX-512, an earlier round): direct conv2d tuned / torch 1.002-1.014
+  (both sides at 92-95% of the core's FMA peak, 116.7 GFLOP/s: no schedule of the direct algorithm wins much).
+- znver3 (AVX2 + FMA, 16 ymm registers): matmul tuned 0.91x NumPy (six earlier runs under load: 0.86-0.97),
+  our tuner past MetaSchedule's 64-trial best at trial 1; conv2d tuned / torch 0.553 with the Winograd knob
+  (NHWC, F(4x4,3x3) chosen; 0.703 in an earlier run), 1.108 before it; the direct default NHWC 1.05-1.19x.
 All sides run with the same thread count, and final comparisons are interleaved rounds (median of
 rounds) because this machine is shared and noisy.
 On a shared 2-core machine, prefer the 1-thread run: with another process on one core, a 2-thread
