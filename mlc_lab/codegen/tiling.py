@@ -86,8 +86,9 @@ def analyze(sch) -> KernelInfo:
     main = reductions[0]
     stmt = sch.get(main)
     if winograd.TILE_ANNOTATION in stmt.annotations:
-        text = str(stmt.annotations[winograd.DIRECT_INFO_ANNOTATION])
-        return winograd.info_from_json(stmt.name_hint, text, int(stmt.annotations[winograd.TILE_ANNOTATION]))
+        fields = winograd.info_fields_from_json(str(stmt.annotations[winograd.DIRECT_INFO_ANNOTATION]))
+        tile = int(stmt.annotations[winograd.TILE_ANNOTATION])
+        return KernelInfo(stmt.name_hint, **fields, winograd_ok=True, winograd=tile)
     if len(sch.get_loops(main)) != len(stmt.iter_vars):
         raise UnsupportedKernel("the contraction's loops were already transformed")
     spatial = [(iv.var.name.removeprefix("v_"), int(iv.dom.extent)) for iv in stmt.iter_vars if int(iv.iter_type) == 0]
@@ -130,7 +131,7 @@ def apply_config(sch, config: Config, info: KernelInfo | None = None) -> None:
         raise UnsupportedKernel(f"config has winograd={wanted}, but the kernel was lowered {have}")
     info = info or analyze(sch)
     if lowered:
-        winograd.schedule_winograd(sch, config, info)
+        winograd.schedule_winograd(sch, config, info, apply_template)
     else:
         apply_template(sch, config, info)
 

@@ -102,14 +102,17 @@ def info_to_json(info) -> str:
     )
 
 
-def info_from_json(block: str, text: str, tile: int):
-    from mlc_lab.codegen.tiling import KernelInfo
-
+def info_fields_from_json(text: str) -> dict[str, Any]:
+    """`KernelInfo` fields from `info_to_json`'s text (tiling builds the KernelInfo: no import cycle)."""
     d = json.loads(text)
-    weight = tuple(d["weight"]) if d["weight"] is not None else None
-    spatial = [tuple(x) for x in d["spatial"]]
-    reduce = [tuple(x) for x in d["reduce"]]
-    return KernelInfo(block, spatial, reduce, d["pads"], d["epilogue"], weight, d["pad_lanes"], True, tile)
+    return {
+        "spatial": [tuple(x) for x in d["spatial"]],
+        "reduce": [tuple(x) for x in d["reduce"]],
+        "pads": d["pads"],
+        "epilogue": d["epilogue"],
+        "weight": tuple(d["weight"]) if d["weight"] is not None else None,
+        "pad_lanes": d["pad_lanes"],
+    }
 
 
 # -- the schedule ------------------------------------------------------------------------------------------------
@@ -122,13 +125,14 @@ def lowered_tile(sch) -> int:
     return 0
 
 
-def schedule_winograd(sch, config: dict[str, Any], info) -> None:
+def schedule_winograd(sch, config: dict[str, Any], info, apply_template) -> None:
     """Schedule a Winograd-lowered conv: the transforms vectorised over channels, the matmuls register-tiled.
 
     `info` is the direct conv's (its knob names); the matmul's tiles are derived from `config`:
     output channels as the config tiles them, input channels split as it splits them, and the tile
-    row's register rows the largest divisor of the tile count not above the config's image-row rows."""
-    from mlc_lab.codegen.tiling import KernelInfo, apply_template
+    row's register rows the largest divisor of the tile count not above the config's image-row rows.
+    `apply_template` is `tiling.apply_template` (passed in: tiling imports this module)."""
+    KernelInfo = type(info)  # noqa: N806 - the class of the info given, tiling's KernelInfo
 
     root = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
     matmul = next(n for n in root if TILE_ANNOTATION in sch.get(sch.get_sblock(n)).annotations)
