@@ -114,8 +114,17 @@ def _conv2d_type(types, attrs):
     return _out_type("conv2d", (n, o, oh, ow), dtype, attrs["data_layout"])
 
 
+def _widen(x) -> bool:
+    """Accumulate a float32/float16 conv in float64: BLAS rounds output channels differently (FMA in its
+    main kernel, not in its edge kernels; which channels fall on an edge depends on the CPU's kernel),
+    so channels that are equal in exact arithmetic came out unequal by an ulp. Logits of ~1e9 (ONNX's
+    constant-weight "light" networks) then made softmax pick 24 of 1000 on an AVX2 machine instead of a
+    uniform 0.001. In float64 those ulps stay far below float32's rounding of the result."""
+    return x.dtype in (np.float32, np.float16)
+
+
 def conv2d_nchw(x, w, strides=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """Reference NCHW/OIHW convolution: an im2col window view contracted with the weights."""
+    """Reference NCHW/OIHW convolution: an im2col window view contracted with the weights (see `_widen`)."""
     (sh, sw), (dh, dw), (pt, pl, pb, pr) = strides, dilation, padding
     o, i, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
@@ -126,6 +135,7 @@ def conv2d_nchw(x, w, strides=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), gro
     for g in range(groups):
         part = win[:, g * i : (g + 1) * i]
         wg = w[g * og : (g + 1) * og]
+        part, wg = (a.astype(np.float64) if _widen(x) else a for a in (part, wg))
         outs.append(np.tensordot(part, wg, axes=([1, 4, 5], [1, 2, 3])))  # N, OH, OW, O/g
     return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2).astype(x.dtype)
 
